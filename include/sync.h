@@ -1,0 +1,9 @@
+/* libsync: synchronization primitives for Linux. Pulls in every header. */
+#ifndef SYNC_H
+#define SYNC_H
+
+#include <sync/common.h>
+#include <sync/mutex.h>
+#include <sync/spinlock.h>
+
+#endif /* SYNC_H */

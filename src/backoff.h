@@ -1,0 +1,60 @@
+/* CPU relax and bounded spin-then-yield, shared by every spinning wait. */
+#ifndef SYNC_SRC_BACKOFF_H
+#define SYNC_SRC_BACKOFF_H
+
+#include <sched.h>
+#include <stdint.h>
+
+/* Pause iterations a waiter may spend before it starts yielding the CPU.
+ * About 10-40 us on current x86: long enough to cover a short critical
+ * section, short enough that a preempted holder is not starved of CPU. */
+#define SPIN_BEFORE_YIELD 1024u
+
+/* Largest exponential backoff step, in pause iterations. */
+#define BACKOFF_MAX 256u
+
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#elif defined(__aarch64__)
+	__asm__ __volatile__("yield" ::: "memory");
+#else
+	__asm__ __volatile__("" ::: "memory");
+#endif
+}
+
+static inline void cpu_relax_n(uint32_t n)
+{
+	while (n--)
+		cpu_relax();
+}
+
+/* A waiter's budget: spin SPIN_BEFORE_YIELD pauses in total, then yield
+ * once per call so that a preempted holder or next-in-line gets to run. */
+struct spin_budget {
+	uint32_t spent;
+};
+
+#define SPIN_BUDGET_INIT { 0 }
+
+/* Waits about `pauses` pause iterations, or yields once the budget is spent. */
+static inline void spin_budget_wait(struct spin_budget *b, uint32_t pauses)
+{
+	if (b->spent < SPIN_BEFORE_YIELD) {
+		cpu_relax_n(pauses);
+		b->spent += pauses;
+	} else {
+		sched_yield();
+	}
+}
+
+/* Exponential backoff: waits `*step` pauses and doubles it up to BACKOFF_MAX. */
+static inline void backoff_exp(struct spin_budget *b, uint32_t *step)
+{
+	spin_budget_wait(b, *step);
+	if (*step < BACKOFF_MAX)
+		*step <<= 1;
+}
+
+#endif /* SYNC_SRC_BACKOFF_H */

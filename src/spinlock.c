@@ -1,0 +1,210 @@
+/* Spinlocks that survive oversubscription: each waiter spins a bounded time
+ * (backoff.h) and then yields the CPU between attempts.
+ *  - TTAS with exponential backoff (Anderson, IEEE TPDS 1990);
+ *  - ticket lock with proportional backoff and
+ *  - MCS queue lock (both Mellor-Crummey & Scott, ACM TOCS 1991). */
+#include <errno.h>
+#include <stdatomic.h>
+#include <stddef.h>
+
+#include <sync/spinlock.h>
+
+#include "backoff.h"
+
+/* Pauses a ticket waiter spends per thread ahead of it before looking again. */
+#define TICKET_PAUSES_PER_WAITER 32u
+
+/* ---- TTAS ------------------------------------------------------------- */
+
+void sync_spinlock_init(sync_spinlock_t *l)
+{
+	/* relaxed: publishing the lock to other threads is the caller's job */
+	atomic_store_explicit(&l->locked, 0, memory_order_relaxed);
+}
+
+static int spin_try_exchange(sync_spinlock_t *l)
+{
+	/* acquire: pairs with the release store in sync_spinlock_unlock */
+	return atomic_exchange_explicit(&l->locked, 1, memory_order_acquire) == 0;
+}
+
+static void spinlock_contended(sync_spinlock_t *l)
+{
+	struct spin_budget budget = SPIN_BUDGET_INIT;
+	uint32_t step = 1;
+	do {
+		/* relaxed: only a hint; the exchange carries the acquire */
+		while (atomic_load_explicit(&l->locked, memory_order_relaxed))
+			spin_budget_wait(&budget, 1);
+		if (spin_try_exchange(l))
+			return;
+		backoff_exp(&budget, &step);
+	} while (1);
+}
+
+void sync_spinlock_lock(sync_spinlock_t *l)
+{
+	if (!spin_try_exchange(l))
+		spinlock_contended(l);
+}
+
+int sync_spinlock_trylock(sync_spinlock_t *l)
+{
+	if (!l)
+		return EINVAL;
+	/* relaxed: a read first keeps a held lock's line shared */
+	if (atomic_load_explicit(&l->locked, memory_order_relaxed))
+		return EBUSY;
+	return spin_try_exchange(l) ? 0 : EBUSY;
+}
+
+void sync_spinlock_unlock(sync_spinlock_t *l)
+{
+	/* release: pairs with the acquire exchange in lock/trylock */
+	atomic_store_explicit(&l->locked, 0, memory_order_release);
+}
+
+/* ---- Ticket ----------------------------------------------------------- */
+
+void sync_ticketlock_init(sync_ticketlock_t *l)
+{
+	/* relaxed: publishing the lock to other threads is the caller's job */
+	atomic_store_explicit(&l->next, 0, memory_order_relaxed);
+	atomic_store_explicit(&l->serving, 0, memory_order_relaxed);
+}
+
+static uint32_t ticket_serving(sync_ticketlock_t *l)
+{
+	/* acquire: pairs with the release store in sync_ticketlock_unlock */
+	return atomic_load_explicit(&l->serving, memory_order_acquire);
+}
+
+static void ticket_wait(sync_ticketlock_t *l, uint32_t ticket, uint32_t serving)
+{
+	struct spin_budget budget = SPIN_BUDGET_INIT;
+	do {
+		uint32_t pauses = (ticket - serving) * TICKET_PAUSES_PER_WAITER;
+		spin_budget_wait(&budget, pauses < BACKOFF_MAX ? pauses : BACKOFF_MAX);
+		serving = ticket_serving(l);
+	} while (serving != ticket);
+}
+
+void sync_ticketlock_lock(sync_ticketlock_t *l)
+{
+	/* relaxed: the wait on `serving` carries the acquire */
+	uint32_t ticket = atomic_fetch_add_explicit(&l->next, 1, memory_order_relaxed);
+	uint32_t serving = ticket_serving(l);
+	if (serving != ticket)
+		ticket_wait(l, ticket, serving);
+}
+
+int sync_ticketlock_trylock(sync_ticketlock_t *l)
+{
+	if (!l)
+		return EINVAL;
+	uint32_t serving = ticket_serving(l);
+	/* relaxed: `serving` was read with acquire; next == serving means free */
+	return atomic_compare_exchange_strong_explicit(&l->next, &serving,
+						       serving + 1,
+						       memory_order_relaxed,
+						       memory_order_relaxed)
+		       ? 0
+		       : EBUSY;
+}
+
+void sync_ticketlock_unlock(sync_ticketlock_t *l)
+{
+	/* relaxed: only the holder writes `serving` */
+	uint32_t serving = atomic_load_explicit(&l->serving, memory_order_relaxed);
+	/* release: pairs with the acquire loads of `serving` in lock/trylock */
+	atomic_store_explicit(&l->serving, serving + 1, memory_order_release);
+}
+
+/* ---- MCS -------------------------------------------------------------- */
+
+static intptr_t node_offset(sync_mcslock_t *l, sync_mcsnode_t *node)
+{
+	return (intptr_t)((char *)node - (char *)l);
+}
+
+static sync_mcsnode_t *node_at(sync_mcslock_t *l, intptr_t offset)
+{
+	return (sync_mcsnode_t *)((char *)l + offset);
+}
+
+void sync_mcslock_init(sync_mcslock_t *l)
+{
+	/* relaxed: publishing the lock to other threads is the caller's job */
+	atomic_store_explicit(&l->tail, 0, memory_order_relaxed);
+}
+
+static void mcs_node_reset(sync_mcsnode_t *node, uint32_t wait)
+{
+	/* relaxed: published by the acq_rel update of the tail that follows */
+	atomic_store_explicit(&node->next, 0, memory_order_relaxed);
+	atomic_store_explicit(&node->wait, wait, memory_order_relaxed);
+}
+
+void sync_mcslock_lock(sync_mcslock_t *l, sync_mcsnode_t *node)
+{
+	mcs_node_reset(node, 1);
+	/* acq_rel: acquire pairs with unlock's release CAS of the tail; release
+	 * publishes the node's reset to the successor that links behind it */
+	intptr_t pred = atomic_exchange_explicit(&l->tail, node_offset(l, node),
+						 memory_order_acq_rel);
+	if (!pred)
+		return;
+	/* release: pairs with the acquire load of `next` in unlock */
+	atomic_store_explicit(&node_at(l, pred)->next, node_offset(l, node),
+			      memory_order_release);
+	struct spin_budget budget = SPIN_BUDGET_INIT;
+	/* acquire: pairs with the release store of `wait` in unlock */
+	while (atomic_load_explicit(&node->wait, memory_order_acquire))
+		spin_budget_wait(&budget, 1);
+}
+
+int sync_mcslock_trylock(sync_mcslock_t *l, sync_mcsnode_t *node)
+{
+	if (!l || !node)
+		return EINVAL;
+	intptr_t expected = 0;
+	/* relaxed: a held lock's line is only read */
+	if (atomic_load_explicit(&l->tail, memory_order_relaxed))
+		return EBUSY;
+	mcs_node_reset(node, 0);
+	/* acq_rel: as the exchange in sync_mcslock_lock */
+	return atomic_compare_exchange_strong_explicit(&l->tail, &expected,
+						       node_offset(l, node),
+						       memory_order_acq_rel,
+						       memory_order_relaxed)
+		       ? 0
+		       : EBUSY;
+}
+
+/* The tail moved past us: wait for the successor to link itself in. */
+static intptr_t mcs_wait_successor(sync_mcsnode_t *node)
+{
+	struct spin_budget budget = SPIN_BUDGET_INIT;
+	intptr_t next;
+	/* acquire: pairs with the release store of `next` in lock */
+	while (!(next = atomic_load_explicit(&node->next, memory_order_acquire)))
+		spin_budget_wait(&budget, 1);
+	return next;
+}
+
+void sync_mcslock_unlock(sync_mcslock_t *l, sync_mcsnode_t *node)
+{
+	/* acquire: pairs with the release store of `next` in lock */
+	intptr_t next = atomic_load_explicit(&node->next, memory_order_acquire);
+	if (!next) {
+		intptr_t self = node_offset(l, node);
+		/* release: pairs with the acquire exchange/CAS of the next locker */
+		if (atomic_compare_exchange_strong_explicit(&l->tail, &self, 0,
+							    memory_order_release,
+							    memory_order_relaxed))
+			return;
+		next = mcs_wait_successor(node);
+	}
+	/* release: pairs with the acquire load of `wait` in lock */
+	atomic_store_explicit(&node_at(l, next)->wait, 0, memory_order_release);
+}

@@ -1,0 +1,134 @@
+/* Stress-test harness: timed worker threads, exclusion checking and TAP. */
+#include "harness.h"
+
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+#include <unistd.h>
+
+static atomic_bool running;
+static int tap_number;
+static int tap_failures;
+
+unsigned stress_ms(void)
+{
+	const char *env = getenv("STRESS_MS");
+	return env ? (unsigned)strtoul(env, NULL, 10) : 400;
+}
+
+bool stress_running(void)
+{
+	/* relaxed: a stop hint; pthread_join orders the results */
+	return atomic_load_explicit(&running, memory_order_relaxed);
+}
+
+struct worker {
+	pthread_t thread;
+	void (*fn)(void *arg, int index);
+	void *arg;
+	int index;
+};
+
+static void *worker_main(void *p)
+{
+	struct worker *w = p;
+	w->fn(w->arg, w->index);
+	return NULL;
+}
+
+void stress_run_threads(int n, void (*fn)(void *arg, int index), void *arg)
+{
+	struct worker workers[STRESS_MAX_THREADS];
+	atomic_store(&running, true);
+	for (int i = 0; i < n; i++) {
+		workers[i] = (struct worker){ .fn = fn, .arg = arg, .index = i };
+		if (pthread_create(&workers[i].thread, NULL, worker_main, &workers[i])) {
+			perror("pthread_create");
+			exit(EXIT_FAILURE);
+		}
+	}
+	unsigned ms = stress_ms();
+	nanosleep(&(struct timespec){ ms / 1000, (long)(ms % 1000) * 1000000L }, NULL);
+	atomic_store(&running, false);
+	for (int i = 0; i < n; i++)
+		pthread_join(workers[i].thread, NULL);
+}
+
+static void enter_critical(struct exclusion_run *run)
+{
+	int now = atomic_fetch_add(&run->holders, 1) + 1;
+	int max = atomic_load(&run->max_holders);
+	while (now > max && !atomic_compare_exchange_weak(&run->max_holders, &max, now))
+		;
+	run->plain_counter++;
+	atomic_fetch_sub(&run->holders, 1);
+}
+
+static void exclusion_worker(void *arg, int index)
+{
+	struct exclusion_run *run = arg;
+	uint64_t node[4]; /* scratch for locks that need a per-thread node */
+	uint64_t mine = 0;
+	for (uint64_t i = 0; stress_running(); i++) {
+		bool via_try = run->use_trylock && (i & 1);
+		if (via_try) {
+			if (!run->ops->trylock(run->lock, node))
+				continue;
+		} else {
+			run->ops->lock(run->lock, node);
+		}
+		enter_critical(run);
+		run->ops->unlock(run->lock, node);
+		mine++;
+	}
+	run->per_thread[index] = mine;
+}
+
+void stress_exclusion(const struct lock_ops *ops, void *lock, int threads,
+		      bool use_trylock)
+{
+	struct exclusion_run run = { .ops = ops, .lock = lock, .threads = threads,
+				     .use_trylock = use_trylock };
+	stress_run_threads(threads, exclusion_worker, &run);
+	uint64_t sum = 0, least = UINT64_MAX;
+	for (int i = 0; i < threads; i++) {
+		sum += run.per_thread[i];
+		least = run.per_thread[i] < least ? run.per_thread[i] : least;
+	}
+	const char *how = use_trylock ? "lock+trylock" : "lock";
+	tap_check(atomic_load(&run.max_holders) == 1,
+		  "%s %s %d threads: never two holders (max %d)", ops->name, how,
+		  threads, atomic_load(&run.max_holders));
+	tap_check(sum == run.plain_counter && sum > 0,
+		  "%s %s %d threads: counter %llu == acquisitions %llu", ops->name,
+		  how, threads, (unsigned long long)run.plain_counter,
+		  (unsigned long long)sum);
+	tap_check(least > 0, "%s %s %d threads: every thread got in (least %llu)",
+		  ops->name, how, threads, (unsigned long long)least);
+}
+
+void tap_plan(int n)
+{
+	printf("1..%d\n", n);
+	fflush(stdout);
+}
+
+void tap_check(bool ok, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	printf("%sok %d - ", ok ? "" : "not ", ++tap_number);
+	vprintf(fmt, ap);
+	printf("\n");
+	fflush(stdout);
+	va_end(ap);
+	if (!ok)
+		tap_failures++;
+}
+
+int tap_exit_status(void)
+{
+	return tap_failures ? EXIT_FAILURE : EXIT_SUCCESS;
+}

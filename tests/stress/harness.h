@@ -1,0 +1,51 @@
+/* Stress-test harness: timed worker threads, exclusion checking and TAP. */
+#ifndef SYNC_STRESS_HARNESS_H
+#define SYNC_STRESS_HARNESS_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#define STRESS_MAX_THREADS 16
+
+/* How a lock under test is taken; node is per-thread scratch (MCS node). */
+struct lock_ops {
+	const char *name;
+	void (*lock)(void *lock, void *node);
+	bool (*trylock)(void *lock, void *node); /* NULL if not tested */
+	void (*unlock)(void *lock, void *node);
+};
+
+/* Shared state of one exclusion run. `plain_counter` is deliberately not
+ * atomic: if exclusion ever fails, ThreadSanitizer reports the race. */
+struct exclusion_run {
+	const struct lock_ops *ops;
+	void *lock;
+	int threads;
+	bool use_trylock;
+	atomic_int holders;
+	atomic_int max_holders;
+	uint64_t plain_counter;
+	uint64_t per_thread[STRESS_MAX_THREADS];
+};
+
+/* Milliseconds each stress case runs (STRESS_MS, default 400). */
+unsigned stress_ms(void);
+
+/* Runs fn(arg, index) on n threads until stress_ms() has elapsed; the
+ * workers poll stress_running(). */
+void stress_run_threads(int n, void (*fn)(void *arg, int index), void *arg);
+bool stress_running(void);
+
+/* Locks ops->lock in n threads for stress_ms() and checks: never two holders,
+ * the plain counter equals the sum of acquisitions, every thread got in. */
+void stress_exclusion(const struct lock_ops *ops, void *lock, int threads,
+		      bool use_trylock);
+
+/* TAP: print the plan first, then one line per check. */
+void tap_plan(int n);
+void tap_check(bool ok, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+int tap_exit_status(void);
+
+#endif /* SYNC_STRESS_HARNESS_H */

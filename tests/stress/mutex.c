@@ -1,0 +1,105 @@
+/* Stress test for sync_mutex under ThreadSanitizer: exclusion, exact counts,
+ * every thread progresses, timed waits give up cleanly, state ends clean. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include <sync/mutex.h>
+
+#include "harness.h"
+
+static void must(int r, const char *what)
+{
+	if (r) {
+		fprintf(stderr, "%s: unexpected %d\n", what, r);
+		abort();
+	}
+}
+
+static void mutex_lock(void *l, void *node)
+{
+	must(sync_mutex_lock(l), "sync_mutex_lock");
+}
+
+static bool mutex_trylock(void *l, void *node)
+{
+	int r = sync_mutex_trylock(l);
+	if (r && r != EBUSY)
+		must(r, "sync_mutex_trylock");
+	return r == 0;
+}
+
+static void mutex_unlock(void *l, void *node)
+{
+	must(sync_mutex_unlock(l), "sync_mutex_unlock");
+}
+
+static const struct lock_ops mutex_ops = { "mutex", mutex_lock, mutex_trylock,
+					   mutex_unlock };
+static const struct lock_ops errorcheck_ops = { "mutex(errorcheck)", mutex_lock,
+						mutex_trylock, mutex_unlock };
+
+struct timed_run {
+	sync_mutex_t m;
+	uint64_t plain_counter;
+	atomic_ullong acquired, timed_out, bad;
+};
+
+/* Short deadlines while others hold the lock long: exercises the give-up
+ * paths of sleepers and of the hand-off heir. */
+static void timed_worker(void *arg, int index)
+{
+	struct timed_run *run = arg;
+	while (stress_running()) {
+		struct timespec deadline = sync_deadline(index & 1 ? 20000 : 200000);
+		int r = sync_mutex_timedlock(&run->m, &deadline);
+		if (r == ETIMEDOUT) {
+			atomic_fetch_add(&run->timed_out, 1);
+			continue;
+		}
+		if (r) {
+			atomic_fetch_add(&run->bad, 1);
+			continue;
+		}
+		for (int i = 0; i < 200; i++)
+			run->plain_counter++;
+		atomic_fetch_add(&run->acquired, 1);
+		must(sync_mutex_unlock(&run->m), "sync_mutex_unlock");
+	}
+}
+
+static void check_timed(int threads)
+{
+	struct timed_run run = { .m = SYNC_MUTEX_INITIALIZER };
+	stress_run_threads(threads, timed_worker, &run);
+	unsigned long long got = atomic_load(&run.acquired);
+	tap_check(run.plain_counter == got * 200 && atomic_load(&run.bad) == 0,
+		  "mutex timedlock %d threads: %llu acquired, %llu timed out, "
+		  "counts exact, no stray error",
+		  threads, got, (unsigned long long)atomic_load(&run.timed_out));
+	tap_check(sync_mutex_destroy(&run.m) == 0,
+		  "mutex timedlock %d threads: ends unlocked, no hand-off left", threads);
+}
+
+static void check_exclusion(const struct lock_ops *ops, int flags, int threads,
+			    bool use_trylock)
+{
+	sync_mutex_t m;
+	must(sync_mutex_init(&m, flags), "sync_mutex_init");
+	stress_exclusion(ops, &m, threads, use_trylock);
+	tap_check(sync_mutex_destroy(&m) == 0, "%s %d threads: ends unlocked",
+		  ops->name, threads);
+}
+
+int main(void)
+{
+	tap_plan(4 * 5 + 2 * 2);
+	check_exclusion(&mutex_ops, 0, 2, false);
+	check_exclusion(&mutex_ops, 0, 8, false);
+	check_exclusion(&mutex_ops, 0, 4, true);
+	check_exclusion(&errorcheck_ops, SYNC_MUTEX_ERRORCHECK, 4, true);
+	check_exclusion(&mutex_ops, SYNC_PSHARED, 4, false);
+	check_timed(4);
+	check_timed(8);
+	return tap_exit_status();
+}
