@@ -16,10 +16,13 @@
 
 /* ---- TTAS ------------------------------------------------------------- */
 
-void sync_spinlock_init(sync_spinlock_t *l)
+int sync_spinlock_init(sync_spinlock_t *l)
 {
+	if (!l)
+		return EINVAL;
 	/* relaxed: publishing the lock to other threads is the caller's job */
 	atomic_store_explicit(&l->locked, 0, memory_order_relaxed);
+	return 0;
 }
 
 static int spin_try_exchange(sync_spinlock_t *l)
@@ -66,11 +69,14 @@ void sync_spinlock_unlock(sync_spinlock_t *l)
 
 /* ---- Ticket ----------------------------------------------------------- */
 
-void sync_ticketlock_init(sync_ticketlock_t *l)
+int sync_ticketlock_init(sync_ticketlock_t *l)
 {
+	if (!l)
+		return EINVAL;
 	/* relaxed: publishing the lock to other threads is the caller's job */
 	atomic_store_explicit(&l->next, 0, memory_order_relaxed);
 	atomic_store_explicit(&l->serving, 0, memory_order_relaxed);
+	return 0;
 }
 
 static uint32_t ticket_serving(sync_ticketlock_t *l)
@@ -132,10 +138,13 @@ static sync_mcsnode_t *node_at(sync_mcslock_t *l, intptr_t offset)
 	return (sync_mcsnode_t *)((char *)l + offset);
 }
 
-void sync_mcslock_init(sync_mcslock_t *l)
+int sync_mcslock_init(sync_mcslock_t *l)
 {
+	if (!l)
+		return EINVAL;
 	/* relaxed: publishing the lock to other threads is the caller's job */
 	atomic_store_explicit(&l->tail, 0, memory_order_relaxed);
+	return 0;
 }
 
 static void mcs_node_reset(sync_mcsnode_t *node, uint32_t wait)

@@ -38,17 +38,17 @@ typedef struct sync_mcsnode {
 #define SYNC_TICKETLOCK_INITIALIZER { 0, 0 }
 #define SYNC_MCSLOCK_INITIALIZER    { 0 }
 
-SYNC_API void sync_spinlock_init(sync_spinlock_t *l);
+SYNC_API int  sync_spinlock_init(sync_spinlock_t *l);
 SYNC_API void sync_spinlock_lock(sync_spinlock_t *l);
 SYNC_API int  sync_spinlock_trylock(sync_spinlock_t *l);
 SYNC_API void sync_spinlock_unlock(sync_spinlock_t *l);
 
-SYNC_API void sync_ticketlock_init(sync_ticketlock_t *l);
+SYNC_API int  sync_ticketlock_init(sync_ticketlock_t *l);
 SYNC_API void sync_ticketlock_lock(sync_ticketlock_t *l);
 SYNC_API int  sync_ticketlock_trylock(sync_ticketlock_t *l);
 SYNC_API void sync_ticketlock_unlock(sync_ticketlock_t *l);
 
-SYNC_API void sync_mcslock_init(sync_mcslock_t *l);
+SYNC_API int  sync_mcslock_init(sync_mcslock_t *l);
 SYNC_API void sync_mcslock_lock(sync_mcslock_t *l, sync_mcsnode_t *node);
 SYNC_API int  sync_mcslock_trylock(sync_mcslock_t *l, sync_mcsnode_t *node);
 SYNC_API void sync_mcslock_unlock(sync_mcslock_t *l, sync_mcsnode_t *node);
