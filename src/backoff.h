@@ -10,6 +10,11 @@
  * section, short enough that a preempted holder is not starved of CPU. */
 #define SPIN_BEFORE_YIELD 1024u
 
+/* Budget of a waiter that cannot get the lock before others ahead of it in
+ * a FIFO queue: short, so that with more threads than cores the CPU goes
+ * quickly to whoever is next. */
+#define SPIN_BEFORE_YIELD_QUEUED 64u
+
 /* Largest exponential backoff step, in pause iterations. */
 #define BACKOFF_MAX 256u
 
@@ -38,15 +43,22 @@ struct spin_budget {
 
 #define SPIN_BUDGET_INIT { 0 }
 
-/* Waits about `pauses` pause iterations, or yields once the budget is spent. */
-static inline void spin_budget_wait(struct spin_budget *b, uint32_t pauses)
+/* Waits about `pauses` pause iterations, or yields once `limit` is spent. */
+static inline void spin_budget_wait_upto(struct spin_budget *b, uint32_t pauses,
+					 uint32_t limit)
 {
-	if (b->spent < SPIN_BEFORE_YIELD) {
+	if (b->spent < limit) {
 		cpu_relax_n(pauses);
 		b->spent += pauses;
 	} else {
 		sched_yield();
 	}
+}
+
+/* Waits about `pauses` pause iterations, or yields once the budget is spent. */
+static inline void spin_budget_wait(struct spin_budget *b, uint32_t pauses)
+{
+	spin_budget_wait_upto(b, pauses, SPIN_BEFORE_YIELD);
 }
 
 /* Exponential backoff: waits `*step` pauses and doubles it up to BACKOFF_MAX. */

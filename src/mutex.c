@@ -15,12 +15,16 @@
 #define M_LOCKED  1u /* held */
 #define M_WAITERS 2u /* some thread may sleep on BITSET_SLEEPER */
 #define M_HANDOFF 4u /* the heir owns the next release; newcomers keep out */
+#define M_SPINNER 8u /* one thread spins for the lock; unlock need not wake */
 
 #define BITSET_SLEEPER 1u /* ordinary sleepers */
 #define BITSET_HEIR    2u /* the single starving waiter that set M_HANDOFF */
 
-/* Pause iterations a contended lock spins before it sleeps. */
-#define SPIN_TRIES 100
+/* Pause iterations the single spinner spends before it sleeps, and the
+ * largest gap between its looks at the lock word (exponential backoff, so
+ * a holder that re-locks keeps the cache line most of the time). */
+#define SPIN_PAUSES   2048u
+#define SPIN_STEP_MAX 64u
 /* Wake-ups lost to barging threads before a sleeper claims the hand-off. */
 #define LOST_RACES_BEFORE_HANDOFF 4
 
@@ -77,18 +81,40 @@ int sync_mutex_destroy(sync_mutex_t *m)
 	return (s & (M_LOCKED | M_HANDOFF)) ? EBUSY : 0;
 }
 
-/* Spins while the holder is likely to release soon. */
+/* Takes the lock if neither held nor promised to an heir; other bits stay. */
+static bool take_if_free(sync_mutex_t *m, uint32_t *s)
+{
+	while (!(*s & (M_LOCKED | M_HANDOFF))) {
+		if (state_cas_acquire(m, s, *s | M_LOCKED))
+			return true;
+	}
+	return false;
+}
+
+/* At most one thread spins (after the kernel's optimistic spinning of
+ * mutexes): others go to sleep at once, so oversubscribed waiters do not
+ * burn the CPU that a preempted holder needs. */
 static bool spin_acquire(sync_mutex_t *m)
 {
-	for (int i = 0; i < SPIN_TRIES; i++) {
-		/* relaxed: the CAS below carries the acquire */
+	/* relaxed: only claims the spinner role; the CAS below acquires */
+	if (atomic_fetch_or_explicit(&m->state, M_SPINNER, memory_order_relaxed) &
+	    M_SPINNER)
+		return false;
+	uint32_t step = 1;
+	for (uint32_t spent = 0; spent < SPIN_PAUSES; spent += step) {
+		cpu_relax_n(step);
+		step = step < SPIN_STEP_MAX ? step << 1 : step;
+		/* relaxed: the CAS carries the acquire */
 		uint32_t s = atomic_load_explicit(&m->state, memory_order_relaxed);
 		if (s & M_HANDOFF)
-			return false;
-		if (!(s & M_LOCKED) && state_cas_acquire(m, &s, s | M_LOCKED))
-			return true;
-		cpu_relax();
+			break;
+		while (!(s & M_LOCKED)) {
+			if (state_cas_acquire(m, &s, (s | M_LOCKED) & ~M_SPINNER))
+				return true;
+		}
 	}
+	/* relaxed: sleep_acquire looks at the lock again before sleeping */
+	atomic_fetch_and_explicit(&m->state, ~M_SPINNER, memory_order_relaxed);
 	return false;
 }
 
@@ -167,12 +193,16 @@ static int lock_slow(sync_mutex_t *m, const struct timespec *abstime)
 	return r;
 }
 
+/* A running thread may take a free lock even while a spinner or sleepers
+ * wait (barging keeps the cache line where the work is). */
 static bool try_fast(sync_mutex_t *m)
 {
 	uint32_t s = 0;
-	return atomic_compare_exchange_strong_explicit(
-		&m->state, &s, M_LOCKED, memory_order_acquire, /* pairs with unlock */
-		memory_order_relaxed);
+	if (atomic_compare_exchange_strong_explicit(
+		    &m->state, &s, M_LOCKED, memory_order_acquire, /* pairs with unlock */
+		    memory_order_relaxed))
+		return true;
+	return take_if_free(m, &s);
 }
 
 int sync_mutex_lock(sync_mutex_t *m)
@@ -203,31 +233,34 @@ int sync_mutex_trylock(sync_mutex_t *m)
 		return EINVAL;
 	/* relaxed: the CAS carries the acquire */
 	uint32_t s = atomic_load_explicit(&m->state, memory_order_relaxed);
-	while (!(s & (M_LOCKED | M_HANDOFF))) {
-		if (state_cas_acquire(m, &s, s | M_LOCKED)) {
-			note_owner(m);
-			return 0;
-		}
-	}
-	return EBUSY;
+	if (!take_if_free(m, &s))
+		return EBUSY;
+	note_owner(m);
+	return 0;
 }
 
-/* Someone may sleep, or an heir waits: release and wake exactly one. */
+/* The state a release leaves behind. An heir keeps M_HANDOFF (and
+ * M_WAITERS) so that no newcomer barges in. A spinner inherits M_WAITERS:
+ * it takes the lock or re-checks it before it sleeps, and wakes the sleepers
+ * when it unlocks. Otherwise the woken sleeper sets M_WAITERS again. */
+static uint32_t released_state(uint32_t s)
+{
+	return (s & (M_HANDOFF | M_SPINNER)) ? (s & ~M_LOCKED) : 0;
+}
+
+/* Someone may sleep, spin, or an heir waits: release and wake at most one. */
 static int unlock_slow(sync_mutex_t *m, uint32_t s)
 {
-	uint32_t want;
 	do {
 		if (!(s & M_LOCKED))
 			return EPERM;
-		/* An heir keeps M_HANDOFF (and M_WAITERS) so no newcomer barges in;
-		 * otherwise the woken sleeper sets M_WAITERS again if it must. */
-		want = (s & M_HANDOFF) ? (s & ~M_LOCKED) : 0;
 	} while (!atomic_compare_exchange_weak_explicit(
-		&m->state, &s, want, memory_order_release, /* pairs with lock's CAS */
+		&m->state, &s, released_state(s),
+		memory_order_release, /* pairs with lock's CAS */
 		memory_order_relaxed));
 	if (s & M_HANDOFF)
 		futex_wake(&m->state, 1, BITSET_HEIR, is_pshared(m));
-	else if (s & M_WAITERS)
+	else if ((s & M_WAITERS) && !(s & M_SPINNER))
 		futex_wake(&m->state, 1, BITSET_SLEEPER, is_pshared(m));
 	return 0;
 }

@@ -12,7 +12,7 @@
 #include "backoff.h"
 
 /* Pauses a ticket waiter spends per thread ahead of it before looking again. */
-#define TICKET_PAUSES_PER_WAITER 32u
+#define TICKET_PAUSES_PER_WAITER 8u
 
 /* ---- TTAS ------------------------------------------------------------- */
 
@@ -89,8 +89,15 @@ static void ticket_wait(sync_ticketlock_t *l, uint32_t ticket, uint32_t serving)
 {
 	struct spin_budget budget = SPIN_BUDGET_INIT;
 	do {
-		uint32_t pauses = (ticket - serving) * TICKET_PAUSES_PER_WAITER;
-		spin_budget_wait(&budget, pauses < BACKOFF_MAX ? pauses : BACKOFF_MAX);
+		uint32_t ahead = ticket - serving;
+		if (ahead == 1) { /* next in line: watch closely */
+			spin_budget_wait(&budget, 1);
+		} else {
+			uint32_t pauses = (ahead - 1) * TICKET_PAUSES_PER_WAITER;
+			spin_budget_wait_upto(&budget,
+					      pauses < BACKOFF_MAX ? pauses : BACKOFF_MAX,
+					      SPIN_BEFORE_YIELD_QUEUED);
+		}
 		serving = ticket_serving(l);
 	} while (serving != ticket);
 }
@@ -128,6 +135,12 @@ void sync_ticketlock_unlock(sync_ticketlock_t *l)
 
 /* ---- MCS -------------------------------------------------------------- */
 
+/* Values of a node's `wait`: the lock is ours; we are queued; we are next
+ * (the holder said so), so stay on the CPU and watch closely. */
+#define MCS_GO     0u
+#define MCS_QUEUED 1u
+#define MCS_NEXT   2u
+
 static intptr_t node_offset(sync_mcslock_t *l, sync_mcsnode_t *node)
 {
 	return (intptr_t)((char *)node - (char *)l);
@@ -154,9 +167,23 @@ static void mcs_node_reset(sync_mcsnode_t *node, uint32_t wait)
 	atomic_store_explicit(&node->wait, wait, memory_order_relaxed);
 }
 
+/* Only the waiter told it is next spins long; the others yield soon, so that
+ * with more threads than cores the CPU goes to the next in line. */
+static void mcs_wait_turn(sync_mcsnode_t *node)
+{
+	struct spin_budget budget = SPIN_BUDGET_INIT;
+	uint32_t wait;
+	/* acquire: pairs with the release store of MCS_GO in unlock */
+	while ((wait = atomic_load_explicit(&node->wait, memory_order_acquire))) {
+		spin_budget_wait_upto(&budget, 1,
+				      wait == MCS_NEXT ? SPIN_BEFORE_YIELD
+						       : SPIN_BEFORE_YIELD_QUEUED);
+	}
+}
+
 void sync_mcslock_lock(sync_mcslock_t *l, sync_mcsnode_t *node)
 {
-	mcs_node_reset(node, 1);
+	mcs_node_reset(node, MCS_QUEUED);
 	/* acq_rel: acquire pairs with unlock's release CAS of the tail; release
 	 * publishes the node's reset to the successor that links behind it */
 	intptr_t pred = atomic_exchange_explicit(&l->tail, node_offset(l, node),
@@ -166,10 +193,7 @@ void sync_mcslock_lock(sync_mcslock_t *l, sync_mcsnode_t *node)
 	/* release: pairs with the acquire load of `next` in unlock */
 	atomic_store_explicit(&node_at(l, pred)->next, node_offset(l, node),
 			      memory_order_release);
-	struct spin_budget budget = SPIN_BUDGET_INIT;
-	/* acquire: pairs with the release store of `wait` in unlock */
-	while (atomic_load_explicit(&node->wait, memory_order_acquire))
-		spin_budget_wait(&budget, 1);
+	mcs_wait_turn(node);
 }
 
 int sync_mcslock_trylock(sync_mcslock_t *l, sync_mcsnode_t *node)
@@ -180,7 +204,7 @@ int sync_mcslock_trylock(sync_mcslock_t *l, sync_mcsnode_t *node)
 	/* relaxed: a held lock's line is only read */
 	if (atomic_load_explicit(&l->tail, memory_order_relaxed))
 		return EBUSY;
-	mcs_node_reset(node, 0);
+	mcs_node_reset(node, MCS_GO);
 	/* acq_rel: as the exchange in sync_mcslock_lock */
 	return atomic_compare_exchange_strong_explicit(&l->tail, &expected,
 						       node_offset(l, node),
@@ -197,7 +221,7 @@ static intptr_t mcs_wait_successor(sync_mcsnode_t *node)
 	intptr_t next;
 	/* acquire: pairs with the release store of `next` in lock */
 	while (!(next = atomic_load_explicit(&node->next, memory_order_acquire)))
-		spin_budget_wait(&budget, 1);
+		spin_budget_wait_upto(&budget, 1, SPIN_BEFORE_YIELD_QUEUED);
 	return next;
 }
 
@@ -214,6 +238,14 @@ void sync_mcslock_unlock(sync_mcslock_t *l, sync_mcsnode_t *node)
 			return;
 		next = mcs_wait_successor(node);
 	}
-	/* release: pairs with the acquire load of `wait` in lock */
-	atomic_store_explicit(&node_at(l, next)->wait, 0, memory_order_release);
+	sync_mcsnode_t *succ = node_at(l, next);
+	/* The successor's successor cannot run before we pass the lock on, so
+	 * its node is still valid: tell it that it is next. acquire: pairs with
+	 * the release store of `next` in lock. */
+	intptr_t after = atomic_load_explicit(&succ->next, memory_order_acquire);
+	if (after) /* relaxed: a hint; MCS_GO below is the release */
+		atomic_store_explicit(&node_at(l, after)->wait, MCS_NEXT,
+				      memory_order_relaxed);
+	/* release: pairs with the acquire load of `wait` in mcs_wait_turn */
+	atomic_store_explicit(&succ->wait, MCS_GO, memory_order_release);
 }
