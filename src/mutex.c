@@ -20,11 +20,14 @@
 #define BITSET_SLEEPER 1u /* ordinary sleepers */
 #define BITSET_HEIR    2u /* the single starving waiter that set M_HANDOFF */
 
-/* Pause iterations the single spinner spends before it sleeps, and the
- * largest gap between its looks at the lock word (exponential backoff, so
- * a holder that re-locks keeps the cache line most of the time). */
-#define SPIN_PAUSES   2048u
-#define SPIN_STEP_MAX 64u
+/* Pause iterations the single spinner spends at most before it sleeps, and
+ * the largest gap between its looks at the lock word (exponential backoff,
+ * so a holder that re-locks keeps the cache line most of the time). */
+#define SPIN_PAUSES   16384u
+#define SPIN_STEP_MAX 512u
+/* Looks at the lock during which nobody released it before the spinner
+ * concludes that the holder is preempted or slow, and goes to sleep. */
+#define SPIN_STALLS   2u
 /* Wake-ups lost to barging threads before a sleeper claims the hand-off. */
 #define LOST_RACES_BEFORE_HANDOFF 4
 
@@ -68,7 +71,7 @@ int sync_mutex_init(sync_mutex_t *m, int flags)
 	atomic_store_explicit(&m->state, 0, memory_order_relaxed);
 	atomic_store_explicit(&m->owner, 0, memory_order_relaxed);
 	m->flags = (uint32_t)flags;
-	m->reserved = 0;
+	atomic_store_explicit(&m->releases, 0, memory_order_relaxed);
 	return 0;
 }
 
@@ -100,7 +103,9 @@ static bool spin_acquire(sync_mutex_t *m)
 	if (atomic_fetch_or_explicit(&m->state, M_SPINNER, memory_order_relaxed) &
 	    M_SPINNER)
 		return false;
-	uint32_t step = 1;
+	uint32_t step = 1, stalls = 0;
+	/* relaxed: a progress hint, nothing is read through it */
+	uint32_t seen = atomic_load_explicit(&m->releases, memory_order_relaxed);
 	for (uint32_t spent = 0; spent < SPIN_PAUSES; spent += step) {
 		cpu_relax_n(step);
 		step = step < SPIN_STEP_MAX ? step << 1 : step;
@@ -112,6 +117,12 @@ static bool spin_acquire(sync_mutex_t *m)
 			if (state_cas_acquire(m, &s, (s | M_LOCKED) & ~M_SPINNER))
 				return true;
 		}
+		/* relaxed: a progress hint, as above */
+		uint32_t now = atomic_load_explicit(&m->releases, memory_order_relaxed);
+		stalls = now == seen ? stalls + 1 : 0;
+		if (stalls > SPIN_STALLS)
+			break;
+		seen = now;
 	}
 	/* relaxed: sleep_acquire looks at the lock again before sleeping */
 	atomic_fetch_and_explicit(&m->state, ~M_SPINNER, memory_order_relaxed);
@@ -248,16 +259,27 @@ static uint32_t released_state(uint32_t s)
 	return (s & (M_HANDOFF | M_SPINNER)) ? (s & ~M_LOCKED) : 0;
 }
 
+/* Counts a release for the spinner's benefit: every release goes through
+ * unlock_slow while a spinner watches (M_SPINNER fails the fast path). */
+static void note_release(sync_mutex_t *m)
+{
+	/* relaxed: only the holder writes it; a spinner reads it as a hint */
+	uint32_t n = atomic_load_explicit(&m->releases, memory_order_relaxed);
+	atomic_store_explicit(&m->releases, n + 1, memory_order_relaxed);
+}
+
 /* Someone may sleep, spin, or an heir waits: release and wake at most one. */
 static int unlock_slow(sync_mutex_t *m, uint32_t s)
 {
-	do {
-		if (!(s & M_LOCKED))
-			return EPERM;
-	} while (!atomic_compare_exchange_weak_explicit(
+	if (!(s & M_LOCKED))
+		return EPERM;
+	note_release(m);
+	/* Only the holder clears M_LOCKED, so it stays set in every retry. */
+	while (!atomic_compare_exchange_weak_explicit(
 		&m->state, &s, released_state(s),
 		memory_order_release, /* pairs with lock's CAS */
-		memory_order_relaxed));
+		memory_order_relaxed))
+		;
 	if (s & M_HANDOFF)
 		futex_wake(&m->state, 1, BITSET_HEIR, is_pshared(m));
 	else if ((s & M_WAITERS) && !(s & M_SPINNER))
