@@ -15,19 +15,15 @@
 #define M_LOCKED  1u /* held */
 #define M_WAITERS 2u /* some thread may sleep on BITSET_SLEEPER */
 #define M_HANDOFF 4u /* the heir owns the next release; newcomers keep out */
-#define M_SPINNER 8u /* one thread spins for the lock; unlock need not wake */
 
 #define BITSET_SLEEPER 1u /* ordinary sleepers */
 #define BITSET_HEIR    2u /* the single starving waiter that set M_HANDOFF */
 
-/* Pause iterations the single spinner spends at most before it sleeps, and
- * the largest gap between its looks at the lock word (exponential backoff,
- * so a holder that re-locks keeps the cache line most of the time). */
-#define SPIN_PAUSES   16384u
-#define SPIN_STEP_MAX 512u
-/* Looks at the lock during which nobody released it before the spinner
- * concludes that the holder is preempted or slow, and goes to sleep. */
-#define SPIN_STALLS   2u
+/* Pause iterations the single spinner spends before it sleeps, and the
+ * largest gap between its looks at the lock word (exponential backoff, so a
+ * holder that re-locks keeps the cache line most of the time). */
+#define SPIN_PAUSES   4096u
+#define SPIN_STEP_MAX 256u
 /* Wake-ups lost to barging threads before a sleeper claims the hand-off. */
 #define LOST_RACES_BEFORE_HANDOFF 4
 
@@ -71,7 +67,7 @@ int sync_mutex_init(sync_mutex_t *m, int flags)
 	atomic_store_explicit(&m->state, 0, memory_order_relaxed);
 	atomic_store_explicit(&m->owner, 0, memory_order_relaxed);
 	m->flags = (uint32_t)flags;
-	atomic_store_explicit(&m->releases, 0, memory_order_relaxed);
+	atomic_store_explicit(&m->spinner, 0, memory_order_relaxed);
 	return 0;
 }
 
@@ -96,16 +92,14 @@ static bool take_if_free(sync_mutex_t *m, uint32_t *s)
 
 /* At most one thread spins (after the kernel's optimistic spinning of
  * mutexes): others go to sleep at once, so oversubscribed waiters do not
- * burn the CPU that a preempted holder needs. */
+ * burn the CPU that a preempted holder needs. The spinner flag lives apart
+ * from the lock word so that the holder's fast paths stay single CASes. */
 static bool spin_acquire(sync_mutex_t *m)
 {
-	/* relaxed: only claims the spinner role; the CAS below acquires */
-	if (atomic_fetch_or_explicit(&m->state, M_SPINNER, memory_order_relaxed) &
-	    M_SPINNER)
+	/* relaxed: only claims the role; the state CAS below acquires */
+	if (atomic_exchange_explicit(&m->spinner, 1, memory_order_relaxed))
 		return false;
-	uint32_t step = 1, stalls = 0;
-	/* relaxed: a progress hint, nothing is read through it */
-	uint32_t seen = atomic_load_explicit(&m->releases, memory_order_relaxed);
+	uint32_t step = 1;
 	for (uint32_t spent = 0; spent < SPIN_PAUSES; spent += step) {
 		cpu_relax_n(step);
 		step = step < SPIN_STEP_MAX ? step << 1 : step;
@@ -113,19 +107,16 @@ static bool spin_acquire(sync_mutex_t *m)
 		uint32_t s = atomic_load_explicit(&m->state, memory_order_relaxed);
 		if (s & M_HANDOFF)
 			break;
-		while (!(s & M_LOCKED)) {
-			if (state_cas_acquire(m, &s, (s | M_LOCKED) & ~M_SPINNER))
-				return true;
+		if (take_if_free(m, &s)) {
+			/* relaxed: we hold the lock; M_WAITERS, if inherited, stays */
+			atomic_store_explicit(&m->spinner, 0, memory_order_relaxed);
+			return true;
 		}
-		/* relaxed: a progress hint, as above */
-		uint32_t now = atomic_load_explicit(&m->releases, memory_order_relaxed);
-		stalls = now == seen ? stalls + 1 : 0;
-		if (stalls > SPIN_STALLS)
-			break;
-		seen = now;
 	}
-	/* relaxed: sleep_acquire looks at the lock again before sleeping */
-	atomic_fetch_and_explicit(&m->state, ~M_SPINNER, memory_order_relaxed);
+	/* seq_cst, with sleep_acquire's first look at the state: pairs with the
+	 * seq_cst release-then-check in unlock_slow (store-buffering), so either
+	 * we see the release or the unlocker sees us gone and wakes a sleeper. */
+	atomic_store(&m->spinner, 0);
 	return false;
 }
 
@@ -172,8 +163,8 @@ static int sleep_acquire(sync_mutex_t *m, const struct timespec *abstime)
 {
 	unsigned lost = 0;
 	for (;;) {
-		/* relaxed: the CAS carries the acquire */
-		uint32_t s = atomic_load_explicit(&m->state, memory_order_relaxed);
+		/* seq_cst: see spin_acquire's give-up; the CAS carries the acquire */
+		uint32_t s = atomic_load(&m->state);
 		if (!(s & (M_LOCKED | M_HANDOFF))) {
 			if (state_cas_acquire(m, &s, s | M_LOCKED | M_WAITERS))
 				return 0;
@@ -250,40 +241,36 @@ int sync_mutex_trylock(sync_mutex_t *m)
 	return 0;
 }
 
-/* The state a release leaves behind. An heir keeps M_HANDOFF (and
- * M_WAITERS) so that no newcomer barges in. A spinner inherits M_WAITERS:
- * it takes the lock or re-checks it before it sleeps, and wakes the sleepers
- * when it unlocks. Otherwise the woken sleeper sets M_WAITERS again. */
-static uint32_t released_state(uint32_t s)
+/* Wakes one sleeper, unless a spinner is there to take the lock: then it
+ * inherits M_WAITERS and the duty to wake. Otherwise M_WAITERS is cleared
+ * if nothing changed; the woken sleeper sets it again if others remain. */
+static void wake_sleeper(sync_mutex_t *m)
 {
-	return (s & (M_HANDOFF | M_SPINNER)) ? (s & ~M_LOCKED) : 0;
+	/* seq_cst: after the seq_cst release in unlock_slow; see spin_acquire */
+	if (atomic_load(&m->spinner))
+		return;
+	uint32_t s = M_WAITERS;
+	/* relaxed: a bookkeeping change on a free lock, publishes nothing */
+	atomic_compare_exchange_strong_explicit(&m->state, &s, 0, memory_order_relaxed,
+						memory_order_relaxed);
+	futex_wake(&m->state, 1, BITSET_SLEEPER, is_pshared(m));
 }
 
-/* Counts a release for the spinner's benefit: every release goes through
- * unlock_slow while a spinner watches (M_SPINNER fails the fast path). */
-static void note_release(sync_mutex_t *m)
-{
-	/* relaxed: only the holder writes it; a spinner reads it as a hint */
-	uint32_t n = atomic_load_explicit(&m->releases, memory_order_relaxed);
-	atomic_store_explicit(&m->releases, n + 1, memory_order_relaxed);
-}
-
-/* Someone may sleep, spin, or an heir waits: release and wake at most one. */
+/* Someone may sleep, or an heir waits: release, then wake at most one. An
+ * heir keeps M_HANDOFF (and M_WAITERS) so that no newcomer barges in. */
 static int unlock_slow(sync_mutex_t *m, uint32_t s)
 {
-	if (!(s & M_LOCKED))
-		return EPERM;
-	note_release(m);
-	/* Only the holder clears M_LOCKED, so it stays set in every retry. */
-	while (!atomic_compare_exchange_weak_explicit(
-		&m->state, &s, released_state(s),
-		memory_order_release, /* pairs with lock's CAS */
-		memory_order_relaxed))
-		;
+	do {
+		if (!(s & M_LOCKED))
+			return EPERM;
+		/* seq_cst (a release, and ordered before wake_sleeper's check) */
+	} while (!atomic_compare_exchange_weak_explicit(&m->state, &s, s & ~M_LOCKED,
+							memory_order_seq_cst,
+							memory_order_relaxed));
 	if (s & M_HANDOFF)
 		futex_wake(&m->state, 1, BITSET_HEIR, is_pshared(m));
-	else if ((s & M_WAITERS) && !(s & M_SPINNER))
-		futex_wake(&m->state, 1, BITSET_SLEEPER, is_pshared(m));
+	else if (s & M_WAITERS)
+		wake_sleeper(m);
 	return 0;
 }
 

@@ -14,7 +14,7 @@ typedef struct sync_mutex {
 	SYNC_ATOMIC_FIELD(uint32_t) state; /* LOCKED | WAITERS | HANDOFF bits */
 	SYNC_ATOMIC_FIELD(uint32_t) owner; /* holder's thread id, ERRORCHECK only */
 	uint32_t flags;                    /* SYNC_PSHARED | SYNC_MUTEX_ERRORCHECK */
-	SYNC_ATOMIC_FIELD(uint32_t) releases; /* progress seen by a spinner */
+	SYNC_ATOMIC_FIELD(uint32_t) spinner; /* 1 while a waiter spins for it */
 } sync_mutex_t;
 
 #define SYNC_MUTEX_INITIALIZER { 0, 0, 0, 0 }
