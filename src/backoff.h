@@ -6,14 +6,14 @@
 #include <stdint.h>
 
 /* Pause iterations a waiter may spend before it starts yielding the CPU.
- * About 10-40 us on current x86: long enough to cover a short critical
+ * About 1-10 us on current x86 (a pause is 5-40 ns): enough for a short critical
  * section, short enough that a preempted holder is not starved of CPU. */
-#define SPIN_BEFORE_YIELD 1024u
+#define SPIN_BEFORE_YIELD 256u
 
 /* Budget of a waiter that cannot get the lock before others ahead of it in
  * a FIFO queue: short, so that with more threads than cores the CPU goes
  * quickly to whoever is next. */
-#define SPIN_BEFORE_YIELD_QUEUED 64u
+#define SPIN_BEFORE_YIELD_QUEUED 8u
 
 /* Largest exponential backoff step, in pause iterations. */
 #define BACKOFF_MAX 256u
