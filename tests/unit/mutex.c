@@ -22,43 +22,13 @@
 #include <sync.h>
 
 #include "tap_main.h"
-
-/* Longest a test waits for another thread or process before it fails. */
-#define WAIT_LIMIT_NS 2000000000LL
-#define NS_PER_MS 1000000LL
+#include "util.h"
 
 /* ---- time -------------------------------------------------------------- */
 
 static int64_t ts_ns(const struct timespec *ts)
 {
 	return (int64_t)ts->tv_sec * 1000000000LL + ts->tv_nsec;
-}
-
-static int64_t now_ns(void)
-{
-	struct timespec now;
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	return ts_ns(&now);
-}
-
-static void sleep_ns(int64_t ns)
-{
-	struct timespec d = { (time_t)(ns / 1000000000LL), (long)(ns % 1000000000LL) };
-	while (nanosleep(&d, &d) == EINTR)
-		;
-}
-
-/* Polls until *v == want; false after WAIT_LIMIT_NS. Sleeps between looks
- * rather than yields: on a loaded machine a yield can cost a time slice. */
-static bool wait_until_equal(atomic_int *v, int want)
-{
-	int64_t start = now_ns();
-	while (atomic_load(v) != want) {
-		if (now_ns() - start > WAIT_LIMIT_NS)
-			return false;
-		sleep_ns(20000);
-	}
-	return true;
 }
 
 /* ---- sleeping threads and processes ------------------------------------ */
@@ -223,16 +193,6 @@ static struct shared *shared_create(int flags)
 	return sh;
 }
 
-/* Moves a MAP_SHARED mapping to another address in this process only; the
- * memory stays shared with the other processes. MAP_FAILED on error. */
-static void *move_mapping(void *p, size_t size)
-{
-	void *target = mmap(NULL, size, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (target == MAP_FAILED)
-		return MAP_FAILED;
-	return mremap(p, size, size, MREMAP_MAYMOVE | MREMAP_FIXED, target);
-}
-
 static void shared_destroy(struct shared *sh)
 {
 	ck_assert_int_eq(munmap(sh, sizeof *sh), 0);
@@ -248,26 +208,6 @@ static pid_t fork_child(int (*fn)(struct shared *), struct shared *sh)
 		_exit(fn(sh));
 	}
 	return pid;
-}
-
-/* Reaps the child: its exit status, or -1 if it crashed or hung (then it is
- * killed after WAIT_LIMIT_NS). */
-static int child_status(pid_t pid)
-{
-	int64_t start = now_ns();
-	int status;
-	pid_t r;
-	while ((r = waitpid(pid, &status, WNOHANG)) == 0) {
-		if (now_ns() - start > WAIT_LIMIT_NS) {
-			kill(pid, SIGKILL);
-			waitpid(pid, &status, 0);
-			return -1;
-		}
-		sleep_ns(NS_PER_MS);
-	}
-	if (r != pid || !WIFEXITED(status))
-		return -1;
-	return WEXITSTATUS(status);
 }
 
 /* init(m, flags) fails with EINVAL and leaves the mutex as it was: locked,

@@ -20,39 +20,7 @@
 #include <sync.h>
 
 #include "tap_main.h"
-
-/* Longest a test waits for another thread or process before it fails. */
-#define WAIT_LIMIT_NS 2000000000LL
-#define NS_PER_MS 1000000LL
-
-/* ---- time -------------------------------------------------------------- */
-
-static int64_t now_ns(void)
-{
-	struct timespec now;
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	return (int64_t)now.tv_sec * 1000000000LL + now.tv_nsec;
-}
-
-static void sleep_ns(int64_t ns)
-{
-	struct timespec d = { (time_t)(ns / 1000000000LL), (long)(ns % 1000000000LL) };
-	while (nanosleep(&d, &d) == EINTR)
-		;
-}
-
-/* Polls until *v == want; false after WAIT_LIMIT_NS. Sleeps between looks
- * rather than yields: on a loaded machine a yield can cost a time slice. */
-static bool wait_until_equal(atomic_int *v, int want)
-{
-	int64_t start = now_ns();
-	while (atomic_load(v) != want) {
-		if (now_ns() - start > WAIT_LIMIT_NS)
-			return false;
-		sleep_ns(20000);
-	}
-	return true;
-}
+#include "util.h"
 
 /* ---- the three locks behind one interface ------------------------------ */
 
@@ -409,36 +377,6 @@ static void count_up_shared(const struct lock_ops *ops, struct shared *sh,
 		sh->counter++;
 		ops->unlock(&sh->l, node);
 	}
-}
-
-/* Reaps the child: its exit status, or -1 if it crashed or hung (then it is
- * killed after WAIT_LIMIT_NS). */
-static int child_status(pid_t pid)
-{
-	int64_t start = now_ns();
-	int status;
-	pid_t r;
-	while ((r = waitpid(pid, &status, WNOHANG)) == 0) {
-		if (now_ns() - start > WAIT_LIMIT_NS) {
-			kill(pid, SIGKILL);
-			waitpid(pid, &status, 0);
-			return -1;
-		}
-		sleep_ns(NS_PER_MS);
-	}
-	if (r != pid || !WIFEXITED(status))
-		return -1;
-	return WEXITSTATUS(status);
-}
-
-/* Moves a MAP_SHARED mapping to another address in this process only; the
- * memory stays shared with the other processes. MAP_FAILED on error. */
-static void *move_mapping(void *p, size_t size)
-{
-	void *target = mmap(NULL, size, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (target == MAP_FAILED)
-		return MAP_FAILED;
-	return mremap(p, size, size, MREMAP_MAYMOVE | MREMAP_FIXED, target);
 }
 
 /* Parent and child each add PROCESS_ITERS to a counter under the lock. */
