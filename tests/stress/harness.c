@@ -109,8 +109,12 @@ void stress_exclusion(const struct lock_ops *ops, void *lock, int threads,
 		  ops->name, how, threads, (unsigned long long)least);
 }
 
+/* A lost wake-up shows as a hang: fail the test instead of stalling make. */
+#define WATCHDOG_SECONDS 300
+
 void tap_plan(int n)
 {
+	alarm(WATCHDOG_SECONDS);
 	printf("1..%d\n", n);
 	fflush(stdout);
 }

@@ -42,7 +42,8 @@ bool stress_running(void);
 void stress_exclusion(const struct lock_ops *ops, void *lock, int threads,
 		      bool use_trylock);
 
-/* TAP: print the plan first, then one line per check. */
+/* TAP: print the plan first (this also arms a watchdog alarm, so that a
+ * hang fails the test), then one line per check. */
 void tap_plan(int n);
 void tap_check(bool ok, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
