@@ -507,6 +507,12 @@ START_TEST(spinlock_trylock_of_lock_held_by_other_thread_returns_ebusy)
 }
 END_TEST
 
+START_TEST(spinlock_init_of_null_lock_returns_einval)
+{
+	ck_assert_int_eq(sync_spinlock_init(NULL), EINVAL);
+}
+END_TEST
+
 START_TEST(spinlock_trylock_of_null_lock_returns_einval)
 {
 	ck_assert_int_eq(sync_spinlock_trylock(NULL), EINVAL);
@@ -579,6 +585,12 @@ END_TEST
 START_TEST(ticketlock_trylock_of_lock_held_by_other_thread_returns_ebusy)
 {
 	check_trylock_held_by_other_thread_returns_ebusy(&ticket);
+}
+END_TEST
+
+START_TEST(ticketlock_init_of_null_lock_returns_einval)
+{
+	ck_assert_int_eq(sync_ticketlock_init(NULL), EINVAL);
 }
 END_TEST
 
@@ -660,6 +672,12 @@ END_TEST
 START_TEST(mcslock_trylock_of_lock_held_by_other_thread_returns_ebusy)
 {
 	check_trylock_held_by_other_thread_returns_ebusy(&mcs);
+}
+END_TEST
+
+START_TEST(mcslock_init_of_null_lock_returns_einval)
+{
+	ck_assert_int_eq(sync_mcslock_init(NULL), EINVAL);
 }
 END_TEST
 
@@ -785,6 +803,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, spinlock_trylock_of_free_lock_takes_it);
 	tcase_add_test(tc, spinlock_trylock_of_lock_held_by_caller_returns_ebusy);
 	tcase_add_test(tc, spinlock_trylock_of_lock_held_by_other_thread_returns_ebusy);
+	tcase_add_test(tc, spinlock_init_of_null_lock_returns_einval);
 	tcase_add_test(tc, spinlock_trylock_of_null_lock_returns_einval);
 	tcase_add_test(tc, spinlock_lock_waits_until_holder_unlocks);
 	tcase_add_test(tc, spinlock_counter_is_exact_across_processes);
@@ -800,6 +819,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, ticketlock_trylock_of_free_lock_takes_it);
 	tcase_add_test(tc, ticketlock_trylock_of_lock_held_by_caller_returns_ebusy);
 	tcase_add_test(tc, ticketlock_trylock_of_lock_held_by_other_thread_returns_ebusy);
+	tcase_add_test(tc, ticketlock_init_of_null_lock_returns_einval);
 	tcase_add_test(tc, ticketlock_trylock_of_null_lock_returns_einval);
 	tcase_add_test(tc, ticketlock_lock_waits_until_holder_unlocks);
 	tcase_add_test(tc, ticketlock_serves_waiters_in_arrival_order);
@@ -816,6 +836,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, mcslock_trylock_of_free_lock_takes_it);
 	tcase_add_test(tc, mcslock_trylock_of_lock_held_by_caller_returns_ebusy);
 	tcase_add_test(tc, mcslock_trylock_of_lock_held_by_other_thread_returns_ebusy);
+	tcase_add_test(tc, mcslock_init_of_null_lock_returns_einval);
 	tcase_add_test(tc, mcslock_trylock_of_null_lock_returns_einval);
 	tcase_add_test(tc, mcslock_trylock_with_null_node_returns_einval_and_leaves_lock_free);
 	tcase_add_test(tc, mcslock_lock_accepts_uninitialised_node);
