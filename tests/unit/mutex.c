@@ -225,10 +225,37 @@ static void check_init_rejects(int flags)
 	ck_assert_int_eq(sync_mutex_unlock(&m), 0);
 }
 
-/* Fills m with a pattern no valid mutex has, so init must overwrite it. */
-static void fill_garbage(sync_mutex_t *m)
+/* Fills m with a pattern no valid mutex has, then initialises it. */
+static void init_over_garbage(sync_mutex_t *m, int flags)
 {
 	memset(m, 0xa5, sizeof *m);
+	ck_assert_int_eq(sync_mutex_init(m, flags), 0);
+}
+
+/* m is unlocked: this thread takes it, another thread then cannot. */
+static void check_unlocked(sync_mutex_t *m)
+{
+	ck_assert_int_eq(sync_mutex_trylock(m), 0);
+	ck_assert_int_eq(other_thread_trylock(m), EBUSY);
+	ck_assert_int_eq(sync_mutex_unlock(m), 0);
+}
+
+/* m is not error-checking: a relock deadlocks, so a timed relock times out. */
+static void check_not_errorcheck(sync_mutex_t *m)
+{
+	ck_assert_int_eq(sync_mutex_lock(m), 0);
+	struct timespec past = { 0, 0 };
+	ck_assert_int_eq(sync_mutex_timedlock(m, &past), ETIMEDOUT);
+	ck_assert_int_eq(sync_mutex_unlock(m), 0);
+}
+
+/* m is unlocked and error-checking: a relock fails with EDEADLK. */
+static void check_unlocked_errorcheck(sync_mutex_t *m)
+{
+	ck_assert_int_eq(other_thread_trylock(m), 0);
+	ck_assert_int_eq(sync_mutex_lock(m), 0);
+	ck_assert_int_eq(sync_mutex_lock(m), EDEADLK);
+	ck_assert_int_eq(sync_mutex_unlock(m), 0);
 }
 
 /* ---- initialisation ---------------------------------------------------- */
@@ -236,79 +263,54 @@ static void fill_garbage(sync_mutex_t *m)
 START_TEST(initializer_gives_unlocked_mutex)
 {
 	sync_mutex_t m = SYNC_MUTEX_INITIALIZER;
-	ck_assert_int_eq(sync_mutex_trylock(&m), 0);
-	ck_assert_int_eq(other_thread_trylock(&m), EBUSY);
-	ck_assert_int_eq(sync_mutex_unlock(&m), 0);
+	check_unlocked(&m);
 }
 END_TEST
 
 START_TEST(initializer_gives_mutex_without_errorcheck)
 {
-	/* Like init(m, 0): relocking deadlocks instead of failing with EDEADLK,
-	 * so a timed relock times out. */
 	sync_mutex_t m = SYNC_MUTEX_INITIALIZER;
-	ck_assert_int_eq(sync_mutex_lock(&m), 0);
-	struct timespec past = { 0, 0 };
-	ck_assert_int_eq(sync_mutex_timedlock(&m, &past), ETIMEDOUT);
-	ck_assert_int_eq(sync_mutex_unlock(&m), 0);
+	check_not_errorcheck(&m);
 }
 END_TEST
 
 START_TEST(init_with_no_flags_gives_unlocked_mutex)
 {
 	sync_mutex_t m;
-	fill_garbage(&m);
-	ck_assert_int_eq(sync_mutex_init(&m, 0), 0);
-	ck_assert_int_eq(sync_mutex_trylock(&m), 0);
-	ck_assert_int_eq(other_thread_trylock(&m), EBUSY);
-	ck_assert_int_eq(sync_mutex_unlock(&m), 0);
+	init_over_garbage(&m, 0);
+	check_unlocked(&m);
 }
 END_TEST
 
 START_TEST(init_with_no_flags_gives_mutex_without_errorcheck)
 {
 	sync_mutex_t m;
-	fill_garbage(&m);
-	ck_assert_int_eq(sync_mutex_init(&m, 0), 0);
-	ck_assert_int_eq(sync_mutex_lock(&m), 0);
-	struct timespec past = { 0, 0 };
-	ck_assert_int_eq(sync_mutex_timedlock(&m, &past), ETIMEDOUT);
-	ck_assert_int_eq(sync_mutex_unlock(&m), 0);
+	init_over_garbage(&m, 0);
+	check_not_errorcheck(&m);
 }
 END_TEST
 
 START_TEST(init_with_errorcheck_gives_unlocked_errorcheck_mutex)
 {
 	sync_mutex_t m;
-	fill_garbage(&m);
-	ck_assert_int_eq(sync_mutex_init(&m, SYNC_MUTEX_ERRORCHECK), 0);
-	ck_assert_int_eq(other_thread_trylock(&m), 0);
-	ck_assert_int_eq(sync_mutex_lock(&m), 0);
-	ck_assert_int_eq(sync_mutex_lock(&m), EDEADLK);
-	ck_assert_int_eq(sync_mutex_unlock(&m), 0);
+	init_over_garbage(&m, SYNC_MUTEX_ERRORCHECK);
+	check_unlocked_errorcheck(&m);
 }
 END_TEST
 
 START_TEST(init_with_pshared_gives_unlocked_mutex)
 {
 	sync_mutex_t m;
-	fill_garbage(&m);
-	ck_assert_int_eq(sync_mutex_init(&m, SYNC_PSHARED), 0);
-	ck_assert_int_eq(sync_mutex_trylock(&m), 0);
-	ck_assert_int_eq(other_thread_trylock(&m), EBUSY);
-	ck_assert_int_eq(sync_mutex_unlock(&m), 0);
+	init_over_garbage(&m, SYNC_PSHARED);
+	check_unlocked(&m);
 }
 END_TEST
 
 START_TEST(init_with_pshared_and_errorcheck_gives_unlocked_errorcheck_mutex)
 {
 	sync_mutex_t m;
-	fill_garbage(&m);
-	ck_assert_int_eq(sync_mutex_init(&m, SYNC_PSHARED | SYNC_MUTEX_ERRORCHECK), 0);
-	ck_assert_int_eq(other_thread_trylock(&m), 0);
-	ck_assert_int_eq(sync_mutex_lock(&m), 0);
-	ck_assert_int_eq(sync_mutex_lock(&m), EDEADLK);
-	ck_assert_int_eq(sync_mutex_unlock(&m), 0);
+	init_over_garbage(&m, SYNC_PSHARED | SYNC_MUTEX_ERRORCHECK);
+	check_unlocked_errorcheck(&m);
 }
 END_TEST
 
