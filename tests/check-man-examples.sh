@@ -35,7 +35,7 @@ extract() {
 }
 
 for page in "$srcdir"/man/man3/*.3; do
-	grep -q '^\.so ' "$page" || extract "$page"
+	[ -L "$page" ] || extract "$page"
 done
 
 set -- "$work"/*.c

@@ -3,7 +3,10 @@
 #  (a) every exported sync_* symbol (sync_impl_* excepted) has a page
 #      man/man3/<symbol>.3 whose NAME section lists it;
 #  (b) the library exports no symbol outside the sync_ prefix;
-#  (c) every page under man/ passes `mandoc -T lint -W warning`.
+#  (c) every page under man/ passes `mandoc -T lint -W warning`; the other
+#      names of a family page are symbolic links to it (mandoc warns that
+#      .so links are fragile), each of which must resolve to a page that
+#      lists the link's name.
 # Prints TAP for automake's tap-driver.sh. Run from the build directory with
 # $srcdir set to the source directory, as `make check` does.
 
@@ -40,22 +43,11 @@ lines() {
 	fi
 }
 
-# so_target PAGE: for a link page ".so man3/x.3", the path of x.3; else empty.
-so_target() {
-	sed -n '1s/^\.so[[:space:]][[:space:]]*//p' "$1" | sed 's/[[:space:]]*$//'
-}
-
-# names PAGE SYMBOL: whether PAGE (a link page is followed) lists SYMBOL
-# with .Nm in its NAME section.
+# names PAGE SYMBOL: whether PAGE (a link is followed) lists SYMBOL with .Nm
+# in its NAME section.
 names() {
-	names_page=$1
-	names_target=$(so_target "$names_page")
-	if [ -n "$names_target" ]; then
-		names_page=$mandir/$names_target
-	fi
-	[ -f "$names_page" ] || return 1
-	sed -n '/^\.Sh NAME/,/^\.Sh /p' "$names_page" |
-		grep -Eq "^\\.Nm $2( ,)?\$"
+	[ -f "$1" ] || return 1
+	sed -n '/^\.Sh NAME/,/^\.Sh /p' "$1" | grep -Eq "^\\.Nm $2( ,)?\$"
 }
 
 # Defined dynamic symbols of the kinds a program can link to: code (T),
@@ -73,6 +65,7 @@ public=$(printf '%s\n' "$syms" | grep '^sync_' | grep -v '^sync_impl_')
 foreign=$(printf '%s\n' "$syms" | grep -v '^sync_' | grep -v '^$')
 
 pages=$(find "$mandir" -type f -name '*.[1-9]' | sort)
+links=$(find "$mandir" -type l -name '*.[1-9]' | sort)
 
 if command -v mandoc >/dev/null 2>&1; then
 	have_mandoc=yes
@@ -80,7 +73,7 @@ else
 	have_mandoc=no
 fi
 
-echo "1..$(($(lines "$public") + 1 + $(lines "$pages")))"
+echo "1..$(($(lines "$public") + 1 + $(lines "$pages") + $(lines "$links")))"
 
 # (a) one line per documented-API symbol.
 while IFS= read -r sym; do
@@ -106,10 +99,7 @@ else
 	ok 0 "libsync.so exports only sync_ symbols"
 fi
 
-# (c) one line per page. mandoc always warns that .so is fragile, and
-# resolves the .so path against its working directory, so a link page is
-# checked by linting its target from $mandir instead: the link must be that
-# one .so line, and the target an ordinary page that lists the link's name.
+# (c) one line per page, and one per link.
 while IFS= read -r page; do
 	[ -n "$page" ] || continue
 	rel=${page#"$mandir"/}
@@ -118,30 +108,24 @@ while IFS= read -r page; do
 		echo "ok $n - mandoc lint $rel # SKIP mandoc missing"
 		continue
 	fi
-	target=$(so_target "$page")
-	if [ -z "$target" ]; then
-		out=$(mandoc -T lint -W warning "$page" 2>&1)
-		rc=$?
-		[ "$rc" -eq 0 ] && [ -z "$out" ]
-		ok $? "mandoc lint $rel" "$out"
-		continue
-	fi
-	name=$(basename "$page")
-	name=${name%.*}
-	if [ "$(wc -l <"$page" | tr -d ' ')" -ne 1 ]; then
-		ok 1 "mandoc lint $rel (.so $target)" "a link page must be one .so line"
-	elif [ ! -f "$mandir/$target" ] || [ -n "$(so_target "$mandir/$target")" ]; then
-		ok 1 "mandoc lint $rel (.so $target)" "no page $target to link to"
-	elif ! names "$page" "$name"; then
-		ok 1 "mandoc lint $rel (.so $target)" "$target does not list $name in NAME (.Nm)"
-	else
-		out=$(cd "$mandir" && mandoc -T lint -W warning "$target" 2>&1)
-		rc=$?
-		[ "$rc" -eq 0 ] && [ -z "$out" ]
-		ok $? "mandoc lint $rel (.so $target)" "$out"
-	fi
+	out=$(mandoc -T lint -W warning "$page" 2>&1)
+	rc=$?
+	[ "$rc" -eq 0 ] && [ -z "$out" ]
+	ok $? "mandoc lint $rel" "$out"
 done <<EOF
 $pages
+EOF
+
+while IFS= read -r link; do
+	[ -n "$link" ] || continue
+	rel=${link#"$mandir"/}
+	name=$(basename "$link")
+	name=${name%.*}
+	names "$link" "$name"
+	ok $? "link $rel -> $(readlink "$link") lists $name" \
+		"the target is missing or does not list $name in NAME (.Nm)"
+done <<EOF
+$links
 EOF
 
 exit 0
