@@ -3,7 +3,6 @@
 #define SYNC_SRC_FUTEX_H
 
 #include <errno.h>
-#include <limits.h>
 #include <linux/futex.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -11,8 +10,6 @@
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
-
-#define FUTEX_BITSET_ANY FUTEX_BITSET_MATCH_ANY
 
 static inline int futex_op(bool pshared, int op)
 {

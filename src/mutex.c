@@ -207,26 +207,26 @@ static bool try_fast(sync_mutex_t *m)
 	return take_if_free(m, &s);
 }
 
-int sync_mutex_lock(sync_mutex_t *m)
+/* Fast path first, then spin and sleep until abstime (NULL: forever). */
+static int acquire(sync_mutex_t *m, const struct timespec *abstime)
 {
-	if (!m)
-		return EINVAL;
 	if (try_fast(m)) {
 		note_owner(m);
 		return 0;
 	}
-	return lock_slow(m, NULL);
+	return lock_slow(m, abstime);
+}
+
+int sync_mutex_lock(sync_mutex_t *m)
+{
+	return m ? acquire(m, NULL) : EINVAL;
 }
 
 int sync_mutex_timedlock(sync_mutex_t *m, const struct timespec *abstime)
 {
 	if (!m || !timeout_valid(abstime))
 		return EINVAL;
-	if (try_fast(m)) {
-		note_owner(m);
-		return 0;
-	}
-	return lock_slow(m, abstime);
+	return acquire(m, abstime);
 }
 
 int sync_mutex_trylock(sync_mutex_t *m)

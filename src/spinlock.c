@@ -5,7 +5,6 @@
  *  - MCS queue lock (both Mellor-Crummey & Scott, ACM TOCS 1991). */
 #include <errno.h>
 #include <stdatomic.h>
-#include <stddef.h>
 
 #include <sync/spinlock.h>
 

@@ -89,7 +89,7 @@ static void exclusion_worker(void *arg, int index)
 void stress_exclusion(const struct lock_ops *ops, void *lock, int threads,
 		      bool use_trylock)
 {
-	struct exclusion_run run = { .ops = ops, .lock = lock, .threads = threads,
+	struct exclusion_run run = { .ops = ops, .lock = lock,
 				     .use_trylock = use_trylock };
 	stress_run_threads(threads, exclusion_worker, &run);
 	uint64_t sum = 0, least = UINT64_MAX;

@@ -21,7 +21,6 @@ struct lock_ops {
 struct exclusion_run {
 	const struct lock_ops *ops;
 	void *lock;
-	int threads;
 	bool use_trylock;
 	atomic_int holders;
 	atomic_int max_holders;
