@@ -4,6 +4,9 @@
 
 #include <sync/common.h>
 #include <sync/mutex.h>
+#include <sync/cond.h>
+#include <sync/sem.h>
 #include <sync/spinlock.h>
+#include <sync/rwlock.h>
 
 #endif /* SYNC_H */

@@ -3,6 +3,7 @@
 #define SYNC_SRC_BACKOFF_H
 
 #include <sched.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 /* Pause iterations a waiter may spend before it starts yielding the CPU.
@@ -67,6 +68,34 @@ static inline void backoff_exp(struct spin_budget *b, uint32_t *step)
 	spin_budget_wait(b, *step);
 	if (*step < BACKOFF_MAX)
 		*step <<= 1;
+}
+
+/* Bounded polling before a futex sleep (sem, rwlock): the caller polls its
+ * condition after each spin_poll() until it returns false, then sleeps.
+ * The gap between polls grows exponentially up to SPIN_POLL_STEP_MAX. */
+#define SPIN_POLL_STEP_MAX 64u
+
+/* Default budget: a few microseconds, about one hand-off between two
+ * running threads, far less than a sleep and wake-up through the kernel. */
+#define SPIN_POLL_PAUSES 1024u
+
+struct spin_poll {
+	uint32_t spent;
+	uint32_t step;
+};
+
+#define SPIN_POLL_INIT { 0, 1 }
+
+/* Waits before the next poll; false once `budget` pauses are spent. */
+static inline bool spin_poll(struct spin_poll *p, uint32_t budget)
+{
+	if (p->spent >= budget)
+		return false;
+	cpu_relax_n(p->step);
+	p->spent += p->step;
+	if (p->step < SPIN_POLL_STEP_MAX)
+		p->step <<= 1;
+	return true;
 }
 
 #endif /* SYNC_SRC_BACKOFF_H */

@@ -39,4 +39,17 @@ static inline int futex_wake(_Atomic uint32_t *word, int n, uint32_t bitset,
 	return r < 0 ? 0 : (int)r;
 }
 
+/* Wakes n_wake waiters of `from` and moves up to n_move others onto `to`,
+ * if *from still equals expected (else EAGAIN). Both words must be private,
+ * or both shared. Returns 0 or an errno value. */
+static inline int futex_cmp_requeue(_Atomic uint32_t *from, uint32_t expected,
+				    int n_wake, int n_move,
+				    _Atomic uint32_t *to, bool pshared)
+{
+	long r = syscall(SYS_futex, (uint32_t *)from,
+			 futex_op(pshared, FUTEX_CMP_REQUEUE), n_wake,
+			 (void *)(long)n_move, (uint32_t *)to, expected);
+	return r < 0 ? errno : 0;
+}
+
 #endif /* SYNC_SRC_FUTEX_H */

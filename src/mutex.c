@@ -9,6 +9,7 @@
 
 #include "backoff.h"
 #include "futex.h"
+#include "mutex_internal.h"
 #include "thread.h"
 #include "timeout.h"
 
@@ -16,7 +17,7 @@
 #define M_WAITERS 2u /* some thread may sleep on BITSET_SLEEPER */
 #define M_HANDOFF 4u /* the heir owns the next release; newcomers keep out */
 
-#define BITSET_SLEEPER 1u /* ordinary sleepers */
+#define BITSET_SLEEPER MUTEX_SLEEPER_BITSET /* ordinary sleepers */
 #define BITSET_HEIR    2u /* the single starving waiter that set M_HANDOFF */
 
 /* Pause iterations the single spinner spends before it sleeps, and the
@@ -290,4 +291,18 @@ int sync_mutex_unlock(sync_mutex_t *m)
 		    memory_order_relaxed))
 		return 0;
 	return unlock_slow(m, s);
+}
+
+bool mutex_may_be_held_by_caller(sync_mutex_t *m)
+{
+	if (is_errorcheck(m))
+		return caller_owns(m);
+	/* relaxed: if the caller holds m, its own lock set this bit */
+	return atomic_load_explicit(&m->state, memory_order_relaxed) & M_LOCKED;
+}
+
+void mutex_lock_requeued(sync_mutex_t *m)
+{
+	sleep_acquire(m, NULL); /* no deadline: cannot fail */
+	note_owner(m);
 }

@@ -1,0 +1,352 @@
+/* Reader-writer lock: one 64-bit word counts read holds, the write hold and
+ * waiting writers, so every decision reads one atomic word (the counter
+ * layout of glibc's 2017 rwlock and of Linux's rwsem, simplified); readers
+ * and writers sleep on separate futex sequence words. Writer preference as
+ * in Courtois, Heymans and Parnas, "Concurrent control with readers and
+ * writers" (CACM 1971), problem 2: once a writer waits, new readers wait. */
+#include <errno.h>
+#include <limits.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+
+#include <sync/rwlock.h>
+
+#include "backoff.h"
+#include "futex.h"
+#include "thread.h"
+#include "timeout.h"
+
+#define READER_ONE     1ull
+#define READERS_MASK   0xffffffffull /* read holds (at most READERS_MAX) */
+#define WRITER         (1ull << 32)  /* write hold */
+#define WWAITERS_SHIFT 33            /* writers registered to sleep */
+#define WWAITER_ONE    (1ull << WWAITERS_SHIFT)
+
+#define RWLOCK_FLAGS (SYNC_PSHARED | SYNC_RWLOCK_PREFER_READER)
+
+static uint32_t readers_of(uint64_t s)
+{
+	return (uint32_t)(s & READERS_MASK);
+}
+
+static uint64_t wwaiters_of(uint64_t s)
+{
+	return s >> WWAITERS_SHIFT;
+}
+
+static bool is_pshared(const sync_rwlock_t *l)
+{
+	return l->flags & SYNC_PSHARED;
+}
+
+static bool readers_blocked(const sync_rwlock_t *l, uint64_t s)
+{
+	if (s & WRITER)
+		return true;
+	return wwaiters_of(s) && !(l->flags & SYNC_RWLOCK_PREFER_READER);
+}
+
+static bool caller_writes(sync_rwlock_t *l, uint64_t s)
+{
+	/* relaxed: equals our id only if we stored it, in program order */
+	return (s & WRITER) &&
+	       atomic_load_explicit(&l->writer, memory_order_relaxed) == thread_tid();
+}
+
+static void note_writer(sync_rwlock_t *l, uint32_t tid)
+{
+	/* relaxed: read back only by this thread (caller_writes) */
+	atomic_store_explicit(&l->writer, tid, memory_order_relaxed);
+}
+
+/* seq_cst increment: pairs with the acquire load of wseq in write_sleep. */
+static void wake_writer(sync_rwlock_t *l)
+{
+	atomic_fetch_add(&l->wseq, 1);
+	futex_wake(&l->wseq, 1, FUTEX_BITSET_MATCH_ANY, is_pshared(l));
+}
+
+/* Called after a seq_cst change of state that may let readers in. The
+ * seq_cst load pairs with read_sleep's registration (store-buffering): either
+ * we see the sleeper, or it sees the new state. */
+static void wake_readers(sync_rwlock_t *l)
+{
+	if (!atomic_load(&l->rsleepers))
+		return;
+	atomic_fetch_add(&l->rseq, 1);
+	futex_wake(&l->rseq, INT_MAX, FUTEX_BITSET_MATCH_ANY, is_pshared(l));
+}
+
+/* old: the state just before a read hold went away. */
+static void after_reader_left(sync_rwlock_t *l, uint64_t old)
+{
+	if (readers_of(old) == 1 && wwaiters_of(old) && !(old & WRITER))
+		wake_writer(l);
+}
+
+/* ---- readers ------------------------------------------------------------ */
+
+/* One read hold by CAS; *s is the state as last seen. The acquire pairs with
+ * the release of wrunlock. Returns 0, EBUSY (must wait) or EAGAIN. */
+static int read_try(sync_rwlock_t *l, uint64_t *s)
+{
+	for (;;) {
+		if (readers_blocked(l, *s))
+			return EBUSY;
+		if (readers_of(*s) >= SYNC_RWLOCK_READERS_MAX)
+			return EAGAIN;
+		if (atomic_compare_exchange_weak_explicit(&l->state, s, *s + READER_ONE,
+							  memory_order_acquire,
+							  memory_order_relaxed))
+			return 0;
+	}
+}
+
+static int read_sleep(sync_rwlock_t *l, const struct timespec *abstime)
+{
+	int slept = 0;
+	for (;;) {
+		atomic_fetch_add(&l->rsleepers, 1); /* seq_cst: see wake_readers */
+		uint32_t seq = atomic_load(&l->rseq);
+		uint64_t s = atomic_load(&l->state);
+		int r = read_try(l, &s);
+		if (r != EBUSY || slept == ETIMEDOUT) {
+			atomic_fetch_sub(&l->rsleepers, 1);
+			return r == EBUSY ? ETIMEDOUT : r;
+		}
+		slept = timeout_before_epoch(abstime)
+				? ETIMEDOUT
+				: futex_wait(&l->rseq, seq, abstime,
+					     FUTEX_BITSET_MATCH_ANY, is_pshared(l));
+		atomic_fetch_sub(&l->rsleepers, 1);
+	}
+}
+
+static int read_slow(sync_rwlock_t *l, const struct timespec *abstime)
+{
+	/* relaxed: read_try's CAS carries the acquire */
+	uint64_t s = atomic_load_explicit(&l->state, memory_order_relaxed);
+	if (caller_writes(l, s))
+		return EDEADLK;
+	struct spin_poll poll = SPIN_POLL_INIT;
+	for (;;) {
+		int r = read_try(l, &s);
+		if (r != EBUSY)
+			return r;
+		if (!spin_poll(&poll, SPIN_POLL_PAUSES))
+			return read_sleep(l, abstime);
+		/* relaxed: as above */
+		s = atomic_load_explicit(&l->state, memory_order_relaxed);
+	}
+}
+
+/* Fast path: one fetch-and-add, undone if a writer holds or waits. */
+static int read_acquire(sync_rwlock_t *l, const struct timespec *abstime)
+{
+	/* acquire: pairs with the release of wrunlock */
+	uint64_t s = atomic_fetch_add_explicit(&l->state, READER_ONE,
+					       memory_order_acquire);
+	if (!readers_blocked(l, s) && readers_of(s) < SYNC_RWLOCK_READERS_MAX)
+		return 0;
+	/* relaxed: we held nothing; the wake-up is ordered through wseq */
+	s = atomic_fetch_sub_explicit(&l->state, READER_ONE, memory_order_relaxed);
+	after_reader_left(l, s);
+	return read_slow(l, abstime);
+}
+
+int sync_rwlock_rdlock(sync_rwlock_t *l)
+{
+	return l ? read_acquire(l, NULL) : EINVAL;
+}
+
+int sync_rwlock_timedrdlock(sync_rwlock_t *l, const struct timespec *abstime)
+{
+	if (!l || !timeout_valid(abstime))
+		return EINVAL;
+	return read_acquire(l, abstime);
+}
+
+int sync_rwlock_tryrdlock(sync_rwlock_t *l)
+{
+	if (!l)
+		return EINVAL;
+	/* relaxed: read_try's CAS carries the acquire */
+	uint64_t s = atomic_load_explicit(&l->state, memory_order_relaxed);
+	return read_try(l, &s);
+}
+
+int sync_rwlock_rdunlock(sync_rwlock_t *l)
+{
+	if (!l)
+		return EINVAL;
+	/* relaxed: the CAS carries the release */
+	uint64_t s = atomic_load_explicit(&l->state, memory_order_relaxed);
+	do {
+		if (!readers_of(s))
+			return EPERM;
+	} while (!atomic_compare_exchange_weak_explicit(
+		&l->state, &s, s - READER_ONE,
+		memory_order_release, /* pairs with the writer's acquire */
+		memory_order_relaxed));
+	after_reader_left(l, s);
+	return 0;
+}
+
+/* ---- writers ------------------------------------------------------------ */
+
+/* Takes the write hold if nobody holds the lock, dropping `unregister` from
+ * the waiting writers in the same CAS. Acquire pairs with both unlocks. */
+static bool write_try(sync_rwlock_t *l, uint64_t *s, uint64_t unregister)
+{
+	while (!(*s & (WRITER | READERS_MASK))) {
+		if (atomic_compare_exchange_weak_explicit(&l->state, s,
+							  (*s - unregister) | WRITER,
+							  memory_order_acquire,
+							  memory_order_relaxed))
+			return true;
+	}
+	return false;
+}
+
+/* A writer that stops waiting may be what held readers off, or may have
+ * swallowed the wake-up meant for the next writer: pass both on. */
+static void writer_give_up(sync_rwlock_t *l)
+{
+	/* seq_cst: store-buffering pair with read_sleep, see wake_readers */
+	uint64_t s = atomic_fetch_sub(&l->state, WWAITER_ONE) - WWAITER_ONE;
+	if (s & WRITER)
+		return;
+	if (wwaiters_of(s) && !readers_of(s))
+		wake_writer(l);
+	if (!wwaiters_of(s))
+		wake_readers(l);
+}
+
+/* Registered as a waiting writer (new readers now wait in the default
+ * mode), sleeps until the lock is free. */
+static int write_sleep(sync_rwlock_t *l, const struct timespec *abstime)
+{
+	uint64_t s = atomic_fetch_add(&l->state, WWAITER_ONE) + WWAITER_ONE;
+	int slept = 0;
+	for (;;) {
+		if (write_try(l, &s, WWAITER_ONE))
+			return 0;
+		if (slept == ETIMEDOUT) {
+			writer_give_up(l);
+			return ETIMEDOUT;
+		}
+		/* acquire: pairs with wake_writer, which follows the change of
+		 * state we wait for, so the state we read next is that new */
+		uint32_t seq = atomic_load_explicit(&l->wseq, memory_order_acquire);
+		/* relaxed: write_try's CAS carries the acquire */
+		s = atomic_load_explicit(&l->state, memory_order_relaxed);
+		if (write_try(l, &s, WWAITER_ONE))
+			return 0;
+		slept = timeout_before_epoch(abstime)
+				? ETIMEDOUT
+				: futex_wait(&l->wseq, seq, abstime,
+					     FUTEX_BITSET_MATCH_ANY, is_pshared(l));
+		/* relaxed: as above */
+		s = atomic_load_explicit(&l->state, memory_order_relaxed);
+	}
+}
+
+static int write_slow(sync_rwlock_t *l, uint64_t s, const struct timespec *abstime)
+{
+	if (caller_writes(l, s))
+		return EDEADLK;
+	struct spin_poll poll = SPIN_POLL_INIT;
+	while (spin_poll(&poll, SPIN_POLL_PAUSES)) {
+		/* relaxed: write_try's CAS carries the acquire */
+		s = atomic_load_explicit(&l->state, memory_order_relaxed);
+		if (write_try(l, &s, 0))
+			return 0;
+	}
+	return write_sleep(l, abstime);
+}
+
+static int write_acquire(sync_rwlock_t *l, const struct timespec *abstime)
+{
+	uint64_t s = 0;
+	int r = 0;
+	if (!atomic_compare_exchange_strong_explicit(
+		    &l->state, &s, WRITER,
+		    memory_order_acquire, /* pairs with both unlocks */
+		    memory_order_relaxed) &&
+	    !write_try(l, &s, 0))
+		r = write_slow(l, s, abstime);
+	if (r == 0)
+		note_writer(l, thread_tid());
+	return r;
+}
+
+int sync_rwlock_wrlock(sync_rwlock_t *l)
+{
+	return l ? write_acquire(l, NULL) : EINVAL;
+}
+
+int sync_rwlock_timedwrlock(sync_rwlock_t *l, const struct timespec *abstime)
+{
+	if (!l || !timeout_valid(abstime))
+		return EINVAL;
+	return write_acquire(l, abstime);
+}
+
+int sync_rwlock_trywrlock(sync_rwlock_t *l)
+{
+	if (!l)
+		return EINVAL;
+	/* relaxed: write_try's CAS carries the acquire */
+	uint64_t s = atomic_load_explicit(&l->state, memory_order_relaxed);
+	if (!write_try(l, &s, 0))
+		return EBUSY;
+	note_writer(l, thread_tid());
+	return 0;
+}
+
+/* Default: the next writer goes first and readers keep waiting; readers
+ * are woken once no writer waits. PREFER_READER wakes both. */
+int sync_rwlock_wrunlock(sync_rwlock_t *l)
+{
+	if (!l)
+		return EINVAL;
+	/* relaxed: only the holder's own writes make this true */
+	uint64_t s = atomic_load_explicit(&l->state, memory_order_relaxed);
+	if (!caller_writes(l, s))
+		return EPERM;
+	note_writer(l, 0);
+	/* seq_cst: a release, and a store-buffering pair with read_sleep */
+	s = atomic_fetch_sub(&l->state, WRITER) - WRITER;
+	if (wwaiters_of(s)) {
+		wake_writer(l);
+		if (!(l->flags & SYNC_RWLOCK_PREFER_READER))
+			return 0;
+	}
+	wake_readers(l);
+	return 0;
+}
+
+int sync_rwlock_init(sync_rwlock_t *l, int flags)
+{
+	if (!l || (flags & ~RWLOCK_FLAGS))
+		return EINVAL;
+	/* relaxed: publishing the object to other threads is the caller's job */
+	atomic_store_explicit(&l->state, 0, memory_order_relaxed);
+	atomic_store_explicit(&l->writer, 0, memory_order_relaxed);
+	atomic_store_explicit(&l->rseq, 0, memory_order_relaxed);
+	atomic_store_explicit(&l->wseq, 0, memory_order_relaxed);
+	atomic_store_explicit(&l->rsleepers, 0, memory_order_relaxed);
+	l->flags = (uint32_t)flags;
+	l->reserved = 0;
+	return 0;
+}
+
+int sync_rwlock_destroy(sync_rwlock_t *l)
+{
+	if (!l)
+		return EINVAL;
+	/* a snapshot; destroying while others still use it is misuse */
+	if (atomic_load(&l->state) || atomic_load(&l->rsleepers))
+		return EBUSY;
+	return 0;
+}

@@ -1,0 +1,171 @@
+/* Counting semaphore: value and sleeper count share one 64-bit word, as in
+ * glibc's semaphore since 2.21 (Torvald Riegel, nptl/sem_waitcommon.c), so a
+ * post learns from its own CAS whether anyone sleeps; waiters spin briefly
+ * before sleeping, as musl's sem_timedwait does. */
+#include <errno.h>
+#include <limits.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+
+#include <sync/sem.h>
+
+#include "backoff.h"
+#include "futex.h"
+#include "timeout.h"
+
+#define VALUE_MASK  0xffffffffull /* low half: the value, also the futex word */
+#define SLEEPER_ONE (1ull << 32)  /* high half: threads registered to sleep */
+
+
+static uint32_t value_of(uint64_t w)
+{
+	return (uint32_t)(w & VALUE_MASK);
+}
+
+static uint32_t sleepers_of(uint64_t w)
+{
+	return (uint32_t)(w >> 32);
+}
+
+static bool is_pshared(const sync_sem_t *s)
+{
+	return s->flags & SYNC_PSHARED;
+}
+
+/* The 32-bit half holding the value, which waiters sleep on. */
+static _Atomic uint32_t *value_word(sync_sem_t *s)
+{
+	char *p = (char *)&s->word;
+#if __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+	p += 4;
+#endif
+	return (_Atomic uint32_t *)p;
+}
+
+/* Takes one unit if there is one; *w is the word as last seen. The acquire
+ * pairs with the release in sync_sem_post. */
+static bool take_unit(sync_sem_t *s, uint64_t *w, uint64_t unregister)
+{
+	while (value_of(*w) > 0) {
+		if (atomic_compare_exchange_weak_explicit(&s->word, w,
+							  *w - 1 - unregister,
+							  memory_order_acquire,
+							  memory_order_relaxed))
+			return true;
+	}
+	return false;
+}
+
+/* Polls for a unit while nobody sleeps yet (sleepers were first: queue up
+ * behind them rather than take the CPU a holder or poster may need). */
+static bool spin_take(sync_sem_t *s)
+{
+	struct spin_poll poll = SPIN_POLL_INIT;
+	while (spin_poll(&poll, SPIN_POLL_PAUSES)) {
+		/* relaxed: take_unit's CAS carries the acquire */
+		uint64_t w = atomic_load_explicit(&s->word, memory_order_relaxed);
+		if (sleepers_of(w))
+			return false;
+		if (take_unit(s, &w, 0))
+			return true;
+	}
+	return false;
+}
+
+/* Registers as a sleeper, then sleeps while the value is 0. The unit and
+ * the registration go in one CAS; a post that sees the registration wakes. */
+static int sleep_take(sync_sem_t *s, const struct timespec *abstime)
+{
+	uint64_t w = atomic_fetch_add(&s->word, SLEEPER_ONE) + SLEEPER_ONE;
+	int r = 0;
+	for (;;) {
+		if (take_unit(s, &w, SLEEPER_ONE))
+			return 0;
+		if (r == ETIMEDOUT) {
+			atomic_fetch_sub(&s->word, SLEEPER_ONE);
+			return ETIMEDOUT;
+		}
+		r = timeout_before_epoch(abstime)
+			    ? ETIMEDOUT
+			    : futex_wait(value_word(s), 0, abstime, FUTEX_BITSET_MATCH_ANY,
+					 is_pshared(s));
+		/* relaxed: take_unit's CAS carries the acquire */
+		w = atomic_load_explicit(&s->word, memory_order_relaxed);
+	}
+}
+
+static int take(sync_sem_t *s, const struct timespec *abstime)
+{
+	/* relaxed: take_unit's CAS carries the acquire */
+	uint64_t w = atomic_load_explicit(&s->word, memory_order_relaxed);
+	if (take_unit(s, &w, 0) || spin_take(s))
+		return 0;
+	return sleep_take(s, abstime);
+}
+
+int sync_sem_init(sync_sem_t *s, unsigned value, int flags)
+{
+	if (!s || value > SYNC_SEM_VALUE_MAX || (flags & ~SYNC_PSHARED))
+		return EINVAL;
+	/* relaxed: publishing the object to other threads is the caller's job */
+	atomic_store_explicit(&s->word, value, memory_order_relaxed);
+	s->flags = (uint32_t)flags;
+	s->reserved = 0;
+	return 0;
+}
+
+int sync_sem_destroy(sync_sem_t *s)
+{
+	if (!s)
+		return EINVAL;
+	/* relaxed: a snapshot; destroying while others still use it is misuse */
+	uint64_t w = atomic_load_explicit(&s->word, memory_order_relaxed);
+	return sleepers_of(w) ? EBUSY : 0;
+}
+
+int sync_sem_wait(sync_sem_t *s)
+{
+	return s ? take(s, NULL) : EINVAL;
+}
+
+int sync_sem_timedwait(sync_sem_t *s, const struct timespec *abstime)
+{
+	if (!s || !timeout_valid(abstime))
+		return EINVAL;
+	return take(s, abstime);
+}
+
+int sync_sem_trywait(sync_sem_t *s)
+{
+	if (!s)
+		return EINVAL;
+	/* relaxed: take_unit's CAS carries the acquire */
+	uint64_t w = atomic_load_explicit(&s->word, memory_order_relaxed);
+	return take_unit(s, &w, 0) ? 0 : EAGAIN;
+}
+
+int sync_sem_post(sync_sem_t *s)
+{
+	if (!s)
+		return EINVAL;
+	/* relaxed: the CAS below carries the release */
+	uint64_t w = atomic_load_explicit(&s->word, memory_order_relaxed);
+	do {
+		if (value_of(w) >= SYNC_SEM_VALUE_MAX)
+			return EOVERFLOW;
+	} while (!atomic_compare_exchange_weak_explicit(
+		&s->word, &w, w + 1, memory_order_release, /* pairs with take_unit */
+		memory_order_relaxed));
+	if (sleepers_of(w))
+		futex_wake(value_word(s), 1, FUTEX_BITSET_MATCH_ANY, is_pshared(s));
+	return 0;
+}
+
+int sync_sem_getvalue(sync_sem_t *s, int *value)
+{
+	if (!s || !value)
+		return EINVAL;
+	/* relaxed: a snapshot, ordered with nothing */
+	*value = (int)value_of(atomic_load_explicit(&s->word, memory_order_relaxed));
+	return 0;
+}
