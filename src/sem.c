@@ -148,6 +148,10 @@ int sync_sem_post(sync_sem_t *s)
 {
 	if (!s)
 		return EINVAL;
+	/* Read before the unit is published: from then on a waiter may take it,
+	 * destroy and free the semaphore; only the futex address is used after. */
+	bool pshared = is_pshared(s);
+	_Atomic uint32_t *futex_word = value_word(s);
 	/* relaxed: the CAS below carries the release */
 	uint64_t w = atomic_load_explicit(&s->word, memory_order_relaxed);
 	do {
@@ -157,7 +161,7 @@ int sync_sem_post(sync_sem_t *s)
 		&s->word, &w, w + 1, memory_order_release, /* pairs with take_unit */
 		memory_order_relaxed));
 	if (sleepers_of(w))
-		futex_wake(value_word(s), 1, FUTEX_BITSET_MATCH_ANY, is_pshared(s));
+		futex_wake(futex_word, 1, FUTEX_BITSET_MATCH_ANY, pshared);
 	return 0;
 }
 
