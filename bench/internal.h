@@ -54,7 +54,8 @@ enum run_status { RUN_OK, RUN_CAPPED, RUN_FAILED };
 
 /* One forked run. duration_ms == 0: every thread does ops / threads pairs;
  * otherwise the threads lock until duration_ms has passed, and time every
- * lock() if `sample`. */
+ * lock() if `sample`. A workload's run (workload != NULL) is the same with
+ * its operations for pairs; it times nothing. */
 struct run_spec {
 	const struct bench_lock *impl;
 	int threads;
@@ -63,6 +64,7 @@ struct run_spec {
 	bool sample;
 	unsigned delay;
 	bool pin;
+	const struct bench_workload *workload; /* NULL: lock; ++counter; unlock */
 };
 
 /* What a child reports through the MAP_SHARED page. */
@@ -80,8 +82,8 @@ struct run_result {
 void calibrate_ticks(void);
 
 /* Runs spec's workers in this (forked) process and fills `out`; sets
- * out->status to RUN_FAILED if mutual exclusion broke. Returns 0 or an
- * errno value. */
+ * out->status to RUN_FAILED if mutual exclusion broke (or the workload's
+ * check failed). Returns 0 or an errno value. */
 int child_measure(const struct run_spec *spec, struct run_result *out);
 
 /* ---- One row: runner.c measures it, report.c prints it ---------------- */
@@ -98,11 +100,16 @@ struct side {
 /* The fixed-duration runs of one side: medians are reported. */
 struct fairness {
 	enum run_status status; /* RUN_OK unless a run was capped or failed */
+	bool timed;             /* every lock() was timed: p99.9 and max are known */
 	int n;
 	double rsd[BENCH_MAX_ROUNDS];
 	double p999_ns[BENCH_MAX_ROUNDS];
 	double max_ns; /* longest single lock() of all runs */
 };
+
+/* Whether the row gets fixed-duration fairness runs (2+ threads, and a
+ * workload where per-thread shares mean something). */
+bool has_fairness_runs(const struct bench_row *row);
 
 /* Prints the row's line of the table; tallies its target, failures and
  * long waits. */

@@ -1,5 +1,6 @@
-/* libsync comparison benchmark: every lock against its glibc or Concurrency
- * Kit peer, one table. Options in usage() below. */
+/* libsync comparison benchmark: every lock, semaphore, rwlock and condition
+ * variable against its glibc or Concurrency Kit peer, one table. Options in
+ * usage() below. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,14 +17,14 @@ static void usage(FILE *out)
 		"  --quick        smoke run of a few seconds (3 rounds, short runs, short caps)\n"
 		"  --rounds N     timed rounds per side, ours and peer alternating (default 15;\n"
 		"                 env BENCH_ROUNDS)\n"
-		"  --ops N        lock+unlock pairs per run, all threads together (default:\n"
-		"                 calibrated per row; env BENCH_OPS)\n"
+		"  --ops N        lock+unlock pairs (or a workload's operations) per run, all\n"
+		"                 threads together (default: calibrated per row; env BENCH_OPS)\n"
 		"  --round-ms N   calibration target for one run of ours (default 60)\n"
 		"  --fair-ms N    length of a fairness/latency run (default 200)\n"
 		"  --fair-rounds N  fairness/latency runs per side (default 3; 0: none)\n"
-		"  --delay N      pause instructions after each unlock (default 0)\n"
+		"  --delay N      pause instructions after each unlock or operation (default 0)\n"
 		"  --only NAME    only rows whose primitive contains NAME (mutex, spinlock,\n"
-		"                 ticket, mcs)\n"
+		"                 ticket, mcs, sem, rwlock, cond)\n"
 		"  --threads N    only rows with N threads\n"
 		"  --no-pin       let the scheduler place the threads (default: thread i\n"
 		"                 on allowed CPU i mod ncpu)\n"
@@ -153,6 +154,9 @@ int main(int argc, char **argv)
 	bench_print_header(&cfg);
 	bench_mutex(&cfg, &tally);
 	bench_spinlocks(&cfg, &tally);
+	bench_sem(&cfg, &tally);
+	bench_rwlock(&cfg, &tally);
+	bench_cond(&cfg, &tally);
 	bench_print_summary(&tally);
 	return tally.failures ? 1 : 0;
 }

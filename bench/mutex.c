@@ -45,26 +45,27 @@ static void glibc_unlock(void *lock, void *node)
 	pthread_mutex_unlock(lock);
 }
 
-static const struct bench_lock sync_mutex = {
-	"sync_mutex", sizeof(sync_mutex_t), ours_init, ours_lock, ours_unlock,
+const struct bench_lock bench_sync_mutex = {
+	.name = "sync_mutex", .size = sizeof(sync_mutex_t), .init = ours_init,
+	.lock = ours_lock, .unlock = ours_unlock,
 };
 
-static const struct bench_lock glibc_mutex = {
-	"pthread_mutex", sizeof(pthread_mutex_t), glibc_init, glibc_lock,
-	glibc_unlock,
+const struct bench_lock bench_pthread_mutex = {
+	.name = "pthread_mutex", .size = sizeof(pthread_mutex_t), .init = glibc_init,
+	.lock = glibc_lock, .unlock = glibc_unlock,
 };
 
 void bench_mutex(const struct bench_config *cfg, struct bench_tally *tally)
 {
 	for (int i = 0; i < 3; i++) {
-		struct bench_row row = { "sync_mutex", &sync_mutex, &glibc_mutex,
+		struct bench_row row = { "sync_mutex", &bench_sync_mutex, &bench_pthread_mutex,
 					 thread_counts[i],
-					 { TARGET_RATIO, vs_pthread_max[i] } };
+					 { TARGET_RATIO, vs_pthread_max[i] }, NULL };
 		bench_run_row(cfg, &row, tally);
 	}
 	for (int i = 0; i < 3; i++) {
-		struct bench_row row = { "sync_mutex", &sync_mutex, &bench_ck_fas,
-					 thread_counts[i], { TARGET_NONE, 0 } };
+		struct bench_row row = { "sync_mutex", &bench_sync_mutex, &bench_ck_fas,
+					 thread_counts[i], { TARGET_NONE, 0 }, NULL };
 		bench_run_row(cfg, &row, tally);
 	}
 }

@@ -70,6 +70,8 @@ static void fmt_target(char *buf, size_t len, const struct bench_target *t)
 		snprintf(buf, len, "<= %.2f", t->max_ratio);
 	else if (t->kind == TARGET_FINISHES)
 		snprintf(buf, len, "finishes");
+	else if (t->kind == TARGET_FINISHES_RATIO)
+		snprintf(buf, len, "fin,<=%.2f", t->max_ratio);
 	else
 		buf[0] = '\0';
 }
@@ -105,17 +107,21 @@ static void fmt_duration(char *buf, size_t len, double ns)
 
 static void fmt_latency(char *buf, size_t len, const struct fairness *f)
 {
-	if (!fmt_incomplete(buf, len, f))
+	if (fmt_incomplete(buf, len, f))
+		return;
+	if (f->timed)
 		fmt_duration(buf, len, median(f->p999_ns, f->n));
+	else
+		snprintf(buf, len, "-"); /* a workload's loop times nothing */
 }
 
-/* "a/b" of both sides' fairness or latency; empty for one thread. */
-static void fmt_pair(char *buf, size_t len, int threads, const struct fairness *a,
-		     const struct fairness *b,
+/* "a/b" of both sides' fairness or latency; empty without fairness runs. */
+static void fmt_pair(char *buf, size_t len, const struct bench_row *row,
+		     const struct fairness *a, const struct fairness *b,
 		     void (*fmt)(char *, size_t, const struct fairness *))
 {
 	char x[16], y[16];
-	if (threads < 2) {
+	if (!has_fairness_runs(row)) {
 		buf[0] = '\0';
 		return;
 	}
@@ -124,7 +130,10 @@ static void fmt_pair(char *buf, size_t len, int threads, const struct fairness *
 	snprintf(buf, len, "%s/%s", x, y);
 }
 
-#define ROW_FORMAT "%-15s %-18s %3s %10s %10s %8s %-8s %-4s %14s %16s\n"
+#define ROW_FORMAT "%-15s %-11s %-18s %3s %10s %10s %8s %-10s %-4s %14s %16s\n"
+
+/* The workload column of the lock rows. */
+#define LOCK_WORKLOAD "lock+unlock"
 
 void bench_print_header(const struct bench_config *cfg)
 {
@@ -169,8 +178,10 @@ void bench_print_header(const struct bench_config *cfg)
 	       " bench; 0%% = equal shares); p99.9: lock() latency,\n#   worst thread's 99.9th"
 	       " percentile, every lock() timed; both medians of %d extra %u ms fixed-duration"
 	       " runs per side (2, 8 threads)\n", cfg->fair_rounds, cfg->fair_ms);
-	printf(ROW_FORMAT, "primitive", "peer", "thr", "ours ns/op", "peer ns/op", "ratio",
-	       "target", "met?", "fair ours/peer", "p99.9 ours/peer");
+	printf("# other workloads than " LOCK_WORKLOAD ": see under the table; fin,<=R: every"
+	       " run of ours finishes, and ratio <= R\n");
+	printf(ROW_FORMAT, "primitive", "workload", "peer", "thr", "ours ns/op", "peer ns/op",
+	       "ratio", "target", "met?", "fair ours/peer", "p99.9 ours/peer");
 	fflush(stdout);
 }
 
@@ -184,10 +195,10 @@ static int verdict(const struct bench_row *row, const struct bench_config *cfg,
 	const struct bench_target *t = &row->target;
 	if (t->kind == TARGET_NONE)
 		return -1;
-	if (t->kind == TARGET_FINISHES) {
-		bool ok = !ours->capped && !ours->failed && ours->n == cfg->rounds;
+	bool finished = !ours->capped && !ours->failed && ours->n == cfg->rounds;
+	if (t->kind == TARGET_FINISHES || (t->kind == TARGET_FINISHES_RATIO && !finished)) {
 		snprintf(why, len, ours->failed ? "failed" : "did not finish");
-		return ok;
+		return finished;
 	}
 	if ((b == EXACT || b == BELOW) && ratio <= t->max_ratio)
 		return 1;
@@ -211,8 +222,10 @@ static void tally_row(struct bench_tally *tally, const struct bench_row *row,
 	tally->targets++;
 	tally->met += met;
 	if (!met)
-		snprintf(tally->missed + used, sizeof tally->missed - used, "\n#   %s vs %s @%d: %s",
-			 row->primitive, row->peer->name, row->threads, why);
+		snprintf(tally->missed + used, sizeof tally->missed - used,
+			 "\n#   %s%s%s vs %s @%d: %s", row->primitive, row->workload ? " " : "",
+			 row->workload ? row->workload->name : "", row->peer->name, row->threads,
+			 why);
 }
 
 /* Remembers rows where one lock() waited LONG_WAIT_NS or more. */
@@ -227,6 +240,17 @@ static void note_long_wait(struct bench_tally *tally, const struct bench_row *ro
 	fmt_duration(b, sizeof b, fp->max_ns);
 	snprintf(tally->waits + used, sizeof tally->waits - used, "\n#   %s vs %s @%d: %s/%s",
 		 row->primitive, row->peer->name, row->threads, a, b);
+}
+
+/* Remembers a row's workload for the legend under the table. */
+static void note_workload(struct bench_tally *tally, const struct bench_workload *wl)
+{
+	int n = tally->nseen, max = (int)(sizeof tally->seen / sizeof tally->seen[0]);
+	for (int i = 0; i < n; i++)
+		if (tally->seen[i] == wl)
+			return;
+	if (wl && n < max)
+		tally->seen[tally->nseen++] = wl;
 }
 
 void print_row(const struct bench_row *row, const struct bench_config *cfg,
@@ -244,12 +268,14 @@ void print_row(const struct bench_row *row, const struct bench_config *cfg,
 	fmt_side(b, sizeof b, peer);
 	fmt_ratio(ratio_s, sizeof ratio_s, bound, ratio);
 	fmt_target(target, sizeof target, &row->target);
-	fmt_pair(fair, sizeof fair, row->threads, fo, fp, fmt_percent);
-	fmt_pair(lat, sizeof lat, row->threads, fo, fp, fmt_latency);
-	printf(ROW_FORMAT, row->primitive, row->peer->name, thr, a, b, ratio_s, target,
-	       met < 0 ? "" : met ? "yes" : "NO", fair, lat);
+	fmt_pair(fair, sizeof fair, row, fo, fp, fmt_percent);
+	fmt_pair(lat, sizeof lat, row, fo, fp, fmt_latency);
+	printf(ROW_FORMAT, row->primitive, row->workload ? row->workload->name : LOCK_WORKLOAD,
+	       row->peer->name, thr, a, b, ratio_s, target, met < 0 ? "" : met ? "yes" : "NO",
+	       fair, lat);
 	fflush(stdout);
 	tally_row(tally, row, met, why);
+	note_workload(tally, row->workload);
 	note_long_wait(tally, row, fo, fp);
 	tally->failures += ours->failed + peer->failed + (fo->status == RUN_FAILED) +
 			   (fp->status == RUN_FAILED);
@@ -293,6 +319,11 @@ void bench_print_summary(const struct bench_tally *tally)
 	if (tally->met < tally->targets)
 		printf("; missed:%s", tally->missed);
 	printf("\n");
+
+	if (tally->nseen)
+		printf("# workloads other than " LOCK_WORKLOAD ", as thread i of T runs them:\n");
+	for (int i = 0; i < tally->nseen; i++)
+		printf("#   %-11s %s\n", tally->seen[i]->name, tally->seen[i]->legend);
 
 	if (tally->waits[0])
 		printf("# longest single lock() in the fairness runs, where >= %.0f ms (ours/peer):%s\n",

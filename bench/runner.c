@@ -148,26 +148,31 @@ static int allowed_cpus(void)
 }
 
 /* The row's pairs per run: what ours completes in a round_ms fixed-duration
- * run with min(threads, CPUs) threads. Oversubscribed rows thus get the work
- * that fills round_ms when every thread has a CPU: a lock that copes with
- * preempted holders and waiters takes about as long with more threads, one
- * that collapses runs into the cap. (A fixed-duration run also keeps every
- * thread busy throughout, where a short fixed-count run could finish each
- * thread's share before the next one even starts.) */
+ * run with min(threads, CPUs) threads (all the row's threads where the
+ * workload needs them, as a ping-pong does). Oversubscribed rows thus get
+ * the work that fills round_ms when every thread has a CPU: a lock that
+ * copes with preempted holders and waiters takes about as long with more
+ * threads, one that collapses runs into the cap. (A fixed-duration run also
+ * keeps every thread busy throughout, where a short fixed-count run could
+ * finish each thread's share before the next one even starts.) */
 static uint64_t calibrate(const struct bench_config *cfg, const struct bench_row *row,
 			  double *est_s)
 {
 	int cpus = allowed_cpus();
-	struct run_spec spec = { row->ours, row->threads < cpus ? row->threads : cpus, 0,
-				 cfg->round_ms, false, cfg->delay, cfg->pin };
+	bool all = row->workload && row->workload->fixed_threads;
+	struct run_spec spec = { row->ours, all || row->threads < cpus ? row->threads : cpus,
+				 0, cfg->round_ms, false, cfg->delay, cfg->pin, row->workload };
 	struct run_result r;
 
 	*est_s = 0;
 	if (run_capped(&spec, cfg->round_ms / 1e3 + cfg->cap_min_s, &r) != RUN_OK ||
 	    !r.pairs)
 		return round_ops(MIN_OPS, row->threads); /* the rounds will show it */
-	*est_s = cfg->round_ms / 1e3;
-	return round_ops((double)r.pairs * cfg->round_ms * 1e6 / r.wall_ns, row->threads);
+	double want = (double)r.pairs * cfg->round_ms * 1e6 / r.wall_ns;
+	uint64_t ops = round_ops(want, row->threads);
+	/* more than round_ms where MIN_OPS rounded up a slow workload's share */
+	*est_s = cfg->round_ms / 1e3 * (double)ops / want;
+	return ops;
 }
 
 static void measure_round(const struct bench_config *cfg, const struct run_spec *spec,
@@ -201,25 +206,36 @@ static void measure_round(const struct bench_config *cfg, const struct run_spec 
 		fprintf(stderr, "%.2f ns/op\n", s->ns[s->n - 1]);
 }
 
-static void measure_fairness(const struct bench_config *cfg, const struct bench_lock *impl,
-			     int threads, struct fairness *f)
+static void measure_fairness(const struct bench_config *cfg, const struct bench_row *row,
+			     const struct bench_lock *impl, struct fairness *f)
 {
-	struct run_spec spec = { impl, threads, 0, cfg->fair_ms, true, cfg->delay, cfg->pin };
+	struct run_spec spec = { impl, row->threads, 0, cfg->fair_ms, true, cfg->delay,
+				 cfg->pin, row->workload };
 	struct run_result r;
+	int threads = row->threads;
 
 	if (f->status != RUN_OK)
 		return; /* a later run would hit the same wall */
+	f->timed = !row->workload; /* a workload's loop times nothing */
 	f->status = run_capped(&spec, cfg->fair_ms / 1e3 + cfg->cap_min_s, &r);
 	if (f->status == RUN_OK) {
 		f->rsd[f->n] = r.rsd;
 		f->p999_ns[f->n++] = r.p999_ns;
 		f->max_ns = r.max_ns > f->max_ns ? r.max_ns : f->max_ns;
 	}
-	if (cfg->verbose && f->status == RUN_OK)
+	if (cfg->verbose && f->status == RUN_OK && !f->timed)
+		fprintf(stderr, "  %-18s %d thr fairness: %llu ops, rsd %.3f\n", impl->name,
+			threads, (unsigned long long)r.pairs, r.rsd);
+	else if (cfg->verbose && f->status == RUN_OK)
 		fprintf(stderr, "  %-18s %d thr fairness: %llu pairs, rsd %.3f, p99.9 worst"
 			" thread %.0f ns, all %.0f ns, max %.0f ns\n",
 			impl->name, threads, (unsigned long long)r.pairs, r.rsd, r.p999_ns,
 			r.all_p999_ns, r.max_ns);
+}
+
+bool has_fairness_runs(const struct bench_row *row)
+{
+	return row->threads >= 2 && (!row->workload || row->workload->fairness);
 }
 
 void bench_run_row(const struct bench_config *cfg, const struct bench_row *row,
@@ -232,7 +248,7 @@ void bench_run_row(const struct bench_config *cfg, const struct bench_row *row,
 	uint64_t ops = cfg->ops ? round_ops((double)cfg->ops, row->threads)
 				: calibrate(cfg, row, &est_s);
 	struct run_spec ours_spec = { row->ours, row->threads, ops, 0, false, cfg->delay,
-				      cfg->pin };
+				      cfg->pin, row->workload };
 	struct run_spec peer_spec = ours_spec;
 	struct side ours = { .n = 0 }, peer = { .n = 0 };
 	struct fairness fo = { .status = RUN_OK }, fp = { .status = RUN_OK };
@@ -242,9 +258,9 @@ void bench_run_row(const struct bench_config *cfg, const struct bench_row *row,
 		measure_round(cfg, &ours_spec, cap_for(cfg, &ours, ops, est_s), &ours);
 		measure_round(cfg, &peer_spec, cap_for(cfg, &ours, ops, est_s), &peer);
 	}
-	for (int i = 0; row->threads >= 2 && i < cfg->fair_rounds; i++) {
-		measure_fairness(cfg, row->ours, row->threads, &fo);
-		measure_fairness(cfg, row->peer, row->threads, &fp);
+	for (int i = 0; has_fairness_runs(row) && i < cfg->fair_rounds; i++) {
+		measure_fairness(cfg, row, row->ours, &fo);
+		measure_fairness(cfg, row, row->peer, &fp);
 	}
 	print_row(row, cfg, &ours, &peer, ops, &fo, &fp, tally);
 }

@@ -66,18 +66,18 @@ static void ck_mcs_unlock(void *lock, void *node)
 }
 
 const struct bench_lock bench_ck_fas = {
-	"ck_spinlock_fas", sizeof(ck_spinlock_fas_t), ck_fas_init, ck_fas_lock,
-	ck_fas_unlock,
+	.name = "ck_spinlock_fas", .size = sizeof(ck_spinlock_fas_t), .init = ck_fas_init,
+	.lock = ck_fas_lock, .unlock = ck_fas_unlock,
 };
 
 static const struct bench_lock ck_ticket = {
-	"ck_spinlock_ticket", sizeof(ck_spinlock_ticket_t), ck_ticket_init,
-	ck_ticket_lock, ck_ticket_unlock,
+	.name = "ck_spinlock_ticket", .size = sizeof(ck_spinlock_ticket_t),
+	.init = ck_ticket_init, .lock = ck_ticket_lock, .unlock = ck_ticket_unlock,
 };
 
 static const struct bench_lock ck_mcs = {
-	"ck_spinlock_mcs", sizeof(ck_spinlock_mcs_t), ck_mcs_init, ck_mcs_lock,
-	ck_mcs_unlock,
+	.name = "ck_spinlock_mcs", .size = sizeof(ck_spinlock_mcs_t), .init = ck_mcs_init,
+	.lock = ck_mcs_lock, .unlock = ck_mcs_unlock,
 };
 
 /* ---- ours -------------------------------------------------------------- */
@@ -132,16 +132,18 @@ static void mcs_unlock(void *lock, void *node)
 }
 
 static const struct bench_lock sync_spinlock = {
-	"sync_spinlock", sizeof(sync_spinlock_t), ttas_init, ttas_lock, ttas_unlock,
+	.name = "sync_spinlock", .size = sizeof(sync_spinlock_t), .init = ttas_init,
+	.lock = ttas_lock, .unlock = ttas_unlock,
 };
 
 static const struct bench_lock sync_ticketlock = {
-	"sync_ticketlock", sizeof(sync_ticketlock_t), ticket_init, ticket_lock,
-	ticket_unlock,
+	.name = "sync_ticketlock", .size = sizeof(sync_ticketlock_t),
+	.init = ticket_init, .lock = ticket_lock, .unlock = ticket_unlock,
 };
 
 static const struct bench_lock sync_mcslock = {
-	"sync_mcslock", sizeof(sync_mcslock_t), mcs_init, mcs_lock, mcs_unlock,
+	.name = "sync_mcslock", .size = sizeof(sync_mcslock_t), .init = mcs_init,
+	.lock = mcs_lock, .unlock = mcs_unlock,
 };
 
 /* ---- rows -------------------------------------------------------------- */
@@ -160,7 +162,7 @@ static void rows(const struct bench_config *cfg, struct bench_tally *tally,
 {
 	for (int i = 0; i < 3; i++) {
 		struct bench_row row = { ours->name, ours, peer, thread_counts[i],
-					 target_at(thread_counts[i]) };
+					 target_at(thread_counts[i]), NULL };
 		bench_run_row(cfg, &row, tally);
 	}
 }

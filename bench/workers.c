@@ -1,4 +1,5 @@
-/* One run inside the forked child: T worker threads, their loops, their totals. */
+/* One run inside the forked child: T worker threads, their loops (or a
+ * workload's), their totals. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <math.h>
@@ -42,18 +43,6 @@ static void sleep_ns(uint64_t ns)
 		;
 }
 
-/* The optional non-critical delay: `n` pause instructions. */
-static void pause_n(unsigned n)
-{
-	for (unsigned i = 0; i < n; i++) {
-#if defined(__x86_64__) || defined(__i386__)
-		__builtin_ia32_pause();
-#else
-		__asm__ __volatile__("" ::: "memory");
-#endif
-	}
-}
-
 static void *alloc_lines(size_t size)
 {
 	size_t rounded = (size + LINE - 1) / LINE * LINE;
@@ -83,6 +72,7 @@ struct child_run {
 	const struct run_spec *spec;
 	void *lock;
 	struct counter_line *counter;
+	struct bench_objects objects; /* a workload's run: its objects */
 	pthread_barrier_t start;
 	_Alignas(LINE) atomic_int stop; /* fixed-duration runs: time is up */
 };
@@ -96,6 +86,7 @@ struct worker {
 	uint64_t end_ns;
 	uint64_t max_ticks;
 	uint64_t hist[HIST_BUCKETS]; /* lock() latency in ticks, sampled runs */
+	struct bench_thread ctx;     /* a workload's run: what its loop sees */
 };
 
 /* The timed loop: a fixed number of lock; ++counter; unlock; delay. */
@@ -112,7 +103,7 @@ static void loop_count(struct worker *w, uint64_t n)
 		lock(l, w->node);
 		(*counter)++;
 		unlock(l, w->node);
-		pause_n(delay);
+		bench_pause(delay);
 	}
 	w->pairs = n;
 }
@@ -134,7 +125,7 @@ static void loop_for_duration(struct worker *w)
 		(*counter)++;
 		unlock(l, w->node);
 		n++;
-		pause_n(delay);
+		bench_pause(delay);
 	}
 	w->pairs = n;
 }
@@ -161,7 +152,7 @@ static void loop_sampled(struct worker *w)
 		w->hist[hist_bucket(dt)]++;
 		w->max_ticks = dt > w->max_ticks ? dt : w->max_ticks;
 		n++;
-		pause_n(delay);
+		bench_pause(delay);
 	}
 	w->pairs = n;
 }
@@ -173,7 +164,10 @@ static void *worker_main(void *arg)
 
 	pthread_barrier_wait(&w->run->start);
 	w->start_ns = now_ns();
-	if (spec->sample)
+	if (spec->workload)
+		w->pairs = spec->workload->loop(&w->ctx, spec->duration_ms ? 0 :
+					spec->ops / (uint64_t)spec->threads);
+	else if (spec->sample)
 		loop_sampled(w);
 	else if (spec->duration_ms)
 		loop_for_duration(w);
@@ -225,9 +219,17 @@ static void summarize(const struct child_run *run, const struct worker *w,
 	out->wall_ns = (double)(last - first);
 	out->pairs = pairs;
 	out->rsd = rel_stddev(w, threads);
-	if (run->spec->sample)
+	if (run->spec->sample && !run->spec->workload)
 		latency(w, threads, out);
-	if (run->counter->value != pairs) {
+	if (run->spec->workload) {
+		uint64_t counts[2] = { 0, 0 };
+		for (int i = 0; i < threads; i++) {
+			counts[0] += w[i].ctx.counts[0];
+			counts[1] += w[i].ctx.counts[1];
+		}
+		if (!run->spec->workload->check(&run->objects, pairs, counts))
+			out->status = RUN_FAILED;
+	} else if (run->counter->value != pairs) {
 		fprintf(stderr, "bench: %s: mutual exclusion broken: counter %llu, pairs %llu\n",
 			run->spec->impl->name, (unsigned long long)run->counter->value,
 			(unsigned long long)pairs);
@@ -262,6 +264,7 @@ static int start_workers(struct child_run *run, struct worker *w)
 	pthread_attr_init(&attr);
 	for (int i = 0; i < run->spec->threads && !err; i++) {
 		w[i].run = run;
+		w[i].ctx = (struct bench_thread){ &run->objects, w[i].node, i, { 0, 0 } };
 		if (run->spec->pin)
 			err = pin_attr(&attr, &allowed, i);
 		if (!err)
@@ -271,17 +274,47 @@ static int start_workers(struct child_run *run, struct worker *w)
 	return err;
 }
 
+/* A workload's objects, each on its own lines, set up by the workload. */
+static int setup_objects(struct child_run *run)
+{
+	const struct run_spec *spec = run->spec;
+	const struct bench_workload *wl = spec->workload;
+	struct bench_objects *o = &run->objects;
+
+	*o = (struct bench_objects){ .impl = spec->impl, .threads = spec->threads,
+				     .delay = spec->delay, .stop = &run->stop };
+	if (wl->objects < 1 || wl->objects > BENCH_MAX_OBJECTS)
+		return EINVAL;
+	for (int i = 0; i < wl->objects; i++)
+		if (!(o->obj[i] = alloc_lines(spec->impl->size)))
+			return ENOMEM;
+	if (spec->impl->mutex && !(o->mutex = alloc_lines(spec->impl->mutex->size)))
+		return ENOMEM;
+	if (!(o->shared = alloc_lines(wl->shared_size)))
+		return ENOMEM;
+	wl->setup(o);
+	return 0;
+}
+
 int child_measure(const struct run_spec *spec, struct run_result *out)
 {
 	struct child_run run = { .spec = spec };
 	int threads = spec->threads;
 	struct worker *w = alloc_lines((size_t)threads * sizeof *w);
 
-	run.lock = alloc_lines(spec->impl->size);
-	run.counter = alloc_lines(sizeof *run.counter);
-	if (!w || !run.lock || !run.counter)
+	if (!w)
 		return ENOMEM;
-	spec->impl->init(run.lock);
+	if (spec->workload) {
+		int err = setup_objects(&run);
+		if (err)
+			return err;
+	} else {
+		run.lock = alloc_lines(spec->impl->size);
+		run.counter = alloc_lines(sizeof *run.counter);
+		if (!run.lock || !run.counter)
+			return ENOMEM;
+		spec->impl->init(run.lock);
+	}
 	pthread_barrier_init(&run.start, NULL, (unsigned)threads + 1);
 	int err = start_workers(&run, w);
 	if (err)
