@@ -4,6 +4,7 @@
  * and writers sleep on separate futex sequence words. Writer preference as
  * in Courtois, Heymans and Parnas, "Concurrent control with readers and
  * writers" (CACM 1971), problem 2: once a writer waits, new readers wait. */
+#define SYNC_NO_INLINE 1 /* this file defines what the inline paths call */
 #include <errno.h>
 #include <limits.h>
 #include <stdatomic.h>
@@ -16,22 +17,25 @@
 #include "thread.h"
 #include "timeout.h"
 
-#define READER_ONE     1ull
-#define READERS_MASK   0xffffffffull /* read holds (at most READERS_MAX) */
-#define WRITER         (1ull << 32)  /* write hold */
-#define WWAITERS_SHIFT 33            /* writers registered to sleep */
-#define WWAITER_ONE    (1ull << WWAITERS_SHIFT)
+/* Read holds sit in the high half, so that a read-unlock of an unheld lock
+ * borrows past the top of the word and leaves the other fields alone. */
+#define WRITER        1ull                   /* write hold */
+#define WWAITER_ONE   2ull                   /* writers registered to sleep */
+#define WWAITERS_MASK 0xfffffffeull
+#define READERS_SHIFT 32
+#define READER_ONE    (1ull << READERS_SHIFT) /* read holds (at most READERS_MAX) */
+#define READERS_MASK  (~0ull << READERS_SHIFT)
 
 #define RWLOCK_FLAGS (SYNC_PSHARED | SYNC_RWLOCK_PREFER_READER)
 
 static uint32_t readers_of(uint64_t s)
 {
-	return (uint32_t)(s & READERS_MASK);
+	return (uint32_t)(s >> READERS_SHIFT);
 }
 
 static uint64_t wwaiters_of(uint64_t s)
 {
-	return s >> WWAITERS_SHIFT;
+	return (s & WWAITERS_MASK) >> 1;
 }
 
 static bool is_pshared(const sync_rwlock_t *l)
@@ -140,18 +144,32 @@ static int read_slow(sync_rwlock_t *l, const struct timespec *abstime)
 	}
 }
 
+/* The fetch-and-add of the fast path found a writer holding or waiting,
+ * or the count full: undo it, then wait. */
+static __attribute__((noinline)) int
+read_undo_and_wait(sync_rwlock_t *l, const struct timespec *abstime)
+{
+	/* relaxed: we held nothing; the wake-up is ordered through wseq */
+	uint64_t s = atomic_fetch_sub_explicit(&l->state, READER_ONE,
+					       memory_order_relaxed);
+	after_reader_left(l, s);
+	return read_slow(l, abstime);
+}
+
+int sync_impl_rwlock_rdlock_undo(sync_rwlock_t *l)
+{
+	return read_undo_and_wait(l, NULL);
+}
+
 /* Fast path: one fetch-and-add, undone if a writer holds or waits. */
-static int read_acquire(sync_rwlock_t *l, const struct timespec *abstime)
+static inline int read_acquire(sync_rwlock_t *l, const struct timespec *abstime)
 {
 	/* acquire: pairs with the release of wrunlock */
 	uint64_t s = atomic_fetch_add_explicit(&l->state, READER_ONE,
 					       memory_order_acquire);
 	if (!readers_blocked(l, s) && readers_of(s) < SYNC_RWLOCK_READERS_MAX)
 		return 0;
-	/* relaxed: we held nothing; the wake-up is ordered through wseq */
-	s = atomic_fetch_sub_explicit(&l->state, READER_ONE, memory_order_relaxed);
-	after_reader_left(l, s);
-	return read_slow(l, abstime);
+	return read_undo_and_wait(l, abstime);
 }
 
 int sync_rwlock_rdlock(sync_rwlock_t *l)
@@ -175,21 +193,31 @@ int sync_rwlock_tryrdlock(sync_rwlock_t *l)
 	return read_try(l, &s);
 }
 
+/* s: the state before the fetch-and-sub that dropped a read hold. None was
+ * held if the count was 0 (only a race between two misuses gets here; a
+ * plain look catches the others first): put it back. */
+int sync_impl_rwlock_rdunlock_slow(sync_rwlock_t *l, uint64_t s)
+{
+	if (!readers_of(s)) {
+		/* relaxed: puts back what we took; nobody was released */
+		atomic_fetch_add_explicit(&l->state, READER_ONE, memory_order_relaxed);
+		return EPERM;
+	}
+	after_reader_left(l, s);
+	return 0;
+}
+
 int sync_rwlock_rdunlock(sync_rwlock_t *l)
 {
 	if (!l)
 		return EINVAL;
-	/* relaxed: the CAS carries the release */
-	uint64_t s = atomic_load_explicit(&l->state, memory_order_relaxed);
-	do {
-		if (!readers_of(s))
-			return EPERM;
-	} while (!atomic_compare_exchange_weak_explicit(
-		&l->state, &s, s - READER_ONE,
-		memory_order_release, /* pairs with the writer's acquire */
-		memory_order_relaxed));
-	after_reader_left(l, s);
-	return 0;
+	/* relaxed: a plain look; the fetch-and-sub below carries the release */
+	if (!readers_of(atomic_load_explicit(&l->state, memory_order_relaxed)))
+		return EPERM;
+	/* release: pairs with the acquire of the next writer */
+	uint64_t s = atomic_fetch_sub_explicit(&l->state, READER_ONE,
+					       memory_order_release);
+	return sync_impl_rwlock_rdunlock_slow(l, s);
 }
 
 /* ---- writers ------------------------------------------------------------ */

@@ -94,13 +94,20 @@ static int sleep_take(sync_sem_t *s, const struct timespec *abstime)
 	}
 }
 
-static int take(sync_sem_t *s, const struct timespec *abstime)
+/* Fast path first and alone, so that the common case pays for nothing else. */
+static __attribute__((noinline)) int take_slow(sync_sem_t *s,
+					       const struct timespec *abstime)
+{
+	return spin_take(s) ? 0 : sleep_take(s, abstime);
+}
+
+static inline int take(sync_sem_t *s, const struct timespec *abstime)
 {
 	/* relaxed: take_unit's CAS carries the acquire */
 	uint64_t w = atomic_load_explicit(&s->word, memory_order_relaxed);
-	if (take_unit(s, &w, 0) || spin_take(s))
+	if (take_unit(s, &w, 0))
 		return 0;
-	return sleep_take(s, abstime);
+	return take_slow(s, abstime);
 }
 
 int sync_sem_init(sync_sem_t *s, unsigned value, int flags)

@@ -15,7 +15,7 @@ extern "C" {
 
 /* Layout is ABI (32 bytes). Fields are private: use the functions. */
 typedef struct sync_rwlock {
-	SYNC_ATOMIC_FIELD(uint64_t) state;     /* readers | WRITER | writers waiting */
+	SYNC_ATOMIC_FIELD(uint64_t) state;     /* readers | writers waiting | WRITER */
 	SYNC_ATOMIC_FIELD(uint32_t) writer;    /* thread id of the write holder */
 	SYNC_ATOMIC_FIELD(uint32_t) rseq;      /* readers sleep on this futex */
 	SYNC_ATOMIC_FIELD(uint32_t) wseq;      /* writers sleep on this futex */
@@ -36,6 +36,48 @@ SYNC_API int sync_rwlock_trywrlock(sync_rwlock_t *l);
 SYNC_API int sync_rwlock_timedwrlock(sync_rwlock_t *l, const struct timespec *abstime);
 SYNC_API int sync_rwlock_rdunlock(sync_rwlock_t *l);
 SYNC_API int sync_rwlock_wrunlock(sync_rwlock_t *l);
+
+/* Inline fast paths of rdlock and rdunlock: an uncontended read lock costs
+ * two atomic instructions, and two calls through the PLT would add a sixth
+ * to that (bench/rwlock.c, read row against ck_rwlock's inline functions).
+ * They make the state word ABI: bit 0 is the write hold, bits 1-31 count
+ * sleeping writers, bits 32-63 count read holds. Define SYNC_NO_INLINE to
+ * call the library for everything. The sync_impl_ functions are internal. */
+SYNC_API int sync_impl_rwlock_rdlock_undo(sync_rwlock_t *l);
+SYNC_API int sync_impl_rwlock_rdunlock_slow(sync_rwlock_t *l, uint64_t old);
+
+#if defined(__GNUC__) && !defined(SYNC_NO_INLINE)
+#define SYNC_IMPL_RWLOCK_READER_ONE (1ull << 32)
+
+/* Takes a read hold by fetch-and-add if no writer holds or waits; else the
+ * library undoes the add and waits. Acquire pairs with the write unlock. */
+static inline int sync_impl_rwlock_rdlock(sync_rwlock_t *l)
+{
+	if (!l)
+		return sync_rwlock_rdlock(l);
+	uint64_t s = __atomic_fetch_add(&l->state, SYNC_IMPL_RWLOCK_READER_ONE,
+					__ATOMIC_ACQUIRE);
+	if ((s & 0xffffffffull) || (s >> 32) >= SYNC_RWLOCK_READERS_MAX)
+		return sync_impl_rwlock_rdlock_undo(l);
+	return 0;
+}
+
+/* Drops a read hold; the library wakes a sleeping writer after the last
+ * reader. Release pairs with the next writer's acquire. */
+static inline int sync_impl_rwlock_rdunlock(sync_rwlock_t *l)
+{
+	if (!l || !(__atomic_load_n(&l->state, __ATOMIC_RELAXED) >> 32))
+		return sync_rwlock_rdunlock(l);
+	uint64_t s = __atomic_fetch_sub(&l->state, SYNC_IMPL_RWLOCK_READER_ONE,
+					__ATOMIC_RELEASE);
+	if ((s >> 32) > 1 || ((s >> 32) == 1 && !(s & 0xfffffffeull)))
+		return 0;
+	return sync_impl_rwlock_rdunlock_slow(l, s);
+}
+
+#define sync_rwlock_rdlock(l) sync_impl_rwlock_rdlock(l)
+#define sync_rwlock_rdunlock(l) sync_impl_rwlock_rdunlock(l)
+#endif
 
 #ifdef __cplusplus
 }

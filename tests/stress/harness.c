@@ -38,9 +38,9 @@ static void *worker_main(void *p)
 	return NULL;
 }
 
-void stress_run_threads(int n, void (*fn)(void *arg, int index), void *arg)
+static void start_workers(struct worker *workers, int n,
+			  void (*fn)(void *arg, int index), void *arg)
 {
-	struct worker workers[STRESS_MAX_THREADS];
 	atomic_store(&running, true);
 	for (int i = 0; i < n; i++) {
 		workers[i] = (struct worker){ .fn = fn, .arg = arg, .index = i };
@@ -49,11 +49,54 @@ void stress_run_threads(int n, void (*fn)(void *arg, int index), void *arg)
 			exit(EXIT_FAILURE);
 		}
 	}
+}
+
+static void join_workers(struct worker *workers, int n)
+{
+	for (int i = 0; i < n; i++)
+		pthread_join(workers[i].thread, NULL);
+}
+
+void stress_run_threads(int n, void (*fn)(void *arg, int index), void *arg)
+{
+	struct worker workers[STRESS_MAX_THREADS];
+	start_workers(workers, n, fn, arg);
 	unsigned ms = stress_ms();
 	nanosleep(&(struct timespec){ ms / 1000, (long)(ms % 1000) * 1000000L }, NULL);
 	atomic_store(&running, false);
-	for (int i = 0; i < n; i++)
-		pthread_join(workers[i].thread, NULL);
+	join_workers(workers, n);
+}
+
+void stress_run_threads_to_end(int n, void (*fn)(void *arg, int index),
+			       void *arg)
+{
+	struct worker workers[STRESS_MAX_THREADS];
+	start_workers(workers, n, fn, arg);
+	join_workers(workers, n);
+	atomic_store(&running, false);
+}
+
+void stress_note_max(atomic_int *max, int value)
+{
+	int seen = atomic_load_explicit(max, memory_order_relaxed);
+	while (value > seen &&
+	       !atomic_compare_exchange_weak_explicit(max, &seen, value,
+						      memory_order_relaxed,
+						      memory_order_relaxed))
+		;
+}
+
+uint64_t stress_now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+void stress_sleep_us(unsigned us)
+{
+	nanosleep(&(struct timespec){ us / 1000000, (long)(us % 1000000) * 1000L },
+		  NULL);
 }
 
 static void enter_critical(struct exclusion_run *run)

@@ -36,6 +36,21 @@ unsigned stress_ms(void);
 void stress_run_threads(int n, void (*fn)(void *arg, int index), void *arg);
 bool stress_running(void);
 
+/* Runs fn(arg, index) on n threads and waits until every one has returned
+ * (fixed-count work); stress_running() stays true meanwhile. */
+void stress_run_threads_to_end(int n, void (*fn)(void *arg, int index),
+			       void *arg);
+
+/* Raises *max to value if value is larger. Relaxed: a statistic that must
+ * not add ordering ThreadSanitizer would credit to the primitive under test. */
+void stress_note_max(atomic_int *max, int value);
+
+/* CLOCK_MONOTONIC now, in nanoseconds. */
+uint64_t stress_now_ns(void);
+
+/* Sleeps us microseconds (gives the CPU away inside a critical section). */
+void stress_sleep_us(unsigned us);
+
 /* Locks ops->lock in n threads for stress_ms() and checks: never two holders,
  * the plain counter equals the sum of acquisitions, every thread got in. */
 void stress_exclusion(const struct lock_ops *ops, void *lock, int threads,

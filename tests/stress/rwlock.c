@@ -1,0 +1,321 @@
+/* Stress test for sync_rwlock under ThreadSanitizer: a writer is never
+ * inside with anyone else, readers do share, a writer gets in under a flood
+ * of readers, in both modes, with blocking, try and timed calls mixed. Two
+ * plain words are written only by writers and read by readers, so
+ * ThreadSanitizer reports a race if exclusion ever fails; the bookkeeping
+ * atomics are relaxed, so every happens-before edge it sees comes from the
+ * library. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include <sync/rwlock.h>
+
+#include "harness.h"
+
+static void must(int r, const char *what)
+{
+	if (r) {
+		fprintf(stderr, "%s: unexpected %d\n", what, r);
+		abort();
+	}
+}
+
+static void count(atomic_ullong *c)
+{
+	atomic_fetch_add_explicit(c, 1, memory_order_relaxed);
+}
+
+static unsigned long long got(atomic_ullong *c)
+{
+	return atomic_load_explicit(c, memory_order_relaxed);
+}
+
+/* How threads lock: blocking calls only, or blocking, try and timed calls
+ * in turn. */
+enum calls { CALLS_BLOCKING, CALLS_MIXED };
+
+struct rw_case {
+	const char *name;
+	int flags;
+	bool initializer; /* SYNC_RWLOCK_INITIALIZER instead of init(flags) */
+	int threads;
+	int writers;       /* threads 0..writers-1 only write */
+	int write_percent; /* the others write this often (0: only read) */
+	enum calls calls;
+	unsigned pause_every; /* a section sleeps every nth time (0: never) */
+	unsigned pause_us;
+	unsigned writer_target; /* flood: the writer stops after this many */
+};
+
+/* A writer stays alone for its 50 write locks within this, or fails. */
+#define FLOOD_LIMIT_NS (10 * 1000000000ull)
+#define FLOOD_TARGET 50
+#define FLOOD_WARMUP_READS 1000
+
+struct rw_run {
+	const struct rw_case *c;
+	sync_rwlock_t l;
+	atomic_int readers, writers, max_readers, max_writers;
+	atomic_ullong conflicts, torn, busy, timeouts, bad;
+	atomic_ullong read_sections, write_sections;
+	uint64_t data_a, data_b; /* plain: written by writers, read by readers */
+	uint64_t reads[STRESS_MAX_THREADS];
+	uint64_t writes[STRESS_MAX_THREADS];
+	/* flood only */
+	atomic_bool writer_done, flood_gave_up;
+	uint64_t flood_start_ns, writer_ns;
+};
+
+/* xorshift64*: which sections write, per thread, reproducible enough. */
+static uint64_t next_random(uint64_t *x)
+{
+	*x ^= *x >> 12;
+	*x ^= *x << 25;
+	*x ^= *x >> 27;
+	return *x * 2685821657736338717ull;
+}
+
+/* Timed calls use deadlines from 5 us to 80 us. */
+static struct timespec short_deadline(uint64_t i)
+{
+	return sync_deadline(5000u << (i / 3 % 5));
+}
+
+static int read_lock(struct rw_run *run, uint64_t i)
+{
+	if (run->c->calls == CALLS_BLOCKING || i % 3 == 0)
+		return sync_rwlock_rdlock(&run->l);
+	if (i % 3 == 1)
+		return sync_rwlock_tryrdlock(&run->l);
+	struct timespec deadline = short_deadline(i);
+	return sync_rwlock_timedrdlock(&run->l, &deadline);
+}
+
+static int write_lock(struct rw_run *run, uint64_t i)
+{
+	if (run->c->calls == CALLS_BLOCKING || i % 3 == 0)
+		return sync_rwlock_wrlock(&run->l);
+	if (i % 3 == 1)
+		return sync_rwlock_trywrlock(&run->l);
+	struct timespec deadline = short_deadline(i);
+	return sync_rwlock_timedwrlock(&run->l, &deadline);
+}
+
+static void maybe_pause(struct rw_run *run, uint64_t i)
+{
+	if (run->c->pause_every && i % run->c->pause_every == 0)
+		stress_sleep_us(run->c->pause_us);
+}
+
+static void read_section(struct rw_run *run, uint64_t i)
+{
+	int now = atomic_fetch_add_explicit(&run->readers, 1,
+					    memory_order_relaxed) + 1;
+	stress_note_max(&run->max_readers, now);
+	if (atomic_load_explicit(&run->writers, memory_order_relaxed))
+		count(&run->conflicts);
+	uint64_t a = run->data_a;
+	maybe_pause(run, i);
+	uint64_t b = run->data_b;
+	if (a != b)
+		count(&run->torn);
+	if (atomic_load_explicit(&run->writers, memory_order_relaxed))
+		count(&run->conflicts);
+	count(&run->read_sections);
+	atomic_fetch_sub_explicit(&run->readers, 1, memory_order_relaxed);
+}
+
+static void write_section(struct rw_run *run, uint64_t i)
+{
+	int now = atomic_fetch_add_explicit(&run->writers, 1,
+					    memory_order_relaxed) + 1;
+	stress_note_max(&run->max_writers, now);
+	if (now != 1 || atomic_load_explicit(&run->readers, memory_order_relaxed))
+		count(&run->conflicts);
+	uint64_t v = run->data_a + 1;
+	run->data_a = v;
+	maybe_pause(run, i);
+	run->data_b = v;
+	if (atomic_load_explicit(&run->readers, memory_order_relaxed))
+		count(&run->conflicts);
+	count(&run->write_sections);
+	atomic_fetch_sub_explicit(&run->writers, 1, memory_order_relaxed);
+}
+
+static void note_failure(struct rw_run *run, int r, bool is_try)
+{
+	if (r == EBUSY && is_try)
+		count(&run->busy);
+	else if (r == ETIMEDOUT)
+		count(&run->timeouts);
+	else
+		count(&run->bad);
+}
+
+static bool keep_going(struct rw_run *run, bool writer, uint64_t writes)
+{
+	const struct rw_case *c = run->c;
+	if (!c->writer_target)
+		return stress_running();
+	if (writer)
+		return writes < c->writer_target;
+	if (atomic_load_explicit(&run->writer_done, memory_order_relaxed))
+		return false;
+	if (stress_now_ns() - run->flood_start_ns < FLOOD_LIMIT_NS)
+		return true;
+	atomic_store_explicit(&run->flood_gave_up, true, memory_order_relaxed);
+	return false;
+}
+
+/* Flood: the writer starts once the readers are in full swing. */
+static void wait_for_flood(struct rw_run *run)
+{
+	while (got(&run->read_sections) < FLOOD_WARMUP_READS &&
+	       stress_now_ns() - run->flood_start_ns < FLOOD_LIMIT_NS)
+		stress_sleep_us(100);
+}
+
+static void rw_worker(void *arg, int index)
+{
+	struct rw_run *run = arg;
+	const struct rw_case *c = run->c;
+	bool writer = index < c->writers;
+	uint64_t x = 0x9e3779b97f4a7c15ull * (uint64_t)(index + 1);
+	uint64_t reads = 0, writes = 0, start = 0;
+	if (writer && c->writer_target) {
+		wait_for_flood(run);
+		start = stress_now_ns();
+	}
+	for (uint64_t i = (uint64_t)index; keep_going(run, writer, writes); i++) {
+		bool write = writer ||
+			     next_random(&x) % 100 < (uint64_t)c->write_percent;
+		bool is_try = c->calls == CALLS_MIXED && i % 3 == 1;
+		int r = write ? write_lock(run, i) : read_lock(run, i);
+		if (r) {
+			note_failure(run, r, is_try);
+			continue;
+		}
+		if (write) {
+			write_section(run, i);
+			if (sync_rwlock_wrunlock(&run->l))
+				count(&run->bad);
+			writes++;
+		} else {
+			read_section(run, i);
+			if (sync_rwlock_rdunlock(&run->l))
+				count(&run->bad);
+			reads++;
+		}
+	}
+	if (writer && c->writer_target) {
+		run->writer_ns = stress_now_ns() - start;
+		atomic_store_explicit(&run->writer_done, true,
+				      memory_order_relaxed);
+	}
+	run->reads[index] = reads;
+	run->writes[index] = writes;
+}
+
+/* The case's own property: readers share, a writer gets through a flood,
+ * writers progress in the default mode, readers progress always. */
+static void check_property(const struct rw_case *c, struct rw_run *run,
+			   uint64_t reads, uint64_t writes)
+{
+	int max_readers = atomic_load(&run->max_readers);
+	if (c->writer_target) {
+		bool in_time = !atomic_load(&run->flood_gave_up);
+		tap_check(writes == c->writer_target && in_time && reads > 0,
+			  "%s: the writer got %llu of %u write locks in %llu us "
+			  "while %d readers read back to back (%llu reads)",
+			  c->name, (unsigned long long)writes, c->writer_target,
+			  (unsigned long long)(run->writer_ns / 1000),
+			  c->threads - c->writers, (unsigned long long)reads);
+	} else if (c->writers == 0 && c->write_percent == 0) {
+		tap_check(max_readers >= 2 && reads > 0,
+			  "%s: readers overlap (max %d at once)", c->name,
+			  max_readers);
+	} else if (c->flags & SYNC_RWLOCK_PREFER_READER) {
+		tap_check(reads > 0, "%s: readers progress (%llu reads, %llu "
+			  "writes)", c->name, (unsigned long long)reads,
+			  (unsigned long long)writes);
+	} else {
+		tap_check(reads > 0 && writes > 0,
+			  "%s: readers and writers both progress (%llu reads, "
+			  "%llu writes)", c->name, (unsigned long long)reads,
+			  (unsigned long long)writes);
+	}
+}
+
+static void check_case(const struct rw_case *c)
+{
+	static struct rw_run run;
+	run = (struct rw_run){ .c = c };
+	if (c->initializer)
+		run.l = (sync_rwlock_t)SYNC_RWLOCK_INITIALIZER;
+	else
+		must(sync_rwlock_init(&run.l, c->flags), "sync_rwlock_init");
+	if (c->writer_target) {
+		run.flood_start_ns = stress_now_ns();
+		stress_run_threads_to_end(c->threads, rw_worker, &run);
+	} else {
+		stress_run_threads(c->threads, rw_worker, &run);
+	}
+
+	uint64_t reads = 0, writes = 0;
+	for (int i = 0; i < c->threads; i++) {
+		reads += run.reads[i];
+		writes += run.writes[i];
+	}
+	tap_check(got(&run.conflicts) == 0 && atomic_load(&run.max_writers) <= 1,
+		  "%s: never a writer with another holder (max %d readers, "
+		  "max %d writers, %llu conflicts)",
+		  c->name, atomic_load(&run.max_readers),
+		  atomic_load(&run.max_writers), got(&run.conflicts));
+	tap_check(run.data_a == writes && run.data_b == writes &&
+			  got(&run.torn) == 0 && got(&run.bad) == 0 &&
+			  writes == got(&run.write_sections) &&
+			  reads == got(&run.read_sections),
+		  "%s: data word == %llu writes, no torn read in %llu reads, no "
+		  "stray error (%llu EBUSY, %llu ETIMEDOUT)",
+		  c->name, (unsigned long long)writes, (unsigned long long)reads,
+		  got(&run.busy), got(&run.timeouts));
+	check_property(c, &run, reads, writes);
+	int w = sync_rwlock_trywrlock(&run.l);
+	int u = w == 0 ? sync_rwlock_wrunlock(&run.l) : -1;
+	tap_check(w == 0 && u == 0 && sync_rwlock_destroy(&run.l) == 0,
+		  "%s: ends unlocked with nobody waiting", c->name);
+}
+
+static const struct rw_case cases[] = {
+	{ .name = "rwlock 4 readers + 2 writers", .threads = 6, .writers = 2 },
+	{ .name = "rwlock(prefer reader) 4 readers + 2 writers",
+	  .flags = SYNC_RWLOCK_PREFER_READER, .threads = 6, .writers = 2 },
+	{ .name = "rwlock 4 readers, 100 us sections", .threads = 4,
+	  .pause_every = 1, .pause_us = 100 },
+	/* the readers' holds overlap, so the read count need never drop to 0 */
+	{ .name = "rwlock 1 writer under 5 readers", .initializer = true,
+	  .threads = 6, .writers = 1, .writer_target = FLOOD_TARGET,
+	  .pause_every = 1, .pause_us = 50 },
+	{ .name = "rwlock timed 6 threads 30% writes", .threads = 6,
+	  .write_percent = 30, .calls = CALLS_MIXED, .pause_every = 8,
+	  .pause_us = 50 },
+	{ .name = "rwlock(prefer reader) timed 6 threads 30% writes",
+	  .flags = SYNC_RWLOCK_PREFER_READER, .threads = 6, .write_percent = 30,
+	  .calls = CALLS_MIXED, .pause_every = 8, .pause_us = 50 },
+	/* more threads than cores */
+	{ .name = "rwlock 8 threads 10% writes", .threads = 8,
+	  .write_percent = 10 },
+	{ .name = "rwlock pshared timed 8 threads 10% writes",
+	  .flags = SYNC_PSHARED, .threads = 8, .write_percent = 10,
+	  .calls = CALLS_MIXED, .pause_every = 32, .pause_us = 20 },
+};
+
+int main(void)
+{
+	int n = (int)(sizeof cases / sizeof cases[0]);
+	tap_plan(n * 4);
+	for (int i = 0; i < n; i++)
+		check_case(&cases[i]);
+	return tap_exit_status();
+}

@@ -1,0 +1,272 @@
+/* Stress test for sync_sem under ThreadSanitizer: a semaphore of value k
+ * admits at most k holders at once and every unit is accounted for (wait,
+ * trywait and timedwait mixed), and units posted by producers are consumed
+ * exactly once by consumers that wait, time out or try. The bookkeeping
+ * atomics are relaxed, so every happens-before edge ThreadSanitizer sees
+ * comes from the library. */
+#include <errno.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include <sync/sem.h>
+
+#include "harness.h"
+
+static void must(int r, const char *what)
+{
+	if (r) {
+		fprintf(stderr, "%s: unexpected %d\n", what, r);
+		abort();
+	}
+}
+
+static void count(atomic_ullong *c)
+{
+	atomic_fetch_add_explicit(c, 1, memory_order_relaxed);
+}
+
+static unsigned long long got(atomic_ullong *c)
+{
+	return atomic_load_explicit(c, memory_order_relaxed);
+}
+
+/* How a thread takes a unit: one way only, or wait, trywait and timedwait
+ * in turn. */
+enum take { TAKE_WAIT, TAKE_MIXED };
+
+/* One attempt at a unit; 0 when taken. Timed attempts use deadlines from
+ * 5 us to 80 us, so some expire while units are scarce. */
+static int take_unit(sync_sem_t *s, enum take how, uint64_t i)
+{
+	if (how == TAKE_WAIT)
+		return sync_sem_wait(s);
+	switch (i % 3) {
+	case 0:
+		return sync_sem_wait(s);
+	case 1:
+		return sync_sem_trywait(s);
+	default: {
+		struct timespec deadline = sync_deadline(5000u << (i / 3 % 5));
+		return sync_sem_timedwait(s, &deadline);
+	}
+	}
+}
+
+/* Sorts a failed attempt: trywait's EAGAIN and timedwait's ETIMEDOUT are
+ * expected, anything else is not. */
+static void note_failure(int r, atomic_ullong *busy, atomic_ullong *timeouts,
+			 atomic_ullong *bad)
+{
+	if (r == EAGAIN)
+		count(busy);
+	else if (r == ETIMEDOUT)
+		count(timeouts);
+	else
+		count(bad);
+}
+
+/* ---- at most k holders --------------------------------------------------- */
+
+/* Threads take a unit, stay a while (now and then asleep, so that others
+ * pile up behind the semaphore), and post it back. With k == 1 the plain
+ * counter is only ever touched by the one holder: ThreadSanitizer reports a
+ * race if two were ever inside together. */
+struct limit_run {
+	sync_sem_t s;
+	unsigned k;
+	enum take how;
+	atomic_int holders, max_holders;
+	atomic_ullong entries, busy, timeouts, bad;
+	uint64_t plain_counter; /* k == 1 only */
+	uint64_t taken[STRESS_MAX_THREADS];
+	uint64_t posted[STRESS_MAX_THREADS];
+};
+
+static void limit_worker(void *arg, int index)
+{
+	struct limit_run *run = arg;
+	uint64_t taken = 0, posted = 0;
+	for (uint64_t i = (uint64_t)index; stress_running(); i++) {
+		int r = take_unit(&run->s, run->how, i);
+		if (r) {
+			note_failure(r, &run->busy, &run->timeouts, &run->bad);
+			continue;
+		}
+		taken++;
+		int now = atomic_fetch_add_explicit(&run->holders, 1,
+						    memory_order_relaxed) + 1;
+		stress_note_max(&run->max_holders, now);
+		count(&run->entries);
+		if (run->k == 1)
+			run->plain_counter++;
+		if (i % 16 == 0)
+			stress_sleep_us(50);
+		atomic_fetch_sub_explicit(&run->holders, 1, memory_order_relaxed);
+		r = sync_sem_post(&run->s);
+		if (r)
+			count(&run->bad);
+		else
+			posted++;
+	}
+	run->taken[index] = taken;
+	run->posted[index] = posted;
+}
+
+/* flags -1: SYNC_SEM_INITIALIZER(k) instead of init(k, flags) */
+static void check_limit(unsigned k, int flags, int threads, enum take how)
+{
+	static struct limit_run run;
+	run = (struct limit_run){ .k = k, .how = how };
+	if (flags < 0)
+		run.s = (sync_sem_t)SYNC_SEM_INITIALIZER(k);
+	else
+		must(sync_sem_init(&run.s, k, flags), "sync_sem_init");
+	stress_run_threads(threads, limit_worker, &run);
+
+	char what[96];
+	snprintf(what, sizeof what, "sem(%u)%s %s %d threads", k,
+		 flags > 0 ? " pshared" : flags < 0 ? " initializer" : "",
+		 how == TAKE_WAIT ? "wait" : "wait+trywait+timedwait", threads);
+	uint64_t taken = 0, posted = 0;
+	for (int i = 0; i < threads; i++) {
+		taken += run.taken[i];
+		posted += run.posted[i];
+	}
+	int max = atomic_load(&run.max_holders);
+	/* a unit is held across a 50 us sleep, so more threads than k always
+	 * find the semaphore full at some point: it must admit exactly k */
+	tap_check(max == (int)k, "%s: never more than %u holders, and %u at once "
+		  "(max %d)", what, k, k, max);
+	tap_check(taken == posted && taken == got(&run.entries) && taken > 0 &&
+			  (k != 1 || run.plain_counter == taken) &&
+			  got(&run.bad) == 0,
+		  "%s: %llu taken == %llu posted == %llu entries%s, no stray "
+		  "error (%llu EAGAIN, %llu ETIMEDOUT)",
+		  what, (unsigned long long)taken, (unsigned long long)posted,
+		  got(&run.entries),
+		  k == 1 ? " == plain counter" : "", got(&run.busy),
+		  got(&run.timeouts));
+	int value = -1;
+	int r = sync_sem_getvalue(&run.s, &value);
+	tap_check(r == 0 && value == (int)k && sync_sem_destroy(&run.s) == 0,
+		  "%s: ends with value %d == %u, no sleeper left", what, value, k);
+}
+
+/* ---- producers and consumers --------------------------------------------- */
+
+/* Producers post a fixed number of units each, pausing now and then so that
+ * consumers run dry and sleep. Consumers first claim one of the units that
+ * will be posted (a ticket), then take one by wait, timedwait or trywait,
+ * retrying after EAGAIN or ETIMEDOUT: every ticket is matched by a post, so
+ * the run ends only if no post was lost, and the semaphore ends at 0 only
+ * if no unit was taken twice. */
+struct handoff_run {
+	sync_sem_t s;
+	int producers;
+	uint64_t per_producer;
+	atomic_ullong tickets, busy, timeouts, bad;
+	uint64_t posted[STRESS_MAX_THREADS];
+	uint64_t consumed[STRESS_MAX_THREADS];
+};
+
+static void handoff_producer(struct handoff_run *run, int index)
+{
+	uint64_t posted = 0;
+	for (uint64_t i = 1; i <= run->per_producer; i++) {
+		int r = sync_sem_post(&run->s);
+		if (r)
+			count(&run->bad);
+		else
+			posted++;
+		if (i % 64 == 0)
+			stress_sleep_us(100);
+	}
+	run->posted[index] = posted;
+}
+
+static void handoff_consumer(struct handoff_run *run, int index)
+{
+	uint64_t total = run->per_producer * (uint64_t)run->producers;
+	uint64_t consumed = 0;
+	for (;;) {
+		uint64_t ticket = atomic_fetch_add_explicit(&run->tickets, 1,
+							    memory_order_relaxed);
+		if (ticket >= total)
+			break;
+		/* wait, trywait or timedwait in turn, from ticket to ticket */
+		uint64_t attempt = ticket + (uint64_t)index;
+		for (;;) {
+			int r = take_unit(&run->s, TAKE_MIXED, attempt++);
+			if (r == 0)
+				break;
+			note_failure(r, &run->busy, &run->timeouts, &run->bad);
+			if (r == EAGAIN)
+				sched_yield();
+			if (r != EAGAIN && r != ETIMEDOUT)
+				break; /* counted as bad; do not spin on it */
+		}
+		consumed++;
+	}
+	run->consumed[index] = consumed;
+}
+
+static void handoff_worker(void *arg, int index)
+{
+	struct handoff_run *run = arg;
+	if (index < run->producers)
+		handoff_producer(run, index);
+	else
+		handoff_consumer(run, index);
+}
+
+static void check_handoff(int producers, int consumers)
+{
+	static struct handoff_run run;
+	/* STRESS_MS scales the fixed count: 24000 units at the default 400 */
+	uint64_t total = (uint64_t)stress_ms() * 60;
+	run = (struct handoff_run){
+		.producers = producers,
+		.per_producer = total / (uint64_t)producers + 1,
+	};
+	must(sync_sem_init(&run.s, 0, 0), "sync_sem_init");
+	stress_run_threads_to_end(producers + consumers, handoff_worker, &run);
+
+	char what[64];
+	snprintf(what, sizeof what, "sem handoff %d posting, %d taking",
+		 producers, consumers);
+	uint64_t posted = 0, consumed = 0;
+	for (int i = 0; i < producers; i++)
+		posted += run.posted[i];
+	for (int i = producers; i < producers + consumers; i++)
+		consumed += run.consumed[i];
+	tap_check(consumed == posted &&
+			  posted == run.per_producer * (uint64_t)producers &&
+			  got(&run.bad) == 0,
+		  "%s: %llu consumed == %llu posted, no stray error (%llu EAGAIN, "
+		  "%llu ETIMEDOUT)",
+		  what, (unsigned long long)consumed, (unsigned long long)posted,
+		  got(&run.busy), got(&run.timeouts));
+	int value = -1;
+	int r = sync_sem_getvalue(&run.s, &value);
+	tap_check(r == 0 && value == 0 && sync_sem_trywait(&run.s) == EAGAIN,
+		  "%s: ends with value %d == 0", what, value);
+	tap_check(sync_sem_destroy(&run.s) == 0, "%s: ends with no sleeper left",
+		  what);
+}
+
+int main(void)
+{
+	tap_plan(7 * 3 + 3 * 3);
+	check_limit(1, 0, 2, TAKE_WAIT);
+	check_limit(1, -1, 4, TAKE_MIXED);
+	check_limit(1, SYNC_PSHARED, 8, TAKE_WAIT); /* more threads than cores */
+	check_limit(2, 0, 4, TAKE_MIXED);
+	check_limit(2, -1, 8, TAKE_WAIT);
+	check_limit(3, 0, 4, TAKE_WAIT);
+	check_limit(3, SYNC_PSHARED, 8, TAKE_MIXED);
+	check_handoff(2, 2);
+	check_handoff(2, 6);
+	check_handoff(6, 2);
+	return tap_exit_status();
+}
