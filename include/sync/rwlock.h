@@ -38,7 +38,7 @@ SYNC_API int sync_rwlock_rdunlock(sync_rwlock_t *l);
 SYNC_API int sync_rwlock_wrunlock(sync_rwlock_t *l);
 
 /* Inline fast paths of rdlock and rdunlock: an uncontended read lock costs
- * two atomic instructions, and two calls through the PLT would add a sixth
+ * two atomic instructions, and two calls through the PLT add about a fifth
  * to that (bench/rwlock.c, read row against ck_rwlock's inline functions).
  * They make the state word ABI: bit 0 is the write hold, bits 1-31 count
  * sleeping writers, bits 32-63 count read holds. Define SYNC_NO_INLINE to
@@ -49,14 +49,28 @@ SYNC_API int sync_impl_rwlock_rdunlock_slow(sync_rwlock_t *l, uint64_t old);
 #if defined(__GNUC__) && !defined(SYNC_NO_INLINE)
 #define SYNC_IMPL_RWLOCK_READER_ONE (1ull << 32)
 
+/* C sees the state as _Atomic, C++ as a plain word (see SYNC_ATOMIC_FIELD). */
+#ifdef __cplusplus
+#define SYNC_IMPL_RWLOCK_LOAD(l) __atomic_load_n(&(l)->state, __ATOMIC_RELAXED)
+#define SYNC_IMPL_RWLOCK_ADD(l, v) __atomic_fetch_add(&(l)->state, v, __ATOMIC_ACQUIRE)
+#define SYNC_IMPL_RWLOCK_SUB(l, v) __atomic_fetch_sub(&(l)->state, v, __ATOMIC_RELEASE)
+#else
+#include <stdatomic.h>
+#define SYNC_IMPL_RWLOCK_LOAD(l) \
+	atomic_load_explicit(&(l)->state, memory_order_relaxed)
+#define SYNC_IMPL_RWLOCK_ADD(l, v) \
+	atomic_fetch_add_explicit(&(l)->state, v, memory_order_acquire)
+#define SYNC_IMPL_RWLOCK_SUB(l, v) \
+	atomic_fetch_sub_explicit(&(l)->state, v, memory_order_release)
+#endif
+
 /* Takes a read hold by fetch-and-add if no writer holds or waits; else the
  * library undoes the add and waits. Acquire pairs with the write unlock. */
 static inline int sync_impl_rwlock_rdlock(sync_rwlock_t *l)
 {
 	if (!l)
 		return sync_rwlock_rdlock(l);
-	uint64_t s = __atomic_fetch_add(&l->state, SYNC_IMPL_RWLOCK_READER_ONE,
-					__ATOMIC_ACQUIRE);
+	uint64_t s = SYNC_IMPL_RWLOCK_ADD(l, SYNC_IMPL_RWLOCK_READER_ONE);
 	if ((s & 0xffffffffull) || (s >> 32) >= SYNC_RWLOCK_READERS_MAX)
 		return sync_impl_rwlock_rdlock_undo(l);
 	return 0;
@@ -66,10 +80,9 @@ static inline int sync_impl_rwlock_rdlock(sync_rwlock_t *l)
  * reader. Release pairs with the next writer's acquire. */
 static inline int sync_impl_rwlock_rdunlock(sync_rwlock_t *l)
 {
-	if (!l || !(__atomic_load_n(&l->state, __ATOMIC_RELAXED) >> 32))
+	if (!l || !(SYNC_IMPL_RWLOCK_LOAD(l) >> 32))
 		return sync_rwlock_rdunlock(l);
-	uint64_t s = __atomic_fetch_sub(&l->state, SYNC_IMPL_RWLOCK_READER_ONE,
-					__ATOMIC_RELEASE);
+	uint64_t s = SYNC_IMPL_RWLOCK_SUB(l, SYNC_IMPL_RWLOCK_READER_ONE);
 	if ((s >> 32) > 1 || ((s >> 32) == 1 && !(s & 0xfffffffeull)))
 		return 0;
 	return sync_impl_rwlock_rdunlock_slow(l, s);

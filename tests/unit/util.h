@@ -3,11 +3,13 @@
 #ifndef SYNC_TESTS_UTIL_H
 #define SYNC_TESTS_UTIL_H
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <time.h>
 
 /* Longest a test waits for another thread or process before it fails. */
 #define WAIT_LIMIT_NS 2000000000LL
@@ -30,5 +32,42 @@ int child_status(pid_t pid);
 /* Moves a MAP_SHARED mapping to another address in this process only; the
  * memory stays shared with the other processes. MAP_FAILED on error. */
 void *move_mapping(void *p, size_t size);
+
+
+/* ---- helpers for the cond and sem suites -------------------------------- */
+
+/* A timespec in nanoseconds. */
+int64_t timespec_ns(const struct timespec *ts);
+
+/* Kernel thread id (gettid) of the caller. */
+pid_t thread_id(void);
+
+/* Polls until the thread (or single-threaded process) `tid` sleeps in the
+ * kernel, as /proc/<tid>/stat says (state "S"); false after WAIT_LIMIT_NS.
+ * Callers make sure the only place it can sleep is the wait under test. */
+bool wait_until_asleep(pid_t tid);
+
+/* Polls until *v >= want; false after WAIT_LIMIT_NS. */
+bool wait_until_at_least(atomic_int *v, int want);
+
+/* Installs a handler for sig that only counts, without SA_RESTART: a signal
+ * makes a sleeping system call fail with EINTR. */
+void catch_signal_without_restart(int sig);
+
+/* How many signals the handler above has caught in this process. */
+int caught_signals(void);
+
+/* Sends sig to the thread `thread`, kernel id `tid`, asleep in a wait, and
+ * returns once the handler ran and the thread sleeps again; false if either
+ * took longer than WAIT_LIMIT_NS. */
+bool interrupt_sleeper(pthread_t thread, pid_t tid, int sig);
+
+/* An anonymous MAP_SHARED mapping of size bytes, zeroed, shared with the
+ * children forked afterwards; MAP_FAILED on error. */
+void *map_shared(size_t size);
+
+/* Forks a child that runs fn(arg) and exits with its result; the child is
+ * killed if the forking thread dies first. -1 if fork failed. */
+pid_t fork_running(int (*fn)(void *), void *arg);
 
 #endif /* SYNC_TESTS_UTIL_H */
