@@ -25,6 +25,8 @@
 #define READERS_SHIFT 32
 #define READER_ONE    (1ull << READERS_SHIFT) /* read holds (at most READERS_MAX) */
 #define READERS_MASK  (~0ull << READERS_SHIFT)
+/* A count this high is not real: an rdunlock of an unheld lock wrapped it. */
+#define READERS_WRAPPED 0x80000000u
 
 #define RWLOCK_FLAGS (SYNC_PSHARED | SYNC_RWLOCK_PREFER_READER)
 
@@ -97,6 +99,8 @@ static int read_try(sync_rwlock_t *l, uint64_t *s)
 	for (;;) {
 		if (readers_blocked(l, *s))
 			return EBUSY;
+		if (readers_of(*s) >= READERS_WRAPPED)
+			return EBUSY; /* wrapped by a bad rdunlock, being undone */
 		if (readers_of(*s) >= SYNC_RWLOCK_READERS_MAX)
 			return EAGAIN;
 		if (atomic_compare_exchange_weak_explicit(&l->state, s, *s + READER_ONE,
@@ -193,27 +197,29 @@ int sync_rwlock_tryrdlock(sync_rwlock_t *l)
 	return read_try(l, &s);
 }
 
-/* s: the state before the fetch-and-sub that dropped a read hold. None was
- * held if the count was 0 (only a race between two misuses gets here; a
- * plain look catches the others first): put it back. */
+/* s: the state before the fetch-and-sub that dropped a read hold. If the
+ * count was 0, none was held: the count wrapped to 2^32 - 1 in the high
+ * half (the other fields are below it, untouched) and is put back. While it
+ * is wrapped, readers and writers wait as for a full or held lock, so the
+ * undo wakes them. */
 int sync_impl_rwlock_rdunlock_slow(sync_rwlock_t *l, uint64_t s)
 {
-	if (!readers_of(s)) {
-		/* relaxed: puts back what we took; nobody was released */
-		atomic_fetch_add_explicit(&l->state, READER_ONE, memory_order_relaxed);
-		return EPERM;
+	if (readers_of(s)) {
+		after_reader_left(l, s);
+		return 0;
 	}
-	after_reader_left(l, s);
-	return 0;
+	/* seq_cst: store-buffering pair with read_sleep, see wake_readers */
+	s = atomic_fetch_add(&l->state, READER_ONE) + READER_ONE;
+	if (!readers_of(s) && wwaiters_of(s) && !(s & WRITER))
+		wake_writer(l);
+	wake_readers(l);
+	return EPERM;
 }
 
 int sync_rwlock_rdunlock(sync_rwlock_t *l)
 {
 	if (!l)
 		return EINVAL;
-	/* relaxed: a plain look; the fetch-and-sub below carries the release */
-	if (!readers_of(atomic_load_explicit(&l->state, memory_order_relaxed)))
-		return EPERM;
 	/* release: pairs with the acquire of the next writer */
 	uint64_t s = atomic_fetch_sub_explicit(&l->state, READER_ONE,
 					       memory_order_release);

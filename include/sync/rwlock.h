@@ -51,13 +51,10 @@ SYNC_API int sync_impl_rwlock_rdunlock_slow(sync_rwlock_t *l, uint64_t old);
 
 /* C sees the state as _Atomic, C++ as a plain word (see SYNC_ATOMIC_FIELD). */
 #ifdef __cplusplus
-#define SYNC_IMPL_RWLOCK_LOAD(l) __atomic_load_n(&(l)->state, __ATOMIC_RELAXED)
 #define SYNC_IMPL_RWLOCK_ADD(l, v) __atomic_fetch_add(&(l)->state, v, __ATOMIC_ACQUIRE)
 #define SYNC_IMPL_RWLOCK_SUB(l, v) __atomic_fetch_sub(&(l)->state, v, __ATOMIC_RELEASE)
 #else
 #include <stdatomic.h>
-#define SYNC_IMPL_RWLOCK_LOAD(l) \
-	atomic_load_explicit(&(l)->state, memory_order_relaxed)
 #define SYNC_IMPL_RWLOCK_ADD(l, v) \
 	atomic_fetch_add_explicit(&(l)->state, v, memory_order_acquire)
 #define SYNC_IMPL_RWLOCK_SUB(l, v) \
@@ -77,10 +74,11 @@ static inline int sync_impl_rwlock_rdlock(sync_rwlock_t *l)
 }
 
 /* Drops a read hold; the library wakes a sleeping writer after the last
- * reader. Release pairs with the next writer's acquire. */
+ * reader, and undoes the drop if no read hold was held (EPERM). Release
+ * pairs with the next writer's acquire. */
 static inline int sync_impl_rwlock_rdunlock(sync_rwlock_t *l)
 {
-	if (!l || !(SYNC_IMPL_RWLOCK_LOAD(l) >> 32))
+	if (!l)
 		return sync_rwlock_rdunlock(l);
 	uint64_t s = SYNC_IMPL_RWLOCK_SUB(l, SYNC_IMPL_RWLOCK_READER_ONE);
 	if ((s >> 32) > 1 || ((s >> 32) == 1 && !(s & 0xfffffffeull)))
