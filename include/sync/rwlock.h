@@ -68,9 +68,10 @@ static inline int sync_impl_rwlock_rdlock(sync_rwlock_t *l)
 	if (!l)
 		return sync_rwlock_rdlock(l);
 	uint64_t s = SYNC_IMPL_RWLOCK_ADD(l, SYNC_IMPL_RWLOCK_READER_ONE);
-	if ((s & 0xffffffffull) || (s >> 32) >= SYNC_RWLOCK_READERS_MAX)
-		return sync_impl_rwlock_rdlock_undo(l);
-	return 0;
+	if (__builtin_expect(!(s & 0xffffffffull) &&
+			     (s >> 32) < SYNC_RWLOCK_READERS_MAX, 1))
+		return 0; /* no writer holds or sleeps, and the count had room */
+	return sync_impl_rwlock_rdlock_undo(l);
 }
 
 /* Drops a read hold; the library wakes a sleeping writer after the last
@@ -81,8 +82,8 @@ static inline int sync_impl_rwlock_rdunlock(sync_rwlock_t *l)
 	if (!l)
 		return sync_rwlock_rdunlock(l);
 	uint64_t s = SYNC_IMPL_RWLOCK_SUB(l, SYNC_IMPL_RWLOCK_READER_ONE);
-	if ((s >> 32) > 1 || ((s >> 32) == 1 && !(s & 0xfffffffeull)))
-		return 0;
+	if (__builtin_expect(!(s & 0xfffffffeull) && (s >> 32), 1))
+		return 0; /* no writer sleeps, and a read hold was held */
 	return sync_impl_rwlock_rdunlock_slow(l, s);
 }
 
