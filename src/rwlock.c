@@ -20,7 +20,7 @@
 /* Read holds sit in the high half, so that a read-unlock of an unheld lock
  * borrows past the top of the word and leaves the other fields alone. */
 #define WRITER        1ull                   /* write hold */
-#define WWAITER_ONE   2ull                   /* writers registered to sleep */
+#define WWAITER_ONE   2ull                   /* writers waiting (readers wait too) */
 #define WWAITERS_MASK 0xfffffffeull
 #define READERS_SHIFT 32
 #define READER_ONE    (1ull << READERS_SHIFT) /* read holds (at most READERS_MAX) */
@@ -29,6 +29,13 @@
 #define READERS_WRAPPED 0x80000000u
 
 #define RWLOCK_FLAGS (SYNC_PSHARED | SYNC_RWLOCK_PREFER_READER)
+
+/* Bits of `sleeping`: set by a thread before it sleeps, cleared by the
+ * thread that wakes. A woken thread may take a while to run: the flag,
+ * unlike a count of sleepers, keeps every unlock in that time from making
+ * a useless system call. */
+#define READERS_SLEEP 1u
+#define WRITERS_SLEEP 2u
 
 static uint32_t readers_of(uint64_t s)
 {
@@ -65,19 +72,33 @@ static void note_writer(sync_rwlock_t *l, uint32_t tid)
 	atomic_store_explicit(&l->writer, tid, memory_order_relaxed);
 }
 
-/* seq_cst increment: pairs with the acquire load of wseq in write_sleep. */
+/* Clears a sleeping bit; true if it was set. The seq_cst load pairs with
+ * the setting of the bit in read_sleep / write_sleep_once, after the
+ * caller's change of state (store-buffering: either the sleeper sees the
+ * new state, or we see its bit). */
+static bool take_sleeping(sync_rwlock_t *l, uint32_t bit)
+{
+	if (!(atomic_load(&l->sleeping) & bit))
+		return false;
+	return atomic_fetch_and(&l->sleeping, ~bit) & bit;
+}
+
+/* Called after a change of state that may let a waiting writer in. Wakes
+ * one; it sets WRITERS_SLEEP again, since others may still sleep. The
+ * seq_cst increment pairs with write_sleep_once's acquire load of wseq. */
 static void wake_writer(sync_rwlock_t *l)
 {
+	if (!take_sleeping(l, WRITERS_SLEEP))
+		return;
 	atomic_fetch_add(&l->wseq, 1);
 	futex_wake(&l->wseq, 1, FUTEX_BITSET_MATCH_ANY, is_pshared(l));
 }
 
-/* Called after a seq_cst change of state that may let readers in. The
- * seq_cst load pairs with read_sleep's registration (store-buffering): either
- * we see the sleeper, or it sees the new state. */
+/* Called after a change of state that may let readers in: wakes them all,
+ * since they can all hold the lock together. */
 static void wake_readers(sync_rwlock_t *l)
 {
-	if (!atomic_load(&l->rsleepers))
+	if (!take_sleeping(l, READERS_SLEEP))
 		return;
 	atomic_fetch_add(&l->rseq, 1);
 	futex_wake(&l->rseq, INT_MAX, FUTEX_BITSET_MATCH_ANY, is_pshared(l));
@@ -86,8 +107,13 @@ static void wake_readers(sync_rwlock_t *l)
 /* old: the state just before a read hold went away. */
 static void after_reader_left(sync_rwlock_t *l, uint64_t old)
 {
-	if (readers_of(old) == 1 && wwaiters_of(old) && !(old & WRITER))
+	if (readers_of(old) == 1 && wwaiters_of(old) && !(old & WRITER)) {
+		/* The drop of the hold was a release only. A seq_cst read-modify-
+		 * write of the state orders it before wake_writer's look at the
+		 * sleeping bit (store-buffering with write_sleep_once). */
+		atomic_fetch_add(&l->state, 0);
 		wake_writer(l);
+	}
 }
 
 /* ---- readers ------------------------------------------------------------ */
@@ -114,7 +140,8 @@ static int read_sleep(sync_rwlock_t *l, const struct timespec *abstime)
 {
 	int slept = 0;
 	for (;;) {
-		atomic_fetch_add(&l->rsleepers, 1); /* seq_cst: see wake_readers */
+		atomic_fetch_add(&l->rsleepers, 1); /* for destroy's EBUSY */
+		atomic_fetch_or(&l->sleeping, READERS_SLEEP); /* see take_sleeping */
 		uint32_t seq = atomic_load(&l->rseq);
 		uint64_t s = atomic_load(&l->state);
 		int r = read_try(l, &s);
@@ -256,35 +283,28 @@ static void writer_give_up(sync_rwlock_t *l)
 		wake_readers(l);
 }
 
-/* Registered as a waiting writer (new readers now wait in the default
- * mode), sleeps until the lock is free. */
-static int write_sleep(sync_rwlock_t *l, const struct timespec *abstime)
+/* One futex sleep while the lock stays busy. A woken writer marks writers
+ * as sleeping again: its waker cleared the bit, and others may sleep. */
+static int write_sleep_once(sync_rwlock_t *l, const struct timespec *abstime)
 {
-	uint64_t s = atomic_fetch_add(&l->state, WWAITER_ONE) + WWAITER_ONE;
-	int slept = 0;
-	for (;;) {
-		if (write_try(l, &s, WWAITER_ONE))
-			return 0;
-		if (slept == ETIMEDOUT) {
-			writer_give_up(l);
-			return ETIMEDOUT;
-		}
-		/* acquire: pairs with wake_writer, which follows the change of
-		 * state we wait for, so the state we read next is that new */
-		uint32_t seq = atomic_load_explicit(&l->wseq, memory_order_acquire);
-		/* relaxed: write_try's CAS carries the acquire */
-		s = atomic_load_explicit(&l->state, memory_order_relaxed);
-		if (write_try(l, &s, WWAITER_ONE))
-			return 0;
-		slept = timeout_before_epoch(abstime)
-				? ETIMEDOUT
-				: futex_wait(&l->wseq, seq, abstime,
-					     FUTEX_BITSET_MATCH_ANY, is_pshared(l));
-		/* relaxed: as above */
-		s = atomic_load_explicit(&l->state, memory_order_relaxed);
-	}
+	atomic_fetch_or(&l->sleeping, WRITERS_SLEEP); /* see take_sleeping */
+	/* acquire: pairs with wake_writer's increment, which follows the change
+	 * of state we wait for, so the state we read next is that new */
+	uint32_t seq = atomic_load_explicit(&l->wseq, memory_order_acquire);
+	if (!(atomic_load(&l->state) & (WRITER | READERS_MASK)))
+		return EAGAIN;
+	if (timeout_before_epoch(abstime))
+		return ETIMEDOUT;
+	int r = futex_wait(&l->wseq, seq, abstime, FUTEX_BITSET_MATCH_ANY,
+			   is_pshared(l));
+	if (r == 0)
+		atomic_fetch_or(&l->sleeping, WRITERS_SLEEP);
+	return r;
 }
 
+/* Polls briefly unregistered (readers keep coming in meanwhile), then
+ * registers as a waiting writer (in the default mode new readers now wait,
+ * so the readers inside drain) and sleeps until the lock is free. */
 static int write_slow(sync_rwlock_t *l, uint64_t s, const struct timespec *abstime)
 {
 	if (caller_writes(l, s))
@@ -296,7 +316,19 @@ static int write_slow(sync_rwlock_t *l, uint64_t s, const struct timespec *absti
 		if (write_try(l, &s, 0))
 			return 0;
 	}
-	return write_sleep(l, abstime);
+	s = atomic_fetch_add(&l->state, WWAITER_ONE) + WWAITER_ONE;
+	int slept = 0;
+	for (;;) {
+		if (write_try(l, &s, WWAITER_ONE))
+			return 0;
+		if (slept == ETIMEDOUT) {
+			writer_give_up(l);
+			return ETIMEDOUT;
+		}
+		slept = write_sleep_once(l, abstime);
+		/* relaxed: write_try's CAS carries the acquire */
+		s = atomic_load_explicit(&l->state, memory_order_relaxed);
+	}
 }
 
 static int write_acquire(sync_rwlock_t *l, const struct timespec *abstime)
@@ -371,7 +403,7 @@ int sync_rwlock_init(sync_rwlock_t *l, int flags)
 	atomic_store_explicit(&l->wseq, 0, memory_order_relaxed);
 	atomic_store_explicit(&l->rsleepers, 0, memory_order_relaxed);
 	l->flags = (uint32_t)flags;
-	l->reserved = 0;
+	atomic_store_explicit(&l->sleeping, 0, memory_order_relaxed);
 	return 0;
 }
 

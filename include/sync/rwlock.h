@@ -21,7 +21,7 @@ typedef struct sync_rwlock {
 	SYNC_ATOMIC_FIELD(uint32_t) wseq;      /* writers sleep on this futex */
 	SYNC_ATOMIC_FIELD(uint32_t) rsleepers; /* readers asleep or about to be */
 	uint32_t flags;                        /* SYNC_PSHARED | SYNC_RWLOCK_PREFER_READER */
-	uint32_t reserved;
+	SYNC_ATOMIC_FIELD(uint32_t) sleeping;  /* readers / writers may sleep: wake them */
 } sync_rwlock_t;
 
 #define SYNC_RWLOCK_INITIALIZER { 0, 0, 0, 0, 0, 0, 0 }
@@ -41,7 +41,7 @@ SYNC_API int sync_rwlock_wrunlock(sync_rwlock_t *l);
  * two atomic instructions, and two calls through the PLT add about a fifth
  * to that (bench/rwlock.c, read row against ck_rwlock's inline functions).
  * They make the state word ABI: bit 0 is the write hold, bits 1-31 count
- * sleeping writers, bits 32-63 count read holds. Define SYNC_NO_INLINE to
+ * waiting writers, bits 32-63 count read holds. Define SYNC_NO_INLINE to
  * call the library for everything. The sync_impl_ functions are internal. */
 SYNC_API int sync_impl_rwlock_rdlock_undo(sync_rwlock_t *l);
 SYNC_API int sync_impl_rwlock_rdunlock_slow(sync_rwlock_t *l, uint64_t old);
