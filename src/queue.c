@@ -1,0 +1,361 @@
+/* Lock-free MPMC queue: Ramalhete and Correia's FAAArrayQueue (2016), a
+ * Michael-Scott list of array segments in which fetch-and-add hands out the
+ * slot indices (the idea of LCRQ, Morrison and Afek, PPoPP 2013, without its
+ * double-width CAS). A slot's state word, not a reserved item value, tells
+ * empty from full, so any pointer (NULL too) can be queued. Drained
+ * segments are retired through sync_epoch into a small per-queue pool. */
+#include <errno.h>
+#include <limits.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sync/epoch.h>
+#include <sync/mutex.h>
+#include <sync/queue.h>
+
+#include "backoff.h"
+#include "futex.h"
+#include "timeout.h"
+
+#define SEGMENT_SLOTS 1024
+#define POOL_MAX 4 /* drained segments kept for reuse */
+#define LINE 64
+
+enum slot_state { SLOT_EMPTY, SLOT_FULL, SLOT_TAKEN };
+
+struct slot {
+	void *item; /* written by the pusher before state becomes FULL */
+	_Atomic uint64_t state;
+};
+
+struct segment {
+	_Alignas(LINE) _Atomic uint64_t enq; /* next index for push (grows past the end) */
+	_Alignas(LINE) _Atomic uint64_t deq; /* next index for pop (grows past the end) */
+	_Alignas(LINE) _Atomic(struct segment *) next;
+	struct sync_queue *queue;
+	struct slot slots[SEGMENT_SLOTS];
+};
+
+struct sync_queue {
+	_Alignas(LINE) _Atomic(struct segment *) head;
+	_Alignas(LINE) _Atomic(struct segment *) tail;
+	/* pop_wait: sleepers count themselves in, and sleep on wake_seq */
+	_Alignas(LINE) _Atomic uint32_t sleepers;
+	_Atomic uint32_t wake_seq;
+	/* drained segments: the pool, and those retired but not yet back */
+	_Alignas(LINE) sync_mutex_t pool_lock;
+	struct segment *pool;
+	unsigned pooled;
+	unsigned retired;
+	bool destroyed;
+};
+
+/* ---- segments ----------------------------------------------------------- */
+
+static void segment_reset(struct segment *s, struct sync_queue *q)
+{
+	memset(s->slots, 0, sizeof s->slots); /* SLOT_EMPTY */
+	atomic_init(&s->enq, 0);
+	atomic_init(&s->deq, 0);
+	atomic_init(&s->next, NULL);
+	s->queue = q;
+}
+
+/* A segment from the pool, or a new one; NULL when out of memory. */
+static struct segment *segment_get(struct sync_queue *q)
+{
+	sync_mutex_lock(&q->pool_lock);
+	struct segment *s = q->pool;
+	if (s) {
+		q->pool = atomic_load_explicit(&s->next, memory_order_relaxed);
+		q->pooled--;
+	}
+	sync_mutex_unlock(&q->pool_lock);
+	if (!s)
+		s = aligned_alloc(LINE, sizeof *s);
+	if (s)
+		segment_reset(s, q);
+	return s;
+}
+
+/* Under pool_lock: keeps s for reuse, or says to free it. */
+static bool pool_keep(struct sync_queue *q, struct segment *s)
+{
+	if (q->destroyed || q->pooled >= POOL_MAX)
+		return false;
+	/* relaxed: the pool is under pool_lock */
+	atomic_store_explicit(&s->next, q->pool, memory_order_relaxed);
+	q->pool = s;
+	q->pooled++;
+	return true;
+}
+
+/* A segment that was never published goes straight back. */
+static void segment_put(struct sync_queue *q, struct segment *s)
+{
+	sync_mutex_lock(&q->pool_lock);
+	bool kept = pool_keep(q, s);
+	sync_mutex_unlock(&q->pool_lock);
+	if (!kept)
+		free(s);
+}
+
+/* Epoch callback: no section that could reach the drained segment runs any
+ * more. The last one after sync_queue_destroy frees the queue. */
+static void segment_recycle(void *arg)
+{
+	struct segment *s = arg;
+	struct sync_queue *q = s->queue;
+	sync_mutex_lock(&q->pool_lock);
+	bool kept = pool_keep(q, s);
+	bool last = --q->retired == 0 && q->destroyed;
+	sync_mutex_unlock(&q->pool_lock);
+	if (!kept)
+		free(s);
+	if (last)
+		free(q);
+}
+
+static void segment_retire(struct sync_queue *q, struct segment *s)
+{
+	sync_mutex_lock(&q->pool_lock);
+	q->retired++;
+	sync_mutex_unlock(&q->pool_lock);
+	sync_epoch_retire(s, segment_recycle);
+}
+
+/* ---- create, destroy, size ---------------------------------------------- */
+
+sync_queue_t *sync_queue_create(void)
+{
+	struct sync_queue *q = aligned_alloc(LINE, sizeof *q);
+	if (!q) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	memset(q, 0, sizeof *q);
+	sync_mutex_init(&q->pool_lock, 0);
+	struct segment *s = segment_get(q);
+	if (!s) {
+		free(q);
+		errno = ENOMEM;
+		return NULL;
+	}
+	atomic_init(&q->head, s);
+	atomic_init(&q->tail, s);
+	return q;
+}
+
+/* Not concurrent with any use of q. Segments still waiting for their grace
+ * period are freed by their callbacks, the last of which frees q. */
+void sync_queue_destroy(sync_queue_t *q)
+{
+	if (!q)
+		return;
+	/* relaxed: no other thread uses q any more */
+	struct segment *s = atomic_load_explicit(&q->head, memory_order_relaxed);
+	while (s) {
+		struct segment *next = atomic_load_explicit(&s->next, memory_order_relaxed);
+		free(s);
+		s = next;
+	}
+	sync_mutex_lock(&q->pool_lock);
+	q->destroyed = true;
+	struct segment *pool = q->pool;
+	q->pool = NULL;
+	bool last = q->retired == 0;
+	sync_mutex_unlock(&q->pool_lock);
+	while (pool) {
+		struct segment *next = atomic_load_explicit(&pool->next, memory_order_relaxed);
+		free(pool);
+		pool = next;
+	}
+	if (last)
+		free(q);
+}
+
+static size_t min_slots(uint64_t i)
+{
+	return i < SEGMENT_SLOTS ? (size_t)i : SEGMENT_SLOTS;
+}
+
+size_t sync_queue_size(sync_queue_t *q)
+{
+	if (!q)
+		return 0;
+	size_t n = 0;
+	sync_epoch_enter();
+	for (struct segment *s = atomic_load(&q->head); s; s = atomic_load(&s->next)) {
+		size_t end = min_slots(atomic_load(&s->enq));
+		for (size_t i = min_slots(atomic_load(&s->deq)); i < end; i++)
+			n += atomic_load(&s->slots[i].state) == SLOT_FULL;
+	}
+	sync_epoch_exit();
+	return n;
+}
+
+/* ---- push --------------------------------------------------------------- */
+
+/* The tail segment is full: link a new one holding item in its first slot,
+ * or help a pusher that linked one first. 0, EAGAIN (retry) or ENOMEM. */
+static int push_new_segment(struct sync_queue *q, struct segment *tail, void *item)
+{
+	/* acquire: pairs with the release that linked the next segment */
+	struct segment *next = atomic_load_explicit(&tail->next, memory_order_acquire);
+	if (!next) {
+		struct segment *s = segment_get(q);
+		if (!s)
+			return ENOMEM;
+		s->slots[0].item = item;
+		atomic_init(&s->slots[0].state, SLOT_FULL);
+		atomic_init(&s->enq, 1);
+		/* seq_cst (release suffices for the link): the item's
+		 * publication, ordered before wake_poppers' look */
+		if (atomic_compare_exchange_strong(&tail->next, &next, s)) {
+			atomic_compare_exchange_strong(&q->tail, &tail, s);
+			return 0;
+		}
+		segment_put(q, s);
+	}
+	atomic_compare_exchange_strong(&q->tail, &tail, next);
+	return EAGAIN;
+}
+
+static int push_in_section(struct sync_queue *q, void *item)
+{
+	for (;;) {
+		struct segment *tail = atomic_load(&q->tail);
+		/* relaxed: a ticket; the slot's state CAS orders the item */
+		uint64_t i = atomic_fetch_add_explicit(&tail->enq, 1, memory_order_relaxed);
+		if (i < SEGMENT_SLOTS) {
+			struct slot *slot = &tail->slots[i];
+			slot->item = item;
+			uint64_t empty = SLOT_EMPTY;
+			/* seq_cst: a release for the item, and ordered before
+			 * wake_poppers' look at the sleepers */
+			if (atomic_compare_exchange_strong(&slot->state, &empty, SLOT_FULL))
+				return 0;
+			continue; /* a popper gave up on this slot */
+		}
+		if (tail != atomic_load(&q->tail))
+			continue;
+		int r = push_new_segment(q, tail, item);
+		if (r != EAGAIN)
+			return r;
+	}
+}
+
+/* One load when nobody sleeps in pop_wait. seq_cst: pairs with the sleeper
+ * count in pop_sleep (store-buffering): either we see the sleeper, or its
+ * look at the queue sees our item. */
+static void wake_poppers(struct sync_queue *q)
+{
+	if (!atomic_load(&q->sleepers))
+		return;
+	atomic_fetch_add(&q->wake_seq, 1);
+	futex_wake(&q->wake_seq, 1, FUTEX_BITSET_MATCH_ANY, false);
+}
+
+int sync_queue_push(sync_queue_t *q, void *item)
+{
+	if (!q)
+		return EINVAL;
+	sync_epoch_enter();
+	int r = push_in_section(q, item);
+	sync_epoch_exit();
+	if (r == 0)
+		wake_poppers(q);
+	return r;
+}
+
+/* ---- pop ---------------------------------------------------------------- */
+
+/* The head segment is drained: move head on (and tail first, if it lags,
+ * so that the retired segment is reachable from neither). */
+static bool advance_head(struct sync_queue *q, struct segment *head)
+{
+	/* acquire: pairs with the release that linked the next segment */
+	struct segment *next = atomic_load_explicit(&head->next, memory_order_acquire);
+	if (!next)
+		return false;
+	struct segment *tail = head;
+	atomic_compare_exchange_strong(&q->tail, &tail, next);
+	if (atomic_compare_exchange_strong(&q->head, &head, next))
+		segment_retire(q, head);
+	return true;
+}
+
+/* The loads of the emptiness check are seq_cst: see wake_poppers. */
+static int pop_in_section(struct sync_queue *q, void **item)
+{
+	for (;;) {
+		struct segment *head = atomic_load(&q->head);
+		if (atomic_load(&head->deq) >= atomic_load(&head->enq) &&
+		    !atomic_load(&head->next))
+			return EAGAIN;
+		/* relaxed: a ticket; the slot's exchange orders the item */
+		uint64_t i = atomic_fetch_add_explicit(&head->deq, 1, memory_order_relaxed);
+		if (i >= SEGMENT_SLOTS) {
+			if (!advance_head(q, head))
+				return EAGAIN;
+			continue;
+		}
+		struct slot *slot = &head->slots[i];
+		/* acquire: pairs with the pusher's CAS that published the item */
+		uint64_t was = atomic_exchange_explicit(&slot->state, SLOT_TAKEN,
+							memory_order_acquire);
+		if (was == SLOT_FULL) {
+			*item = slot->item;
+			return 0;
+		}
+		/* SLOT_EMPTY: its pusher has not arrived; it will retry elsewhere */
+	}
+}
+
+int sync_queue_pop(sync_queue_t *q, void **item)
+{
+	if (!q || !item)
+		return EINVAL;
+	sync_epoch_enter();
+	int r = pop_in_section(q, item);
+	sync_epoch_exit();
+	return r;
+}
+
+/* Counted among the sleepers, tries once more, then sleeps on wake_seq
+ * until a push bumps it. Returns 0, EAGAIN (retry) or ETIMEDOUT. */
+static int pop_sleep(struct sync_queue *q, void **item, const struct timespec *abstime)
+{
+	atomic_fetch_add(&q->sleepers, 1); /* seq_cst: see wake_poppers */
+	/* acquire: pairs with wake_poppers' increment */
+	uint32_t seq = atomic_load_explicit(&q->wake_seq, memory_order_acquire);
+	int r = sync_queue_pop(q, item);
+	int slept = 0;
+	if (r == EAGAIN)
+		slept = timeout_before_epoch(abstime)
+				? ETIMEDOUT
+				: futex_wait(&q->wake_seq, seq, abstime,
+					     FUTEX_BITSET_MATCH_ANY, false);
+	atomic_fetch_sub(&q->sleepers, 1);
+	if (r == 0)
+		return 0;
+	if (slept == ETIMEDOUT)
+		return sync_queue_pop(q, item) == 0 ? 0 : ETIMEDOUT;
+	return EAGAIN;
+}
+
+int sync_queue_pop_wait(sync_queue_t *q, void **item, const struct timespec *abstime)
+{
+	if (!q || !item || (abstime && !timeout_valid(abstime)))
+		return EINVAL;
+	struct spin_poll poll = SPIN_POLL_INIT;
+	int r;
+	while ((r = sync_queue_pop(q, item)) == EAGAIN && spin_poll(&poll, SPIN_POLL_PAUSES))
+		;
+	while (r == EAGAIN)
+		r = pop_sleep(q, item, abstime);
+	return r;
+}
