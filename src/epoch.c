@@ -4,6 +4,7 @@
  * one scan. The read side pays no fence: the grace period issues
  * membarrier(2) instead, as liburcu's memb flavour does (Desnoyers et al.,
  * "User-Level Implementations of Read-Copy Update", IEEE TPDS 2012). */
+#define SYNC_NO_INLINE 1 /* this file defines what the inline paths use */
 #include <errno.h>
 #include <linux/membarrier.h>
 #include <pthread.h>
@@ -49,14 +50,12 @@ struct limbo {
 	unsigned pending;
 };
 
+/* A thread's part of the domain, beside its reader (sync_impl_epoch_reader,
+ * whose `active` grace periods read and whose other fields are the owner's). */
 struct record {
-	/* Epoch seen at the outermost enter; 0 outside a section. Written by
-	 * the owner only, read by grace periods. */
-	_Atomic uint64_t active;
-	unsigned nest;       /* owner only */
-	unsigned since_reclaim;
-	bool registered;
-	struct record *next; /* registry, under registry_lock */
+	struct sync_impl_epoch_reader *reader;
+	unsigned since_reclaim; /* owner only */
+	struct record *next;    /* registry, under registry_lock */
 	sync_mutex_t limbo_lock; /* the owner and sync_epoch_barrier */
 	struct limbo limbo;
 };
@@ -64,12 +63,14 @@ struct record {
 /* Initial-exec: a fixed offset from the thread pointer, no __tls_get_addr
  * call on the read side. */
 static _Thread_local struct record self __attribute__((tls_model("initial-exec")));
+_Thread_local struct sync_impl_epoch_reader sync_impl_epoch_reader
+	__attribute__((tls_model("initial-exec")));
 
-static _Atomic uint64_t global_epoch = 1;
+_Atomic uint64_t sync_impl_epoch_global = 1;
 /* Callbacks retired at an epoch below this value are safe to run. */
 static _Atomic uint64_t safe_below = 1;
 /* 1: the read side fences (no membarrier); 0: compiler barrier only. */
-static atomic_int fence_mode;
+_Atomic int sync_impl_epoch_fence;
 
 static sync_mutex_t gp_lock = SYNC_MUTEX_INITIALIZER;       /* one grace period at a time */
 static sync_mutex_t registry_lock = SYNC_MUTEX_INITIALIZER; /* registry list */
@@ -110,7 +111,7 @@ static bool membarrier_usable(void)
 static void heavy_fence(void)
 {
 	/* relaxed: set once, before any record is registered */
-	if (!atomic_load_explicit(&fence_mode, memory_order_relaxed)) {
+	if (!atomic_load_explicit(&sync_impl_epoch_fence, memory_order_relaxed)) {
 		if (membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED) != 0)
 			die("sync_epoch: membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED) failed");
 	} else {
@@ -145,49 +146,52 @@ static void atfork_child(void);
 
 static void init_domain(void)
 {
-	atomic_store(&fence_mode, !membarrier_usable());
+	atomic_store(&sync_impl_epoch_fence, !membarrier_usable());
 	if (pthread_key_create(&exit_key, on_thread_exit) != 0)
 		die("sync_epoch: no pthread key left for thread-exit handling");
 	pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
 }
 
-static void register_self(struct record *r)
+/* First enter, retire or synchronize of a thread. */
+void sync_impl_epoch_register(void)
 {
+	struct record *r = &self;
 	pthread_once(&domain_once, init_domain);
+	r->reader = &sync_impl_epoch_reader;
 	sync_mutex_init(&r->limbo_lock, 0);
 	sync_mutex_lock(&registry_lock);
 	r->next = registry;
 	registry = r;
 	sync_mutex_unlock(&registry_lock);
-	r->registered = true;
-	/* a key value, so that on_thread_exit runs; it cannot fail once the
-	 * key exists (the value slot is allocated on demand only past 32 keys,
-	 * and then a failure leaves the record registered until exit) */
+	r->reader->registered = 1;
+	/* a key value, so that on_thread_exit runs (it cannot fail once the
+	 * key exists, short of memory for the key's slot past 32 keys: the
+	 * record then stays registered, idle, after the thread is gone) */
 	pthread_setspecific(exit_key, r);
 }
 
 static struct record *registered_self(void)
 {
-	struct record *r = &self;
-	if (__builtin_expect(!r->registered, 0))
-		register_self(r);
-	return r;
+	if (__builtin_expect(!sync_impl_epoch_reader.registered, 0))
+		sync_impl_epoch_register();
+	return &self;
 }
 
-/* ---- read side ------------------------------------------------------------ */
+/* ---- read side (also inline in <sync/epoch.h>) ---------------------------- */
 
 void sync_epoch_enter(void)
 {
-	struct record *r = registered_self();
+	struct sync_impl_epoch_reader *r = &sync_impl_epoch_reader;
 	if (r->nest++)
 		return;
+	registered_self();
 	/* relaxed: an old value only makes grace periods wait longer */
-	uint64_t e = atomic_load_explicit(&global_epoch, memory_order_relaxed);
+	uint64_t e = atomic_load_explicit(&sync_impl_epoch_global, memory_order_relaxed);
 	/* relaxed: ordered before the section's loads by the barrier below and
 	 * the grace period's heavy_fence (membarrier), or by the fence */
 	atomic_store_explicit(&r->active, e, memory_order_relaxed);
 	/* relaxed: set once, before this thread registered */
-	if (atomic_load_explicit(&fence_mode, memory_order_relaxed)) {
+	if (atomic_load_explicit(&sync_impl_epoch_fence, memory_order_relaxed)) {
 #if defined(__SANITIZE_THREAD__) && !defined(__clang__)
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wtsan"
@@ -203,7 +207,7 @@ void sync_epoch_enter(void)
 
 void sync_epoch_exit(void)
 {
-	struct record *r = &self;
+	struct sync_impl_epoch_reader *r = &sync_impl_epoch_reader;
 	if (!r->nest)
 		die("sync_epoch_exit without sync_epoch_enter");
 	if (--r->nest)
@@ -222,7 +226,7 @@ static bool reader_blocks(uint64_t target)
 	sync_mutex_lock(&registry_lock);
 	for (struct record *r = registry; r && !blocked; r = r->next) {
 		/* acquire: pairs with the release in sync_epoch_exit */
-		uint64_t a = atomic_load_explicit(&r->active, memory_order_acquire);
+		uint64_t a = atomic_load_explicit(&r->reader->active, memory_order_acquire);
 		blocked = a && a < target;
 	}
 	sync_mutex_unlock(&registry_lock);
@@ -262,7 +266,7 @@ static uint64_t gp_started;
  * unlinked before. seq_cst: after the caller's unlinks, before the scan. */
 static uint64_t start_grace_period(void)
 {
-	uint64_t target = atomic_fetch_add(&global_epoch, 1) + 1;
+	uint64_t target = atomic_fetch_add(&sync_impl_epoch_global, 1) + 1;
 	heavy_fence();
 	return target;
 }
@@ -377,7 +381,7 @@ static bool append_callback(struct record *r, void *p, void (*fn)(void *),
 static void retire_without_memory(struct record *r, void *p, void (*fn)(void *),
 				  uint64_t epoch)
 {
-	while (r->nest) {
+	while (r->reader->nest) {
 		struct timespec ms = { 0, 1000000L };
 		nanosleep(&ms, NULL);
 		if (append_callback(r, p, fn, epoch))
@@ -394,7 +398,7 @@ void sync_epoch_retire(void *p, void (*fn)(void *))
 		return;
 	struct record *r = registered_self();
 	/* seq_cst: after the caller's unlink of p, before any later bump */
-	uint64_t epoch = atomic_load(&global_epoch);
+	uint64_t epoch = atomic_load(&sync_impl_epoch_global);
 	if (!append_callback(r, p, fn, epoch)) {
 		retire_without_memory(r, p, fn, epoch);
 		return;
@@ -402,7 +406,7 @@ void sync_epoch_retire(void *p, void (*fn)(void *))
 	if (++r->since_reclaim < CHUNK_CALLBACKS)
 		return;
 	r->since_reclaim = 0;
-	if (!r->nest && r->limbo.pending >= PENDING_HIGH_WATER)
+	if (!r->reader->nest && r->limbo.pending >= PENDING_HIGH_WATER)
 		grace_period();
 	else
 		grace_period_poll();
@@ -411,7 +415,7 @@ void sync_epoch_retire(void *p, void (*fn)(void *))
 
 static void refuse_inside_section(const char *who)
 {
-	if (self.nest) {
+	if (sync_impl_epoch_reader.nest) {
 		fprintf(stderr, "libsync: %s inside a read-side section (would deadlock)\n",
 			who);
 		abort();
@@ -476,8 +480,8 @@ void sync_epoch_barrier(void)
 static void on_thread_exit(void *arg)
 {
 	struct record *r = arg;
-	r->nest = 0;
-	atomic_store_explicit(&r->active, 0, memory_order_release); /* see exit */
+	r->reader->nest = 0;
+	atomic_store_explicit(&r->reader->active, 0, memory_order_release); /* see exit */
 	sync_mutex_lock(&registry_lock);
 	for (struct record **pp = &registry; *pp; pp = &(*pp)->next) {
 		if (*pp == r) {
@@ -491,7 +495,7 @@ static void on_thread_exit(void *arg)
 	limbo_append_list(&orphans, &r->limbo);
 	sync_mutex_unlock(&r->limbo_lock);
 	sync_mutex_unlock(&orphan_lock);
-	r->registered = false;
+	r->reader->registered = 0;
 }
 
 /* fork(): hold every lock across it, so that the child sees consistent
@@ -521,18 +525,18 @@ static void atfork_child(void)
 	for (struct record *r = registry; r; r = r->next) {
 		if (r != &self) {
 			limbo_append_list(&orphans, &r->limbo);
-			atomic_store_explicit(&r->active, 0, memory_order_relaxed);
+			atomic_store_explicit(&r->reader->active, 0, memory_order_relaxed);
 		}
 		sync_mutex_init(&r->limbo_lock, 0);
 	}
-	registry = self.registered ? &self : NULL;
+	registry = sync_impl_epoch_reader.registered ? &self : NULL;
 	self.next = NULL;
 	gp_started = 0;
 	sync_mutex_init(&orphan_lock, 0);
 	sync_mutex_init(&registry_lock, 0);
 	sync_mutex_init(&gp_lock, 0);
 	/* relaxed: single-threaded here */
-	if (!atomic_load_explicit(&fence_mode, memory_order_relaxed) &&
+	if (!atomic_load_explicit(&sync_impl_epoch_fence, memory_order_relaxed) &&
 	    membarrier(MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED) != 0)
-		atomic_store(&fence_mode, 1);
+		atomic_store(&sync_impl_epoch_fence, 1);
 }
