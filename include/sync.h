@@ -5,8 +5,10 @@
 #include <sync/common.h>
 #include <sync/mutex.h>
 #include <sync/cond.h>
+#include <sync/epoch.h>
 #include <sync/sem.h>
 #include <sync/spinlock.h>
+#include <sync/queue.h>
 #include <sync/rwlock.h>
 
 #endif /* SYNC_H */
