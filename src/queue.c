@@ -288,6 +288,23 @@ static bool advance_head(struct sync_queue *q, struct segment *head)
 	return true;
 }
 
+/* The index is ours alone: if the slot is full, its pusher is done with
+ * it and the item is ours without a read-modify-write. If it is empty, its
+ * pusher has not arrived: mark it taken, so that the pusher retries
+ * elsewhere, unless the pusher gets there first. The acquires pair with
+ * the pusher's CAS that published the item. */
+static bool take_slot(struct slot *slot, void **item)
+{
+	uint64_t state = atomic_load_explicit(&slot->state, memory_order_acquire);
+	if (state == SLOT_EMPTY &&
+	    atomic_compare_exchange_strong_explicit(&slot->state, &state, SLOT_TAKEN,
+						    memory_order_acquire,
+						    memory_order_acquire))
+		return false;
+	*item = slot->item;
+	return true;
+}
+
 /* The loads of the emptiness check are seq_cst: see wake_poppers. */
 static int pop_in_section(struct sync_queue *q, void **item)
 {
@@ -303,15 +320,8 @@ static int pop_in_section(struct sync_queue *q, void **item)
 				return EAGAIN;
 			continue;
 		}
-		struct slot *slot = &head->slots[i];
-		/* acquire: pairs with the pusher's CAS that published the item */
-		uint64_t was = atomic_exchange_explicit(&slot->state, SLOT_TAKEN,
-							memory_order_acquire);
-		if (was == SLOT_FULL) {
-			*item = slot->item;
+		if (take_slot(&head->slots[i], item))
 			return 0;
-		}
-		/* SLOT_EMPTY: its pusher has not arrived; it will retry elsewhere */
 	}
 }
 
