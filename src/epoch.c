@@ -20,6 +20,7 @@
 
 #include <sync/epoch.h>
 #include <sync/mutex.h>
+#include <sync/rwlock.h>
 
 #include "backoff.h"
 
@@ -77,6 +78,12 @@ static sync_mutex_t registry_lock = SYNC_MUTEX_INITIALIZER; /* registry list */
 static sync_mutex_t orphan_lock = SYNC_MUTEX_INITIALIZER;   /* orphans */
 static struct record *registry;
 static struct limbo orphans; /* callbacks of threads that have exited */
+
+/* Held shared while callbacks run, so that sync_epoch_barrier can wait for
+ * those that other threads took before it (reader preference: a callback
+ * may retire, and so run callbacks, again). */
+static sync_rwlock_t run_lock;
+static _Thread_local unsigned running_callbacks;
 
 static pthread_once_t domain_once = PTHREAD_ONCE_INIT;
 static pthread_key_t exit_key;
@@ -147,6 +154,7 @@ static void atfork_child(void);
 static void init_domain(void)
 {
 	atomic_store(&sync_impl_epoch_fence, !membarrier_usable());
+	sync_rwlock_init(&run_lock, SYNC_RWLOCK_PREFER_READER);
 	if (pthread_key_create(&exit_key, on_thread_exit) != 0)
 		die("sync_epoch: no pthread key left for thread-exit handling");
 	pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
@@ -185,8 +193,11 @@ void sync_epoch_enter(void)
 	if (r->nest++)
 		return;
 	registered_self();
-	/* relaxed: an old value only makes grace periods wait longer */
-	uint64_t e = atomic_load_explicit(&sync_impl_epoch_global, memory_order_relaxed);
+	/* acquire: pairs with the grace period's bump (a seq_cst RMW), so that
+	 * a section that sees the new epoch also sees what was unlinked before
+	 * it, even where loads may pass loads (an old value only makes grace
+	 * periods wait longer) */
+	uint64_t e = atomic_load_explicit(&sync_impl_epoch_global, memory_order_acquire);
 	/* relaxed: ordered before the section's loads by the barrier below and
 	 * the grace period's heavy_fence (membarrier), or by the fence */
 	atomic_store_explicit(&r->active, e, memory_order_relaxed);
@@ -301,8 +312,10 @@ static void grace_period_poll(void)
 
 /* ---- callbacks ------------------------------------------------------------ */
 
+/* Callers hold run_lock shared from before they detach the list. */
 static void run_list(struct limbo *list)
 {
+	running_callbacks++;
 	struct chunk *c = list->oldest;
 	while (c) {
 		for (unsigned i = 0; i < c->n; i++)
@@ -311,26 +324,53 @@ static void run_list(struct limbo *list)
 		free(c);
 		c = next;
 	}
+	running_callbacks--;
 }
 
-/* Moves to `out` the chunks, oldest first, whose every callback is safe
- * (all but a chunk still being filled, unless `all_sealed` says that every
- * chunk was sealed and the grace period since covers them all). */
-static void detach_safe(struct limbo *from, struct limbo *out, bool whole_newest)
+static bool chunk_safe(const struct chunk *c, uint64_t safe)
+{
+	return c->n && c->cb[c->n - 1].epoch < safe;
+}
+
+static void move_chunk(struct limbo *from, struct chunk *prev, struct chunk *c,
+		       struct limbo *out)
+{
+	if (prev)
+		prev->next = c->next;
+	else
+		from->oldest = c->next;
+	if (from->newest == c)
+		from->newest = prev;
+	from->pending -= c->n;
+	c->next = NULL;
+	struct limbo one = { c, c, c->n };
+	limbo_append_list(out, &one);
+}
+
+/* A thread's list is in epoch order: moves its safe prefix to `out`. The
+ * chunk being filled goes too if `take_newest` (its owner asks), else only
+ * once full or sealed. */
+static void detach_safe(struct limbo *from, struct limbo *out, bool take_newest)
 {
 	uint64_t safe = atomic_load(&safe_below);
-	struct chunk *c = from->oldest;
-	while (c && c->n && c->cb[c->n - 1].epoch < safe &&
-	       (c != from->newest || whole_newest || c->n == CHUNK_CALLBACKS ||
-		c->sealed)) {
+	struct chunk *c;
+	while ((c = from->oldest) && chunk_safe(c, safe) &&
+	       (c != from->newest || take_newest || c->n == CHUNK_CALLBACKS ||
+		c->sealed))
+		move_chunk(from, NULL, c, out);
+}
+
+/* The orphans come from many threads, in no order: moves every safe chunk. */
+static void detach_safe_orphans(struct limbo *out)
+{
+	uint64_t safe = atomic_load(&safe_below);
+	struct chunk *prev = NULL, *c = orphans.oldest;
+	while (c) {
 		struct chunk *next = c->next;
-		c->next = NULL;
-		from->pending -= c->n;
-		struct limbo one = { c, c, c->n };
-		limbo_append_list(out, &one);
-		from->oldest = next;
-		if (!next)
-			from->newest = NULL;
+		if (chunk_safe(c, safe))
+			move_chunk(&orphans, prev, c, out);
+		else
+			prev = c;
 		c = next;
 	}
 }
@@ -340,20 +380,22 @@ static void detach_safe(struct limbo *from, struct limbo *out, bool whole_newest
 static void run_safe_callbacks(struct record *r)
 {
 	struct limbo ready = { NULL, NULL, 0 };
+	sync_rwlock_rdlock(&run_lock);
 	sync_mutex_lock(&r->limbo_lock);
 	detach_safe(&r->limbo, &ready, true);
 	sync_mutex_unlock(&r->limbo_lock);
 	if (sync_mutex_trylock(&orphan_lock) == 0) {
-		detach_safe(&orphans, &ready, true);
+		detach_safe_orphans(&ready);
 		sync_mutex_unlock(&orphan_lock);
 	}
 	run_list(&ready);
+	sync_rwlock_rdunlock(&run_lock);
 }
 
-/* Appends under the owner's lock; false if a new chunk was needed and
- * could not be allocated. */
-static bool append_callback(struct record *r, void *p, void (*fn)(void *),
-			    uint64_t epoch)
+/* Appends under the owner's lock; returns the callbacks now pending, or 0
+ * if a new chunk was needed and could not be allocated. */
+static unsigned append_callback(struct record *r, void *p, void (*fn)(void *),
+				uint64_t epoch)
 {
 	sync_mutex_lock(&r->limbo_lock);
 	struct chunk *c = r->limbo.newest;
@@ -361,7 +403,7 @@ static bool append_callback(struct record *r, void *p, void (*fn)(void *),
 		c = malloc(sizeof *c);
 		if (!c) {
 			sync_mutex_unlock(&r->limbo_lock);
-			return false;
+			return 0;
 		}
 		c->next = NULL;
 		c->n = 0;
@@ -370,9 +412,9 @@ static bool append_callback(struct record *r, void *p, void (*fn)(void *),
 		limbo_append_list(&r->limbo, &one);
 	}
 	c->cb[c->n++] = (struct callback){ p, fn, epoch };
-	r->limbo.pending++;
+	unsigned pending = ++r->limbo.pending;
 	sync_mutex_unlock(&r->limbo_lock);
-	return true;
+	return pending;
 }
 
 /* No memory for the callback: outside a section, wait for a grace period
@@ -399,14 +441,15 @@ void sync_epoch_retire(void *p, void (*fn)(void *))
 	struct record *r = registered_self();
 	/* seq_cst: after the caller's unlink of p, before any later bump */
 	uint64_t epoch = atomic_load(&sync_impl_epoch_global);
-	if (!append_callback(r, p, fn, epoch)) {
+	unsigned pending = append_callback(r, p, fn, epoch);
+	if (!pending) {
 		retire_without_memory(r, p, fn, epoch);
 		return;
 	}
 	if (++r->since_reclaim < CHUNK_CALLBACKS)
 		return;
 	r->since_reclaim = 0;
-	if (!r->reader->nest && r->limbo.pending >= PENDING_HIGH_WATER)
+	if (!r->reader->nest && pending >= PENDING_HIGH_WATER)
 		grace_period();
 	else
 		grace_period_poll();
@@ -455,7 +498,7 @@ static void detach_sealed(struct limbo *out)
 	}
 	sync_mutex_unlock(&registry_lock);
 	sync_mutex_lock(&orphan_lock);
-	detach_safe(&orphans, out, true);
+	detach_safe_orphans(out);
 	sync_mutex_unlock(&orphan_lock);
 }
 
@@ -468,8 +511,17 @@ void sync_epoch_barrier(void)
 	seal_all();
 	grace_period();
 	struct limbo ready = { NULL, NULL, 0 };
+	sync_rwlock_rdlock(&run_lock);
 	detach_sealed(&ready);
 	run_list(&ready);
+	sync_rwlock_rdunlock(&run_lock);
+	/* wait for callbacks that other threads took before: they hold
+	 * run_lock shared from before they took them (not from inside a
+	 * callback: that would wait for itself) */
+	if (!running_callbacks) {
+		sync_rwlock_wrlock(&run_lock);
+		sync_rwlock_wrunlock(&run_lock);
+	}
 }
 
 /* ---- thread exit and fork ------------------------------------------------- */
@@ -535,6 +587,7 @@ static void atfork_child(void)
 	sync_mutex_init(&orphan_lock, 0);
 	sync_mutex_init(&registry_lock, 0);
 	sync_mutex_init(&gp_lock, 0);
+	sync_rwlock_init(&run_lock, SYNC_RWLOCK_PREFER_READER);
 	/* relaxed: single-threaded here */
 	if (!atomic_load_explicit(&sync_impl_epoch_fence, memory_order_relaxed) &&
 	    membarrier(MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED) != 0)

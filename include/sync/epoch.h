@@ -60,12 +60,14 @@ SYNC_API void sync_impl_epoch_register(void);
 #if defined(__GNUC__) && !defined(SYNC_NO_INLINE) && !defined(__SANITIZE_THREAD__)
 #ifdef __cplusplus
 #define SYNC_IMPL_EPOCH_LOAD(p) __atomic_load_n(p, __ATOMIC_RELAXED)
+#define SYNC_IMPL_EPOCH_LOAD_ACQUIRE(p) __atomic_load_n(p, __ATOMIC_ACQUIRE)
 #define SYNC_IMPL_EPOCH_STORE(p, v, order) __atomic_store_n(p, v, __ATOMIC_##order)
 #define SYNC_IMPL_EPOCH_FENCE() __atomic_thread_fence(__ATOMIC_SEQ_CST)
 #define SYNC_IMPL_EPOCH_BARRIER() __atomic_signal_fence(__ATOMIC_SEQ_CST)
 #else
 #include <stdatomic.h>
 #define SYNC_IMPL_EPOCH_LOAD(p) atomic_load_explicit(p, memory_order_relaxed)
+#define SYNC_IMPL_EPOCH_LOAD_ACQUIRE(p) atomic_load_explicit(p, memory_order_acquire)
 #define SYNC_IMPL_EPOCH_STORE(p, v, order) \
 	atomic_store_explicit(p, v, SYNC_IMPL_EPOCH_ORDER_##order)
 #define SYNC_IMPL_EPOCH_ORDER_RELAXED memory_order_relaxed
@@ -84,7 +86,9 @@ static inline void sync_impl_epoch_enter(void)
 		return;
 	if (__builtin_expect(!r->registered, 0))
 		sync_impl_epoch_register();
-	uint64_t e = SYNC_IMPL_EPOCH_LOAD(&sync_impl_epoch_global);
+	/* acquire: pairs with the grace period's bump, so that a section that
+	 * sees the new epoch sees what was unlinked before it */
+	uint64_t e = SYNC_IMPL_EPOCH_LOAD_ACQUIRE(&sync_impl_epoch_global);
 	SYNC_IMPL_EPOCH_STORE(&r->active, e, RELAXED);
 	if (SYNC_IMPL_EPOCH_LOAD(&sync_impl_epoch_fence))
 		SYNC_IMPL_EPOCH_FENCE();

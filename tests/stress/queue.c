@@ -1,0 +1,375 @@
+/* Stress test for sync_queue under ThreadSanitizer: producers push numbered
+ * items, consumers pop them by pop, pop_wait or pop_wait with short
+ * deadlines; every item comes out exactly once, each consumer sees each
+ * producer's items in the order they were pushed (the observable face of
+ * FIFO with several producers and consumers), timed waits never time out
+ * early, a pop_wait pool drains everything and stops on sentinels, and the
+ * queue ends empty. Items point to records whose plain fields the producer
+ * writes just before the push, so ThreadSanitizer reports a race if a pop
+ * is not ordered after its push; the bookkeeping atomics are relaxed, so
+ * every happens-before edge it sees comes from the library. */
+#include <errno.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sync/queue.h>
+
+#include "harness.h"
+
+static void count(atomic_ullong *c)
+{
+	atomic_fetch_add_explicit(c, 1, memory_order_relaxed);
+}
+
+static unsigned long long got(atomic_ullong *c)
+{
+	return atomic_load_explicit(c, memory_order_relaxed);
+}
+
+/* How consumers take items. */
+enum take {
+	TAKE_POP,   /* sync_queue_pop, yielding on EAGAIN */
+	TAKE_WAIT,  /* sync_queue_pop_wait without deadline */
+	TAKE_TIMED, /* pop, pop_wait with 5-80 us and past deadlines, and none */
+};
+
+/* What an item is: a pointer to a record the producer fills in, or the
+ * record's index cast to a pointer (index 0 is NULL). */
+enum carry { CARRY_RECORD, CARRY_INDEX };
+
+struct q_case {
+	const char *name;
+	int producers, consumers;
+	enum take take;
+	enum carry carry;
+	bool sentinels;       /* consumers stop at a sentinel, not a ticket */
+	unsigned pause_every; /* producers sleep every nth push (0: never) */
+	bool run_dry;         /* ... long enough that timed pops must expire */
+	unsigned pause_us;
+	unsigned items_per_ms; /* total = items_per_ms * STRESS_MS */
+	uint64_t min_items;    /* ... but at least this many */
+};
+
+/* Written by its producer before the push, read by the consumer after the
+ * pop: plain on purpose. */
+struct record {
+	uint32_t producer;
+	uint32_t seq;
+	uint64_t check;
+};
+
+static uint64_t check_word(uint32_t producer, uint32_t seq)
+{
+	return ((uint64_t)producer << 32 | seq) * 0x9e3779b97f4a7c15ull + 1;
+}
+
+/* Consumers in the pool case stop at this address. */
+static char sentinel;
+
+struct q_run {
+	const struct q_case *c;
+	sync_queue_t *q;
+	uint64_t per_producer;
+	uint64_t total;
+	struct record *records; /* producer p's item s is records[p * per + s] */
+	atomic_uchar *seen;     /* pops per record */
+	atomic_ullong tickets, popped, inversions, garbled, bad;
+	atomic_ullong busy, timeouts, early_timeouts, sentinels_seen;
+	atomic_int producers_left;
+	uint64_t pushed[STRESS_MAX_THREADS];
+	uint64_t consumed[STRESS_MAX_THREADS];
+};
+
+static void *item_of(struct q_run *run, uint64_t index)
+{
+	if (run->c->carry == CARRY_INDEX)
+		return (void *)(uintptr_t)index;
+	return &run->records[index];
+}
+
+/* The record index an item stands for, or UINT64_MAX if it is none. */
+static uint64_t index_of(struct q_run *run, void *item)
+{
+	if (run->c->carry == CARRY_INDEX) {
+		uint64_t i = (uintptr_t)item;
+		return i < run->total ? i : UINT64_MAX;
+	}
+	struct record *r = item;
+	if (r < run->records || r >= run->records + run->total)
+		return UINT64_MAX;
+	uint64_t i = (uint64_t)(r - run->records);
+	/* plain reads: ordered after the producer's writes by push and pop */
+	if (r->check != check_word(r->producer, r->seq) ||
+	    r->producer * run->per_producer + r->seq != i)
+		return UINT64_MAX;
+	return i;
+}
+
+static void producer(struct q_run *run, int p)
+{
+	const struct q_case *c = run->c;
+	uint64_t pushed = 0;
+	for (uint64_t s = 0; s < run->per_producer; s++) {
+		uint64_t i = (uint64_t)p * run->per_producer + s;
+		if (c->carry == CARRY_RECORD)
+			run->records[i] = (struct record){
+				(uint32_t)p, (uint32_t)s,
+				check_word((uint32_t)p, (uint32_t)s) };
+		if (sync_queue_push(run->q, item_of(run, i)))
+			count(&run->bad);
+		else
+			pushed++;
+		if (c->pause_every && s % c->pause_every == c->pause_every - 1)
+			stress_sleep_us(c->pause_us);
+	}
+	run->pushed[p] = pushed;
+	/* the last producer out queues one sentinel per consumer, behind
+	 * every item */
+	if (c->sentinels &&
+	    atomic_fetch_sub_explicit(&run->producers_left, 1,
+				      memory_order_relaxed) == 1)
+		for (int k = 0; k < c->consumers; k++)
+			if (sync_queue_push(run->q, &sentinel))
+				count(&run->bad);
+}
+
+/* One attempt at an item: 0 when *item was taken. */
+static int take_item(struct q_run *run, uint64_t attempt, void **item)
+{
+	if (run->c->take == TAKE_POP)
+		return sync_queue_pop(run->q, item);
+	if (run->c->take == TAKE_WAIT)
+		return sync_queue_pop_wait(run->q, item, NULL);
+	switch (attempt % 4) {
+	case 0:
+		return sync_queue_pop(run->q, item);
+	case 1: {
+		/* deadlines from 5 us to 80 us */
+		struct timespec deadline = sync_deadline(5000u << (attempt / 4 % 5));
+		int r = sync_queue_pop_wait(run->q, item, &deadline);
+		if (r == ETIMEDOUT) {
+			uint64_t now = stress_now_ns();
+			uint64_t due = (uint64_t)deadline.tv_sec * 1000000000u +
+				       (uint64_t)deadline.tv_nsec;
+			if (now < due)
+				count(&run->early_timeouts);
+		}
+		return r;
+	}
+	case 2: {
+		/* already past: still takes an item that is there */
+		struct timespec past = sync_deadline(0);
+		return sync_queue_pop_wait(run->q, item, &past);
+	}
+	default:
+		return sync_queue_pop_wait(run->q, item, NULL);
+	}
+}
+
+/* Books one item: once only, in its producer's order for this consumer.
+ * last_seq[p] is the last sequence number seen from producer p, +1. */
+static void book(struct q_run *run, void *item, uint64_t *last_seq)
+{
+	uint64_t i = index_of(run, item);
+	if (i == UINT64_MAX) {
+		count(&run->garbled);
+		return;
+	}
+	uint64_t p = i / run->per_producer, s = i % run->per_producer;
+	if (s + 1 <= last_seq[p])
+		count(&run->inversions);
+	last_seq[p] = s + 1;
+	atomic_fetch_add_explicit(&run->seen[i], 1, memory_order_relaxed);
+	count(&run->popped);
+}
+
+static void note_failure(struct q_run *run, int r)
+{
+	if (r == EAGAIN && run->c->take != TAKE_WAIT)
+		count(&run->busy);
+	else if (r == ETIMEDOUT && run->c->take == TAKE_TIMED)
+		count(&run->timeouts);
+	else
+		count(&run->bad);
+}
+
+/* Claims a ticket (one of the items that will be pushed), then tries until
+ * it gets an item: every ticket is matched by a push, so the run ends only
+ * if no item was lost. */
+static void ticket_consumer(struct q_run *run, int index)
+{
+	uint64_t last_seq[STRESS_MAX_THREADS] = { 0 };
+	uint64_t consumed = 0, attempt = (uint64_t)index;
+	while (atomic_fetch_add_explicit(&run->tickets, 1, memory_order_relaxed) <
+	       run->total) {
+		void *item;
+		int r;
+		while ((r = take_item(run, attempt++, &item)) != 0) {
+			note_failure(run, r);
+			if (r == EAGAIN)
+				sched_yield();
+			else if (r != ETIMEDOUT)
+				return; /* counted as bad; do not spin on it */
+		}
+		book(run, item, last_seq);
+		consumed++;
+	}
+	run->consumed[index] = consumed;
+}
+
+/* A pop_wait worker: takes whatever comes until its sentinel. */
+static void pool_worker(struct q_run *run, int index)
+{
+	uint64_t last_seq[STRESS_MAX_THREADS] = { 0 };
+	uint64_t consumed = 0;
+	for (;;) {
+		void *item;
+		int r = sync_queue_pop_wait(run->q, &item, NULL);
+		if (r) {
+			count(&run->bad);
+			return;
+		}
+		if (item == &sentinel) {
+			count(&run->sentinels_seen);
+			break;
+		}
+		book(run, item, last_seq);
+		consumed++;
+	}
+	run->consumed[index] = consumed;
+}
+
+static void queue_worker(void *arg, int index)
+{
+	struct q_run *run = arg;
+	if (index < run->c->producers)
+		producer(run, index);
+	else if (run->c->sentinels)
+		pool_worker(run, index);
+	else
+		ticket_consumer(run, index);
+}
+
+/* Pushes n more items from one thread while nothing else runs: size() is
+ * exact, and they come back in order. */
+static void check_quiescent_size(const struct q_case *c, sync_queue_t *q,
+				 uint64_t n)
+{
+	uint64_t bad = 0;
+	for (uint64_t i = 0; i < n; i++)
+		bad += sync_queue_push(q, (void *)(uintptr_t)(i + 1)) != 0;
+	size_t size = sync_queue_size(q);
+	for (uint64_t i = 0; i < n; i++) {
+		void *item = NULL;
+		bad += sync_queue_pop(q, &item) != 0 || item != (void *)(uintptr_t)(i + 1);
+	}
+	tap_check(size == n && bad == 0,
+		  "%s: afterwards %llu items pushed by one thread: size() %zu == "
+		  "%llu, popped back in order (%llu wrong)",
+		  c->name, (unsigned long long)n, size, (unsigned long long)n,
+		  (unsigned long long)bad);
+}
+
+static void check_case(const struct q_case *c)
+{
+	static struct q_run run;
+	uint64_t total = (uint64_t)c->items_per_ms * stress_ms();
+	if (total < c->min_items)
+		total = c->min_items;
+	run = (struct q_run){ .c = c, .producers_left = c->producers };
+	run.per_producer = (total + (uint64_t)c->producers - 1) / (uint64_t)c->producers;
+	run.total = run.per_producer * (uint64_t)c->producers;
+	run.records = calloc(run.total, sizeof *run.records);
+	run.seen = calloc(run.total, sizeof *run.seen);
+	run.q = sync_queue_create();
+	if (!run.records || !run.seen || !run.q) {
+		perror("queue stress setup");
+		exit(EXIT_FAILURE);
+	}
+	uint64_t start = stress_now_ns();
+	stress_run_threads_to_end(c->producers + c->consumers, queue_worker, &run);
+	uint64_t ms = (stress_now_ns() - start) / 1000000u;
+
+	uint64_t pushed = 0, consumed = 0, missing = 0, twice = 0;
+	for (int i = 0; i < c->producers; i++)
+		pushed += run.pushed[i];
+	for (int i = c->producers; i < c->producers + c->consumers; i++)
+		consumed += run.consumed[i];
+	for (uint64_t i = 0; i < run.total; i++) {
+		unsigned n = atomic_load_explicit(&run.seen[i], memory_order_relaxed);
+		missing += n == 0;
+		twice += n > 1;
+	}
+	tap_check(pushed == run.total && consumed == run.total &&
+			  got(&run.popped) == run.total && missing == 0 &&
+			  twice == 0 && got(&run.garbled) == 0 && got(&run.bad) == 0,
+		  "%s: %llu items pushed, %llu popped, each exactly once (%llu "
+		  "missing, %llu twice, %llu garbled, %llu stray errors) in %llu ms",
+		  c->name, (unsigned long long)pushed, (unsigned long long)consumed,
+		  (unsigned long long)missing, (unsigned long long)twice,
+		  got(&run.garbled), got(&run.bad), (unsigned long long)ms);
+	tap_check(got(&run.inversions) == 0,
+		  "%s: every consumer sees each producer's items in push order "
+		  "(%llu inversions)", c->name, got(&run.inversions));
+	if (c->sentinels)
+		tap_check(got(&run.sentinels_seen) == (uint64_t)c->consumers,
+			  "%s: each of the %d workers stopped at a sentinel queued "
+			  "behind every item (%llu seen)", c->name, c->consumers,
+			  got(&run.sentinels_seen));
+	else if (c->take == TAKE_TIMED)
+		tap_check(got(&run.early_timeouts) == 0 &&
+				  (!c->run_dry || got(&run.timeouts) > 0),
+			  "%s: %llu pop_wait timed out, none before its deadline "
+			  "(%llu early, %llu EAGAIN)", c->name, got(&run.timeouts),
+			  got(&run.early_timeouts), got(&run.busy));
+	else
+		check_quiescent_size(c, run.q, 3 * 1024 + 5); /* spans segments */
+	void *item = &sentinel;
+	size_t size = sync_queue_size(run.q);
+	int r = sync_queue_pop(run.q, &item);
+	tap_check(size == 0 && r == EAGAIN && item == &sentinel,
+		  "%s: ends drained (size() %zu, pop %s)", c->name, size,
+		  r == EAGAIN ? "EAGAIN" : strerror(r));
+	sync_queue_destroy(run.q);
+	free(run.records);
+	free(run.seen);
+}
+
+/* Item counts are fixed, so each case runs to the end; STRESS_MS scales
+ * them (default 400). The first case is 4 producers x 4 consumers with
+ * 250,000 items each, 1,000,000 in all at the default: about 3 s under
+ * ThreadSanitizer on 2 CPUs. */
+static const struct q_case cases[] = {
+	{ .name = "queue 4 producers x 4 consumers, pop", .producers = 4,
+	  .consumers = 4, .take = TAKE_POP, .items_per_ms = 2500,
+	  .min_items = 1000 },
+	/* producers pause, so the workers run dry and sleep in pop_wait */
+	{ .name = "queue 2 producers, pool of 3 pop_wait workers",
+	  .producers = 2, .consumers = 3, .take = TAKE_WAIT, .sentinels = true,
+	  .pause_every = 64, .pause_us = 200, .items_per_ms = 100,
+	  .min_items = 1000 },
+	{ .name = "queue 2 producers x 4 consumers, pop + timed pop_wait",
+	  .producers = 2, .consumers = 4, .take = TAKE_TIMED,
+	  .pause_every = 64, .pause_us = 200, .run_dry = true,
+	  .items_per_ms = 100,
+	  .min_items = 1000 },
+	/* more threads than cores; index items, NULL among them */
+	{ .name = "queue 5 producers x 5 consumers, pop_wait",
+	  .producers = 5, .consumers = 5, .take = TAKE_WAIT,
+	  .carry = CARRY_INDEX, .items_per_ms = 500, .min_items = 1000 },
+	{ .name = "queue 6 producers x 4 consumers, pop + timed pop_wait",
+	  .producers = 6, .consumers = 4, .take = TAKE_TIMED,
+	  .pause_every = 128, .pause_us = 100, .items_per_ms = 150,
+	  .min_items = 1000 },
+};
+
+int main(void)
+{
+	int n = (int)(sizeof cases / sizeof cases[0]);
+	tap_plan(n * 4);
+	for (int i = 0; i < n; i++)
+		check_case(&cases[i]);
+	return tap_exit_status();
+}
