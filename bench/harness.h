@@ -160,15 +160,28 @@ void bench_print_header(const struct bench_config *cfg);
 void bench_run_row(const struct bench_config *cfg, const struct bench_row *row,
 		   struct bench_tally *tally);
 
+/* As bench_run_row, and stores each side's median ns per operation (0 for
+ * a side without one: capped or failed). Returns false, storing 0s, for a
+ * row that --only or --threads leaves out. */
+bool bench_run_row_medians(const struct bench_config *cfg, const struct bench_row *row,
+			   struct bench_tally *tally, double *ours_ns, double *peer_ns);
+
 /* The final line: how many targets were met, and which were missed. */
 void bench_print_summary(const struct bench_tally *tally);
 
-/* Rows of each primitive (bench/mutex.c, spinlock.c, sem.c, rwlock.c, cond.c). */
+/* Rows of each primitive (bench/mutex.c, spinlock.c, sem.c, rwlock.c, cond.c,
+ * queue.c, epoch.c). */
 void bench_mutex(const struct bench_config *cfg, struct bench_tally *tally);
 void bench_spinlocks(const struct bench_config *cfg, struct bench_tally *tally);
 void bench_sem(const struct bench_config *cfg, struct bench_tally *tally);
 void bench_rwlock(const struct bench_config *cfg, struct bench_tally *tally);
 void bench_cond(const struct bench_config *cfg, struct bench_tally *tally);
+void bench_queue(const struct bench_config *cfg, struct bench_tally *tally);
+void bench_epoch(const struct bench_config *cfg, struct bench_tally *tally);
+
+/* The queue rows against the fetch-and-add ceiling as fractions of it, a
+ * small table of its own (nothing if none of those rows ran). */
+void bench_queue_print_ceiling(void);
 
 /* ck_spinlock_fas, the peer of both the mutex and the TTAS spinlock. */
 extern const struct bench_lock bench_ck_fas;

@@ -1,6 +1,6 @@
-/* libsync comparison benchmark: every lock, semaphore, rwlock and condition
- * variable against its glibc or Concurrency Kit peer, one table. Options in
- * usage() below. */
+/* libsync comparison benchmark: every lock, semaphore, rwlock, condition
+ * variable, the queue and the epoch domain against their glibc, Concurrency
+ * Kit or liburcu peers, one table. Options in usage() below. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,7 +24,7 @@ static void usage(FILE *out)
 		"  --fair-rounds N  fairness/latency runs per side (default 3; 0: none)\n"
 		"  --delay N      pause instructions after each unlock or operation (default 0)\n"
 		"  --only NAME    only rows whose primitive contains NAME (mutex, spinlock,\n"
-		"                 ticket, mcs, sem, rwlock, cond)\n"
+		"                 ticket, mcs, sem, rwlock, cond, queue, epoch)\n"
 		"  --threads N    only rows with N threads\n"
 		"  --no-pin       let the scheduler place the threads (default: thread i\n"
 		"                 on allowed CPU i mod ncpu)\n"
@@ -157,6 +157,9 @@ int main(int argc, char **argv)
 	bench_sem(&cfg, &tally);
 	bench_rwlock(&cfg, &tally);
 	bench_cond(&cfg, &tally);
+	bench_queue(&cfg, &tally);
+	bench_epoch(&cfg, &tally);
 	bench_print_summary(&tally);
+	bench_queue_print_ceiling();
 	return tally.failures ? 1 : 0;
 }

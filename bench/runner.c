@@ -238,12 +238,18 @@ bool has_fairness_runs(const struct bench_row *row)
 	return row->threads >= 2 && (!row->workload || row->workload->fairness);
 }
 
-void bench_run_row(const struct bench_config *cfg, const struct bench_row *row,
-		   struct bench_tally *tally)
+static double side_median(const struct side *s)
 {
+	return s->capped || s->failed || !s->n ? 0 : median(s->ns, s->n);
+}
+
+bool bench_run_row_medians(const struct bench_config *cfg, const struct bench_row *row,
+			   struct bench_tally *tally, double *ours_ns, double *peer_ns)
+{
+	*ours_ns = *peer_ns = 0;
 	if ((cfg->only && !strstr(row->primitive, cfg->only)) ||
 	    (cfg->only_threads && cfg->only_threads != row->threads))
-		return;
+		return false;
 	double est_s = 0;
 	uint64_t ops = cfg->ops ? round_ops((double)cfg->ops, row->threads)
 				: calibrate(cfg, row, &est_s);
@@ -263,4 +269,14 @@ void bench_run_row(const struct bench_config *cfg, const struct bench_row *row,
 		measure_fairness(cfg, row, row->peer, &fp);
 	}
 	print_row(row, cfg, &ours, &peer, ops, &fo, &fp, tally);
+	*ours_ns = side_median(&ours);
+	*peer_ns = side_median(&peer);
+	return true;
+}
+
+void bench_run_row(const struct bench_config *cfg, const struct bench_row *row,
+		   struct bench_tally *tally)
+{
+	double ours_ns, peer_ns;
+	bench_run_row_medians(cfg, row, tally, &ours_ns, &peer_ns);
 }
