@@ -18,6 +18,16 @@
 /* Alignment of the shared data: as the harness's, two cache lines. */
 #define LINE 128
 
+/* What a section reads: a pointer published once, and the word it points to. */
+struct datum {
+	_Alignas(LINE) uint64_t value;
+};
+
+struct protected {
+	_Alignas(LINE) _Atomic(struct datum *) current;
+	struct datum datum;
+};
+
 /* ---- The implementations --------------------------------------------------------- */
 
 /* base.lock and base.unlock begin and end a section (node: the thread's
@@ -28,6 +38,9 @@ struct epoch_impl {
 	void (*thread_start)(void *obj, void *node); /* registers the thread */
 	void (*thread_end)(void *obj, void *node);   /* unregisters it */
 	bool (*outside)(void *node);                  /* the thread is in no section */
+	/* one whole section: enter, read the published datum, exit; the
+	 * primitives are inlined here, as in a user's reader */
+	uint64_t (*read)(void *obj, void *node, struct protected *p);
 	void (*synchronize)(void *obj);               /* waits for a grace period */
 };
 
@@ -57,6 +70,17 @@ static void ours_exit(void *obj, void *node)
 	sync_epoch_exit();
 }
 
+static uint64_t ours_read(void *obj, void *node, struct protected *p)
+{
+	(void)obj;
+	(void)node;
+	sync_epoch_enter();
+	/* acquire: pairs with the store of section_setup */
+	uint64_t v = atomic_load_explicit(&p->current, memory_order_acquire)->value;
+	sync_epoch_exit();
+	return v;
+}
+
 static void ours_thread_start(void *obj, void *node)
 {
 	ours_enter(obj, node);
@@ -74,8 +98,7 @@ static void ours_thread_end(void *obj, void *node)
 static bool ours_outside(void *node)
 {
 	(void)node;
-	return sync_impl_epoch_reader.nest == 0 &&
-	       atomic_load_explicit(&sync_impl_epoch_reader.active, memory_order_relaxed) == 0;
+	return atomic_load_explicit(&sync_impl_epoch_reader.ctr, memory_order_relaxed) == 0;
 }
 
 static void ours_synchronize(void *obj)
@@ -107,6 +130,16 @@ static void ck_exit(void *obj, void *node)
 {
 	(void)obj;
 	ck_epoch_end(ck_record(node), NULL);
+}
+
+static uint64_t ck_read(void *obj, void *node, struct protected *p)
+{
+	(void)obj;
+	ck_epoch_begin(ck_record(node), NULL);
+	/* acquire: pairs with the store of section_setup */
+	uint64_t v = atomic_load_explicit(&p->current, memory_order_acquire)->value;
+	ck_epoch_end(ck_record(node), NULL);
+	return v;
 }
 
 static void ck_thread_start(void *obj, void *node)
@@ -159,6 +192,17 @@ static void urcu_exit(void *obj, void *node)
 	urcu_memb_read_unlock();
 }
 
+static uint64_t urcu_read(void *obj, void *node, struct protected *p)
+{
+	(void)obj;
+	(void)node;
+	urcu_memb_read_lock();
+	/* acquire: pairs with the store of section_setup */
+	uint64_t v = atomic_load_explicit(&p->current, memory_order_acquire)->value;
+	urcu_memb_read_unlock();
+	return v;
+}
+
 static void urcu_thread_start(void *obj, void *node)
 {
 	(void)obj;
@@ -191,34 +235,24 @@ static const struct epoch_impl sync_epoch = {
 	.base = { .name = "sync_epoch", .size = sizeof(int), .init = ours_init,
 		  .lock = ours_enter, .unlock = ours_exit },
 	.thread_start = ours_thread_start, .thread_end = ours_thread_end,
-	.outside = ours_outside, .synchronize = ours_synchronize,
+	.outside = ours_outside, .synchronize = ours_synchronize, .read = ours_read,
 };
 
 static const struct epoch_impl ck = {
 	.base = { .name = "ck_epoch", .size = sizeof(ck_epoch_t), .init = ck_init,
 		  .lock = ck_enter, .unlock = ck_exit },
 	.thread_start = ck_thread_start, .thread_end = ck_thread_end,
-	.outside = ck_outside, .synchronize = ck_synchronize,
+	.outside = ck_outside, .synchronize = ck_synchronize, .read = ck_read,
 };
 
 static const struct epoch_impl urcu_memb = {
 	.base = { .name = "urcu_memb", .size = sizeof(int), .init = urcu_init,
 		  .lock = urcu_enter, .unlock = urcu_exit },
 	.thread_start = urcu_thread_start, .thread_end = urcu_thread_end,
-	.outside = urcu_outside, .synchronize = urcu_synchronize,
+	.outside = urcu_outside, .synchronize = urcu_synchronize, .read = urcu_read,
 };
 
 /* ---- enter+exit: a read-side section around one protected read ------------------------- */
-
-/* What a section reads: a pointer published once, and the word it points to. */
-struct datum {
-	_Alignas(LINE) uint64_t value;
-};
-
-struct protected {
-	_Alignas(LINE) _Atomic(struct datum *) current;
-	struct datum datum;
-};
 
 #define DATUM_VALUE 1
 
@@ -236,20 +270,14 @@ static uint64_t section_loop(struct bench_thread *t, uint64_t n)
 {
 	const struct bench_objects *run = t->run;
 	const struct epoch_impl *ei = impl_of(run);
-	void (*enter)(void *, void *) = run->impl->lock;
-	void (*leave)(void *, void *) = run->impl->unlock;
+	uint64_t (*read)(void *, void *, struct protected *) = ei->read;
 	void *obj = run->obj[0];
 	struct protected *p = run->shared;
 	uint64_t limit = n ? n : UINT64_MAX, i, sum = 0;
 
 	ei->thread_start(obj, t->node);
 	for (i = 0; i < limit && !bench_stopped(t); i++) {
-		enter(obj, t->node);
-		/* acquire: pairs with the store of section_setup (before the
-		 * threads started: a plain load would do on any machine) */
-		const struct datum *d = atomic_load_explicit(&p->current, memory_order_acquire);
-		sum += d->value;
-		leave(obj, t->node);
+		sum += read(obj, t->node, p);
 		bench_pause(run->delay);
 	}
 	t->counts[0] += !ei->outside(t->node);
@@ -275,7 +303,8 @@ static bool section_check(const struct bench_objects *run, uint64_t ops, const u
 
 static const struct bench_workload enter_exit = {
 	.name = "enter+exit",
-	.legend = "enter; load a published pointer, read its word; exit; ns per enter+exit pair"
+	.legend = "one call per section: enter; load a published pointer, read its word; exit"
+		  " (the primitives inlined into that function, as in a user's reader); ns per section"
 		  " (threads registered first: ck one record each, NULL section; liburcu memb,"
 		  " inline)",
 	.objects = 1,

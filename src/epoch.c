@@ -52,7 +52,7 @@ struct limbo {
 };
 
 /* A thread's part of the domain, beside its reader (sync_impl_epoch_reader,
- * whose `active` grace periods read and whose other fields are the owner's). */
+ * whose `ctr` grace periods read and whose other fields are the owner's). */
 struct record {
 	struct sync_impl_epoch_reader *reader;
 	unsigned since_reclaim; /* owner only */
@@ -67,11 +67,12 @@ static _Thread_local struct record self __attribute__((tls_model("initial-exec")
 _Thread_local struct sync_impl_epoch_reader sync_impl_epoch_reader
 	__attribute__((tls_model("initial-exec")));
 
-_Atomic uint64_t sync_impl_epoch_global = 1;
+#define EPOCH_ONE (SYNC_IMPL_EPOCH_DEPTH + 1) /* epochs are multiples of 2^16 */
+_Atomic uint64_t sync_impl_epoch_global = EPOCH_ONE;
 /* Callbacks retired at an epoch below this value are safe to run. */
 static _Atomic uint64_t safe_below = 1;
 /* 1: the read side fences (no membarrier); 0: compiler barrier only. */
-_Atomic int sync_impl_epoch_fence;
+static atomic_int readers_fence;
 
 static sync_mutex_t gp_lock = SYNC_MUTEX_INITIALIZER;       /* one grace period at a time */
 static sync_mutex_t registry_lock = SYNC_MUTEX_INITIALIZER; /* registry list */
@@ -118,7 +119,7 @@ static bool membarrier_usable(void)
 static void heavy_fence(void)
 {
 	/* relaxed: set once, before any record is registered */
-	if (!atomic_load_explicit(&sync_impl_epoch_fence, memory_order_relaxed)) {
+	if (!atomic_load_explicit(&readers_fence, memory_order_relaxed)) {
 		if (membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED) != 0)
 			die("sync_epoch: membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED) failed");
 	} else {
@@ -153,7 +154,7 @@ static void atfork_child(void);
 
 static void init_domain(void)
 {
-	atomic_store(&sync_impl_epoch_fence, !membarrier_usable());
+	atomic_store(&readers_fence, !membarrier_usable());
 	sync_rwlock_init(&run_lock, SYNC_RWLOCK_PREFER_READER);
 	if (pthread_key_create(&exit_key, on_thread_exit) != 0)
 		die("sync_epoch: no pthread key left for thread-exit handling");
@@ -161,7 +162,7 @@ static void init_domain(void)
 }
 
 /* First enter, retire or synchronize of a thread. */
-void sync_impl_epoch_register(void)
+static void register_self(void)
 {
 	struct record *r = &self;
 	pthread_once(&domain_once, init_domain);
@@ -171,7 +172,9 @@ void sync_impl_epoch_register(void)
 	r->next = registry;
 	registry = r;
 	sync_mutex_unlock(&registry_lock);
-	r->reader->registered = 1;
+	/* relaxed: set once, in init_domain, before */
+	r->reader->mode = atomic_load_explicit(&readers_fence, memory_order_relaxed)
+				  ? 2u : SYNC_IMPL_EPOCH_MEMBARRIER;
 	/* a key value, so that on_thread_exit runs (it cannot fail once the
 	 * key exists, short of memory for the key's slot past 32 keys: the
 	 * record then stays registered, idle, after the thread is gone) */
@@ -180,18 +183,37 @@ void sync_impl_epoch_register(void)
 
 static struct record *registered_self(void)
 {
-	if (__builtin_expect(!sync_impl_epoch_reader.registered, 0))
-		sync_impl_epoch_register();
+	if (__builtin_expect(!sync_impl_epoch_reader.mode, 0))
+		register_self();
 	return &self;
 }
 
 /* ---- read side (also inline in <sync/epoch.h>) ---------------------------- */
 
+static uint64_t depth_of(uint64_t ctr)
+{
+	return ctr & SYNC_IMPL_EPOCH_DEPTH;
+}
+
+/* The calling thread's section depth. relaxed: its own word. */
+static uint64_t own_depth(void)
+{
+	return depth_of(atomic_load_explicit(&sync_impl_epoch_reader.ctr,
+					     memory_order_relaxed));
+}
+
 void sync_epoch_enter(void)
 {
 	struct sync_impl_epoch_reader *r = &sync_impl_epoch_reader;
-	if (r->nest++)
+	/* relaxed: the thread's own word */
+	uint64_t v = atomic_load_explicit(&r->ctr, memory_order_relaxed);
+	if (v) {
+		if (depth_of(v) == SYNC_IMPL_EPOCH_DEPTH)
+			die("sync_epoch_enter: sections nested 65535 deep");
+		/* relaxed: a nested section orders nothing */
+		atomic_store_explicit(&r->ctr, v + 1, memory_order_relaxed);
 		return;
+	}
 	registered_self();
 	/* acquire: pairs with the grace period's bump (a seq_cst RMW), so that
 	 * a section that sees the new epoch also sees what was unlinked before
@@ -200,9 +222,8 @@ void sync_epoch_enter(void)
 	uint64_t e = atomic_load_explicit(&sync_impl_epoch_global, memory_order_acquire);
 	/* relaxed: ordered before the section's loads by the barrier below and
 	 * the grace period's heavy_fence (membarrier), or by the fence */
-	atomic_store_explicit(&r->active, e, memory_order_relaxed);
-	/* relaxed: set once, before this thread registered */
-	if (atomic_load_explicit(&sync_impl_epoch_fence, memory_order_relaxed)) {
+	atomic_store_explicit(&r->ctr, e | 1, memory_order_relaxed);
+	if (r->mode != SYNC_IMPL_EPOCH_MEMBARRIER) {
 #if defined(__SANITIZE_THREAD__) && !defined(__clang__)
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wtsan"
@@ -219,13 +240,18 @@ void sync_epoch_enter(void)
 void sync_epoch_exit(void)
 {
 	struct sync_impl_epoch_reader *r = &sync_impl_epoch_reader;
-	if (!r->nest)
+	/* relaxed: the thread's own word */
+	uint64_t v = atomic_load_explicit(&r->ctr, memory_order_relaxed);
+	if (!depth_of(v))
 		die("sync_epoch_exit without sync_epoch_enter");
-	if (--r->nest)
+	if (depth_of(v) > 1) {
+		/* relaxed: a nested section orders nothing */
+		atomic_store_explicit(&r->ctr, v - 1, memory_order_relaxed);
 		return;
+	}
 	/* release: the section's reads happen before a grace period that sees
 	 * 0 (its acquire load in reader_blocks) and so before the callbacks */
-	atomic_store_explicit(&r->active, 0, memory_order_release);
+	atomic_store_explicit(&r->ctr, 0, memory_order_release);
 }
 
 /* ---- grace periods -------------------------------------------------------- */
@@ -237,8 +263,8 @@ static bool reader_blocks(uint64_t target)
 	sync_mutex_lock(&registry_lock);
 	for (struct record *r = registry; r && !blocked; r = r->next) {
 		/* acquire: pairs with the release in sync_epoch_exit */
-		uint64_t a = atomic_load_explicit(&r->reader->active, memory_order_acquire);
-		blocked = a && a < target;
+		uint64_t a = atomic_load_explicit(&r->reader->ctr, memory_order_acquire);
+		blocked = a && a - depth_of(a) < target;
 	}
 	sync_mutex_unlock(&registry_lock);
 	return blocked;
@@ -277,7 +303,7 @@ static uint64_t gp_started;
  * unlinked before. seq_cst: after the caller's unlinks, before the scan. */
 static uint64_t start_grace_period(void)
 {
-	uint64_t target = atomic_fetch_add(&sync_impl_epoch_global, 1) + 1;
+	uint64_t target = atomic_fetch_add(&sync_impl_epoch_global, EPOCH_ONE) + EPOCH_ONE;
 	heavy_fence();
 	return target;
 }
@@ -423,7 +449,7 @@ static unsigned append_callback(struct record *r, void *p, void (*fn)(void *),
 static void retire_without_memory(struct record *r, void *p, void (*fn)(void *),
 				  uint64_t epoch)
 {
-	while (r->reader->nest) {
+	while (own_depth()) {
 		struct timespec ms = { 0, 1000000L };
 		nanosleep(&ms, NULL);
 		if (append_callback(r, p, fn, epoch))
@@ -449,7 +475,7 @@ void sync_epoch_retire(void *p, void (*fn)(void *))
 	if (++r->since_reclaim < CHUNK_CALLBACKS)
 		return;
 	r->since_reclaim = 0;
-	if (!r->reader->nest && pending >= PENDING_HIGH_WATER)
+	if (!own_depth() && pending >= PENDING_HIGH_WATER)
 		grace_period();
 	else
 		grace_period_poll();
@@ -458,7 +484,7 @@ void sync_epoch_retire(void *p, void (*fn)(void *))
 
 static void refuse_inside_section(const char *who)
 {
-	if (sync_impl_epoch_reader.nest) {
+	if (own_depth()) {
 		fprintf(stderr, "libsync: %s inside a read-side section (would deadlock)\n",
 			who);
 		abort();
@@ -532,8 +558,7 @@ void sync_epoch_barrier(void)
 static void on_thread_exit(void *arg)
 {
 	struct record *r = arg;
-	r->reader->nest = 0;
-	atomic_store_explicit(&r->reader->active, 0, memory_order_release); /* see exit */
+	atomic_store_explicit(&r->reader->ctr, 0, memory_order_release); /* see exit */
 	sync_mutex_lock(&registry_lock);
 	for (struct record **pp = &registry; *pp; pp = &(*pp)->next) {
 		if (*pp == r) {
@@ -547,7 +572,7 @@ static void on_thread_exit(void *arg)
 	limbo_append_list(&orphans, &r->limbo);
 	sync_mutex_unlock(&r->limbo_lock);
 	sync_mutex_unlock(&orphan_lock);
-	r->reader->registered = 0;
+	r->reader->mode = 0;
 }
 
 /* fork(): hold every lock across it, so that the child sees consistent
@@ -577,11 +602,11 @@ static void atfork_child(void)
 	for (struct record *r = registry; r; r = r->next) {
 		if (r != &self) {
 			limbo_append_list(&orphans, &r->limbo);
-			atomic_store_explicit(&r->reader->active, 0, memory_order_relaxed);
+			atomic_store_explicit(&r->reader->ctr, 0, memory_order_relaxed);
 		}
 		sync_mutex_init(&r->limbo_lock, 0);
 	}
-	registry = sync_impl_epoch_reader.registered ? &self : NULL;
+	registry = sync_impl_epoch_reader.mode ? &self : NULL;
 	self.next = NULL;
 	gp_started = 0;
 	sync_mutex_init(&orphan_lock, 0);
@@ -589,7 +614,10 @@ static void atfork_child(void)
 	sync_mutex_init(&gp_lock, 0);
 	sync_rwlock_init(&run_lock, SYNC_RWLOCK_PREFER_READER);
 	/* relaxed: single-threaded here */
-	if (!atomic_load_explicit(&sync_impl_epoch_fence, memory_order_relaxed) &&
-	    membarrier(MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED) != 0)
-		atomic_store(&sync_impl_epoch_fence, 1);
+	if (!atomic_load_explicit(&readers_fence, memory_order_relaxed) &&
+	    membarrier(MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED) != 0) {
+		atomic_store(&readers_fence, 1);
+		if (sync_impl_epoch_reader.mode)
+			sync_impl_epoch_reader.mode = 2;
+	}
 }

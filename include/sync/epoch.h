@@ -32,14 +32,19 @@ SYNC_API void sync_epoch_barrier(void);
 /* Inline fast paths of enter and exit: a section costs a few plain loads
  * and stores, and two calls through the PLT would double that (bench/epoch.c,
  * against ck_epoch_begin/end, which are inline too). They make the reader
- * record below, the global epoch and the fence mode ABI. Define
- * SYNC_NO_INLINE to call the library instead (ThreadSanitizer builds do,
- * since it does not model the fences). The sync_impl_ names are internal. */
+ * record below and the global epoch ABI. Define SYNC_NO_INLINE to call the
+ * library instead (ThreadSanitizer builds do, since it does not model the
+ * compiler-barrier-plus-membarrier protocol). sync_impl_ names are internal. */
 struct sync_impl_epoch_reader {
-	SYNC_ATOMIC_FIELD(uint64_t) active; /* epoch seen at the outermost enter; 0 outside */
-	uint32_t nest;                      /* section depth */
-	uint32_t registered;                /* the thread is in the domain's registry */
+	/* 0 outside a section; else the epoch seen at the outermost enter
+	 * (a multiple of 2^16) plus the section depth (low 16 bits) */
+	SYNC_ATOMIC_FIELD(uint64_t) ctr;
+	uint32_t mode; /* 0: not registered; 1: registered; 2: registered, readers fence */
+	uint32_t reserved;
 };
+
+#define SYNC_IMPL_EPOCH_DEPTH 0xffffull /* low bits of ctr */
+#define SYNC_IMPL_EPOCH_MEMBARRIER 1u   /* mode: the grace period orders for us */
 
 #ifdef __cplusplus
 #define SYNC_IMPL_THREAD_LOCAL thread_local
@@ -53,57 +58,59 @@ SYNC_API extern SYNC_IMPL_THREAD_LOCAL struct sync_impl_epoch_reader
 #else
 SYNC_API extern SYNC_IMPL_THREAD_LOCAL struct sync_impl_epoch_reader sync_impl_epoch_reader;
 #endif
-SYNC_API extern SYNC_ATOMIC_FIELD(uint64_t) sync_impl_epoch_global; /* current epoch */
-SYNC_API extern SYNC_ATOMIC_FIELD(int) sync_impl_epoch_fence;       /* 1: readers fence */
-SYNC_API void sync_impl_epoch_register(void);
+/* Current epoch, a multiple of 2^16. */
+SYNC_API extern SYNC_ATOMIC_FIELD(uint64_t) sync_impl_epoch_global;
 
 #if defined(__GNUC__) && !defined(SYNC_NO_INLINE) && !defined(__SANITIZE_THREAD__)
 #ifdef __cplusplus
 #define SYNC_IMPL_EPOCH_LOAD(p) __atomic_load_n(p, __ATOMIC_RELAXED)
 #define SYNC_IMPL_EPOCH_LOAD_ACQUIRE(p) __atomic_load_n(p, __ATOMIC_ACQUIRE)
-#define SYNC_IMPL_EPOCH_STORE(p, v, order) __atomic_store_n(p, v, __ATOMIC_##order)
-#define SYNC_IMPL_EPOCH_FENCE() __atomic_thread_fence(__ATOMIC_SEQ_CST)
+#define SYNC_IMPL_EPOCH_STORE(p, v) __atomic_store_n(p, v, __ATOMIC_RELAXED)
+#define SYNC_IMPL_EPOCH_STORE_RELEASE(p, v) __atomic_store_n(p, v, __ATOMIC_RELEASE)
 #define SYNC_IMPL_EPOCH_BARRIER() __atomic_signal_fence(__ATOMIC_SEQ_CST)
 #else
 #include <stdatomic.h>
 #define SYNC_IMPL_EPOCH_LOAD(p) atomic_load_explicit(p, memory_order_relaxed)
 #define SYNC_IMPL_EPOCH_LOAD_ACQUIRE(p) atomic_load_explicit(p, memory_order_acquire)
-#define SYNC_IMPL_EPOCH_STORE(p, v, order) \
-	atomic_store_explicit(p, v, SYNC_IMPL_EPOCH_ORDER_##order)
-#define SYNC_IMPL_EPOCH_ORDER_RELAXED memory_order_relaxed
-#define SYNC_IMPL_EPOCH_ORDER_RELEASE memory_order_release
-#define SYNC_IMPL_EPOCH_FENCE() atomic_thread_fence(memory_order_seq_cst)
+#define SYNC_IMPL_EPOCH_STORE(p, v) atomic_store_explicit(p, v, memory_order_relaxed)
+#define SYNC_IMPL_EPOCH_STORE_RELEASE(p, v) atomic_store_explicit(p, v, memory_order_release)
 #define SYNC_IMPL_EPOCH_BARRIER() atomic_signal_fence(memory_order_seq_cst)
 #endif
 
-/* The outermost enter publishes the epoch it read; the grace period's
- * membarrier(2) orders that store before the section's loads, or, in the
- * fallback mode, the fence here does (it pairs with the grace period's). */
+/* A nested enter bumps the depth. The outermost one publishes the epoch it
+ * read (acquire: pairs with the grace period's bump, so that a section that
+ * sees a new epoch sees what was unlinked before it); the grace period's
+ * membarrier(2) orders that store before the section's loads. Unregistered
+ * threads, and readers that must fence, take the library's path. */
 static inline void sync_impl_epoch_enter(void)
 {
 	struct sync_impl_epoch_reader *r = &sync_impl_epoch_reader;
-	if (r->nest++)
-		return;
-	if (__builtin_expect(!r->registered, 0))
-		sync_impl_epoch_register();
-	/* acquire: pairs with the grace period's bump, so that a section that
-	 * sees the new epoch sees what was unlinked before it */
-	uint64_t e = SYNC_IMPL_EPOCH_LOAD_ACQUIRE(&sync_impl_epoch_global);
-	SYNC_IMPL_EPOCH_STORE(&r->active, e, RELAXED);
-	if (SYNC_IMPL_EPOCH_LOAD(&sync_impl_epoch_fence))
-		SYNC_IMPL_EPOCH_FENCE();
-	else
+	uint64_t v = SYNC_IMPL_EPOCH_LOAD(&r->ctr);
+	if (__builtin_expect(v != 0 && (v & SYNC_IMPL_EPOCH_DEPTH) != SYNC_IMPL_EPOCH_DEPTH, 0)) {
+		SYNC_IMPL_EPOCH_STORE(&r->ctr, v + 1);
+	} else if (__builtin_expect(v == 0 && r->mode == SYNC_IMPL_EPOCH_MEMBARRIER, 1)) {
+		uint64_t e = SYNC_IMPL_EPOCH_LOAD_ACQUIRE(&sync_impl_epoch_global);
+		SYNC_IMPL_EPOCH_STORE(&r->ctr, e | 1);
 		SYNC_IMPL_EPOCH_BARRIER();
+	} else {
+		sync_epoch_enter();
+	}
 }
 
-/* The outermost exit: a release, read by the grace period's acquire scan. */
+/* The outermost exit is a release, read by the grace period's acquire. */
 static inline void sync_impl_epoch_exit(void)
 {
 	struct sync_impl_epoch_reader *r = &sync_impl_epoch_reader;
-	if (__builtin_expect(r->nest == 0, 0))
+	uint64_t v = SYNC_IMPL_EPOCH_LOAD(&r->ctr);
+	uint64_t depth = v & SYNC_IMPL_EPOCH_DEPTH;
+	if (__builtin_expect(depth == 1, 1)) {
+		SYNC_IMPL_EPOCH_BARRIER();
+		SYNC_IMPL_EPOCH_STORE_RELEASE(&r->ctr, 0);
+	} else if (depth) {
+		SYNC_IMPL_EPOCH_STORE(&r->ctr, v - 1);
+	} else {
 		sync_epoch_exit(); /* reports the unmatched exit */
-	else if (--r->nest == 0)
-		SYNC_IMPL_EPOCH_STORE(&r->active, 0, RELEASE);
+	}
 }
 
 #define sync_epoch_enter() sync_impl_epoch_enter()
