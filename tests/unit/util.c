@@ -7,9 +7,11 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -159,4 +161,124 @@ pid_t fork_running(int (*fn)(void *), void *arg)
 		_exit(fn(arg));
 	}
 	return pid;
+}
+
+/* Reaps the child into *status; false if it hung (it is then killed). */
+static bool reap_within_limit(pid_t pid, int *status)
+{
+	int64_t start = now_ns();
+	pid_t r;
+	while ((r = waitpid(pid, status, WNOHANG)) == 0) {
+		if (now_ns() - start > WAIT_LIMIT_NS) {
+			kill(pid, SIGKILL);
+			waitpid(pid, status, 0);
+			return false;
+		}
+		sleep_ns(NS_PER_MS);
+	}
+	return r == pid;
+}
+
+int run_child_capturing_stderr(int (*fn)(void *), void *arg, char *buf, size_t size)
+{
+	int fds[2];
+	buf[0] = '\0';
+	if (pipe(fds) != 0)
+		return -1;
+	pid_t pid = fork();
+	if (pid == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL); /* never outlive a failed test */
+		struct rlimit no_core = { 0, 0 };
+		setrlimit(RLIMIT_CORE, &no_core);
+		dup2(fds[1], STDERR_FILENO);
+		close(fds[0]);
+		close(fds[1]);
+		_exit(fn(arg));
+	}
+	close(fds[1]);
+	int status = -1;
+	if (pid < 0 || !reap_within_limit(pid, &status))
+		status = -1;
+	size_t n = 0;
+	ssize_t got;
+	while (pid > 0 && n + 1 < size && (got = read(fds[0], buf + n, size - 1 - n)) > 0)
+		n += (size_t)got;
+	buf[n] = '\0';
+	close(fds[0]);
+	return status;
+}
+
+/* Field `index` (0: total size, 1: resident) of /proc/self/statm, in bytes. */
+static size_t statm_bytes(int index)
+{
+	unsigned long pages[2] = { 0, 0 };
+	FILE *f = fopen("/proc/self/statm", "r");
+	if (!f)
+		return 0;
+	int got = fscanf(f, "%lu %lu", &pages[0], &pages[1]);
+	fclose(f);
+	if (got != 2)
+		return 0;
+	return (size_t)pages[index] * (size_t)sysconf(_SC_PAGESIZE);
+}
+
+size_t resident_bytes(void)
+{
+	return statm_bytes(1);
+}
+
+struct hoard {
+	struct hoard *next;
+};
+
+static struct rlimit address_space_before;
+
+void *exhaust_memory(size_t block)
+{
+	if (block < sizeof(struct hoard))
+		block = sizeof(struct hoard);
+	getrlimit(RLIMIT_AS, &address_space_before);
+	struct rlimit cap = address_space_before;
+	cap.rlim_cur = statm_bytes(0);
+	setrlimit(RLIMIT_AS, &cap);
+	/* largest first: every free block of at least `block` bytes ends here */
+	struct hoard *taken = NULL;
+	for (size_t size = (size_t)1 << 24;; size /= 2) {
+		if (size < block)
+			size = block;
+		struct hoard *h;
+		while ((h = malloc(size)) != NULL) {
+			h->next = taken;
+			taken = h;
+		}
+		if (size == block)
+			return taken;
+	}
+}
+
+void release_memory(void *hoard)
+{
+	struct hoard *h = hoard;
+	while (h) {
+		struct hoard *next = h->next;
+		free(h);
+		h = next;
+	}
+	setrlimit(RLIMIT_AS, &address_space_before);
+}
+
+bool plain_malloc(void)
+{
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+	return false;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer) || \
+	__has_feature(memory_sanitizer)
+	return false;
+#else
+	return true;
+#endif
+#else
+	return true;
+#endif
 }

@@ -70,4 +70,32 @@ void *map_shared(size_t size);
  * killed if the forking thread dies first. -1 if fork failed. */
 pid_t fork_running(int (*fn)(void *), void *arg);
 
+
+/* ---- helpers for the epoch and queue suites ----------------------------- */
+
+/* Runs fn(arg) in a forked child, with core dumps off and its stderr sent
+ * into buf (at most size - 1 bytes, NUL-terminated). Returns the child's
+ * wait status, or -1 if fork failed or the child hung (it is then killed
+ * after WAIT_LIMIT_NS). */
+int run_child_capturing_stderr(int (*fn)(void *), void *arg, char *buf, size_t size);
+
+/* Resident set size of this process in bytes (/proc/self/statm); 0 if it
+ * cannot be read. */
+size_t resident_bytes(void);
+
+/* Caps the address space at its current size (RLIMIT_AS) and allocates
+ * every free block malloc still holds, down to `block` bytes, so that an
+ * allocation of `block` bytes or more now fails. Returns what it took, for
+ * release_memory. For the main thread of a forked child: other threads
+ * allocate from other arenas, and the cap holds for the whole process. */
+void *exhaust_memory(size_t block);
+
+/* Frees what exhaust_memory took and lifts the cap again. */
+void release_memory(void *hoard);
+
+/* False when a sanitizer's allocator replaces malloc: it aborts rather than
+ * fails under the cap, and quarantines what is freed, so the tests of
+ * running out of memory and of memory use have nothing to check there. */
+bool plain_malloc(void);
+
 #endif /* SYNC_TESTS_UTIL_H */

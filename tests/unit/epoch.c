@@ -1,0 +1,1224 @@
+/* Unit tests for <sync/epoch.h>: one behaviour of the contract per test,
+ * each run twice: with membarrier(2) on the grace-period side, and with the
+ * fenced read side that SYNC_EPOCH_NO_MEMBARRIER=1 selects. The mode is
+ * chosen at the first use in a process: the runner never uses the epoch,
+ * and each test runs in a child it forks (CK_FORK, Check's default) whose
+ * checked fixture sets the variable before the test's first call. */
+#define _GNU_SOURCE /* pthreads and syscall under strict -std modes */
+#include <errno.h>
+#include <linux/membarrier.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <sync.h>
+
+#include "tap_main.h"
+#include "util.h"
+
+/* A call with nobody to wait for takes less than this, even on a loaded
+ * machine. */
+#define PROMPT_NS (500 * NS_PER_MS)
+
+/* Callback: counts its calls in the atomic_int that p points at. */
+static void count_call(void *p)
+{
+	atomic_fetch_add((atomic_int *)p, 1);
+}
+
+static void retire_counted(atomic_int *calls, int n)
+{
+	for (int i = 0; i < n; i++)
+		sync_epoch_retire(&calls[i], count_call);
+}
+
+static void check_each_called(atomic_int *calls, int n, int times)
+{
+	for (int i = 0; i < n; i++)
+		ck_assert_msg(atomic_load(&calls[i]) == times, "callback %d ran %d times, not %d",
+			      i, atomic_load(&calls[i]), times);
+}
+
+/* ---- a thread that retires callbacks, then holds a section as told ------ */
+
+#define LEAVE_ALL (-1)   /* depth order: end every section, then return */
+#define EXIT_INSIDE (-2) /* depth order: return with the section still open */
+
+struct reader {
+	pthread_t thread;
+	atomic_int *calls;  /* first retires count_call on calls[0 .. n-1] */
+	int n;
+	bool retire_inside; /* ... inside a section of its own */
+	atomic_int depth;   /* the nesting depth it is told to hold */
+	atomic_int at;      /* the depth it holds; -1 until it got there once */
+};
+
+static void *reader_main(void *arg)
+{
+	struct reader *r = arg;
+	sync_epoch_enter(); /* registers this thread */
+	sync_epoch_exit();
+	if (r->retire_inside)
+		sync_epoch_enter();
+	retire_counted(r->calls, r->n);
+	if (r->retire_inside)
+		sync_epoch_exit();
+	int at = 0;
+	for (;;) {
+		int want = atomic_load(&r->depth);
+		if (want == EXIT_INSIDE)
+			return NULL; /* misuse on purpose: the section stays open */
+		int target = want < 0 ? 0 : want;
+		for (; at < target; at++)
+			sync_epoch_enter();
+		for (; at > target; at--)
+			sync_epoch_exit();
+		atomic_store(&r->at, at);
+		if (want == LEAVE_ALL)
+			return NULL;
+		sleep_ns(100 * 1000);
+	}
+}
+
+static void reader_setup(struct reader *r, int depth, atomic_int *calls, int n)
+{
+	r->calls = calls;
+	r->n = n;
+	r->retire_inside = false;
+	atomic_init(&r->depth, depth);
+	atomic_init(&r->at, -1);
+}
+
+static void reader_launch(struct reader *r)
+{
+	int depth = atomic_load(&r->depth);
+	ck_assert_int_eq(pthread_create(&r->thread, NULL, reader_main, r), 0);
+	ck_assert_msg(wait_until_equal(&r->at, depth), "reader never reached depth %d", depth);
+}
+
+/* Starts a thread that retires count_call on calls[0 .. n-1], then stays
+ * `depth` sections deep (0: registered and idle). */
+static void reader_start(struct reader *r, int depth, atomic_int *calls, int n)
+{
+	reader_setup(r, depth, calls, n);
+	reader_launch(r);
+}
+
+/* Tells the reader to hold `depth` sections, and waits until it does. */
+static void reader_hold(struct reader *r, int depth)
+{
+	atomic_store(&r->depth, depth);
+	ck_assert_msg(wait_until_equal(&r->at, depth), "reader never reached depth %d", depth);
+}
+
+/* Ends the reader's sections and joins it. */
+static void reader_finish(struct reader *r)
+{
+	atomic_store(&r->depth, LEAVE_ALL);
+	ck_assert_int_eq(pthread_join(r->thread, NULL), 0);
+}
+
+/* Joins the reader, which exits its thread inside its section. */
+static void reader_exit_inside(struct reader *r)
+{
+	atomic_store(&r->depth, EXIT_INSIDE);
+	ck_assert_int_eq(pthread_join(r->thread, NULL), 0);
+}
+
+/* ---- synchronize or barrier in another thread --------------------------- */
+
+struct caller {
+	pthread_t thread;
+	void (*fn)(void);
+	atomic_int tid;
+	atomic_int returned;
+};
+
+static void *caller_main(void *arg)
+{
+	struct caller *c = arg;
+	atomic_store(&c->tid, thread_id());
+	c->fn();
+	atomic_store(&c->returned, 1);
+	return NULL;
+}
+
+static void caller_start(struct caller *c, void (*fn)(void))
+{
+	c->fn = fn;
+	atomic_init(&c->tid, 0);
+	atomic_init(&c->returned, 0);
+	ck_assert_int_eq(pthread_create(&c->thread, NULL, caller_main, c), 0);
+}
+
+/* The call has not returned 50 ms after the caller looks. */
+static void check_still_blocked(struct caller *c)
+{
+	sleep_ns(50 * NS_PER_MS);
+	ck_assert_msg(!atomic_load(&c->returned), "returned while a reader was inside");
+}
+
+static void caller_finish(struct caller *c)
+{
+	ck_assert_msg(wait_until_equal(&c->returned, 1), "never returned");
+	ck_assert_int_eq(pthread_join(c->thread, NULL), 0);
+}
+
+/* ---- mode --------------------------------------------------------------- */
+
+static void use_membarrier_mode(void)
+{
+	unsetenv("SYNC_EPOCH_NO_MEMBARRIER");
+}
+
+static void use_no_membarrier_mode(void)
+{
+	setenv("SYNC_EPOCH_NO_MEMBARRIER", "1", 1);
+}
+
+static long membarrier_call(int cmd)
+{
+	return syscall(SYS_membarrier, cmd, 0, 0);
+}
+
+static bool kernel_has_private_expedited_membarrier(void)
+{
+	long cmds = membarrier_call(MEMBARRIER_CMD_QUERY);
+	return cmds >= 0 && (cmds & MEMBARRIER_CMD_PRIVATE_EXPEDITED);
+}
+
+START_TEST(first_use_registers_process_for_private_expedited_membarrier)
+{
+	if (!kernel_has_private_expedited_membarrier())
+		return; /* the fenced read side is then the only mode */
+	errno = 0;
+	ck_assert_int_eq(membarrier_call(MEMBARRIER_CMD_PRIVATE_EXPEDITED), -1);
+	ck_assert_int_eq(errno, EPERM); /* not registered before the first use */
+	sync_epoch_enter();
+	sync_epoch_exit();
+	ck_assert_int_eq(membarrier_call(MEMBARRIER_CMD_PRIVATE_EXPEDITED), 0);
+}
+END_TEST
+
+START_TEST(no_membarrier_variable_keeps_process_unregistered)
+{
+	sync_epoch_enter();
+	sync_epoch_exit();
+	sync_epoch_synchronize();
+	ck_assert_int_eq(membarrier_call(MEMBARRIER_CMD_PRIVATE_EXPEDITED), -1);
+}
+END_TEST
+
+/* ---- sections and synchronize ------------------------------------------- */
+
+START_TEST(exit_ends_section_begun_by_enter)
+{
+	sync_epoch_enter();
+	sync_epoch_exit();
+	sync_epoch_synchronize(); /* aborts inside a section */
+}
+END_TEST
+
+START_TEST(nested_sections_end_at_matching_outermost_exit)
+{
+	for (int depth = 1; depth <= 4; depth++) {
+		for (int i = 0; i < depth; i++)
+			sync_epoch_enter();
+		for (int i = 0; i < depth; i++)
+			sync_epoch_exit(); /* aborts if a level was lost */
+		sync_epoch_synchronize(); /* aborts if a level was left */
+	}
+}
+END_TEST
+
+/* (name)() calls the library's function even where <sync/epoch.h> makes
+ * the name a macro for an inline fast path. */
+START_TEST(library_enter_and_exit_hold_section_like_inline_ones)
+{
+	struct caller c;
+	(sync_epoch_enter)();
+	caller_start(&c, sync_epoch_synchronize);
+	check_still_blocked(&c);
+	(sync_epoch_exit)();
+	caller_finish(&c);
+}
+END_TEST
+
+START_TEST(inline_and_library_enter_and_exit_nest_together)
+{
+	struct caller c;
+	sync_epoch_enter();
+	(sync_epoch_enter)();
+	sync_epoch_exit();
+	caller_start(&c, sync_epoch_synchronize);
+	check_still_blocked(&c);
+	(sync_epoch_exit)();
+	caller_finish(&c);
+	sync_epoch_synchronize();
+}
+END_TEST
+
+START_TEST(synchronize_without_readers_returns_promptly)
+{
+	int64_t start = now_ns();
+	for (int i = 0; i < 20; i++)
+		sync_epoch_synchronize();
+	ck_assert_int_lt(now_ns() - start, PROMPT_NS);
+}
+END_TEST
+
+START_TEST(synchronize_with_idle_registered_threads_returns_promptly)
+{
+	struct reader r[3];
+	for (int i = 0; i < 3; i++)
+		reader_start(&r[i], 0, NULL, 0);
+	int64_t start = now_ns();
+	for (int i = 0; i < 20; i++)
+		sync_epoch_synchronize();
+	ck_assert_int_lt(now_ns() - start, PROMPT_NS);
+	for (int i = 0; i < 3; i++)
+		reader_finish(&r[i]);
+}
+END_TEST
+
+START_TEST(synchronize_waits_for_reader_inside_section_until_it_exits)
+{
+	struct reader r;
+	struct caller c;
+	reader_start(&r, 1, NULL, 0);
+	caller_start(&c, sync_epoch_synchronize);
+	check_still_blocked(&c);
+	reader_hold(&r, 0);
+	caller_finish(&c);
+	reader_finish(&r);
+}
+END_TEST
+
+START_TEST(synchronize_waits_for_nested_reader_until_outermost_exit)
+{
+	struct reader r;
+	struct caller c;
+	reader_start(&r, 3, NULL, 0);
+	caller_start(&c, sync_epoch_synchronize);
+	check_still_blocked(&c);
+	reader_hold(&r, 1);
+	check_still_blocked(&c);
+	reader_hold(&r, 0);
+	caller_finish(&c);
+	reader_finish(&r);
+}
+END_TEST
+
+START_TEST(synchronize_waits_for_every_reader_inside)
+{
+	struct reader r[2];
+	struct caller c;
+	reader_start(&r[0], 1, NULL, 0);
+	reader_start(&r[1], 1, NULL, 0);
+	caller_start(&c, sync_epoch_synchronize);
+	check_still_blocked(&c);
+	reader_hold(&r[0], 0);
+	check_still_blocked(&c);
+	reader_hold(&r[1], 0);
+	caller_finish(&c);
+	reader_finish(&r[0]);
+	reader_finish(&r[1]);
+}
+END_TEST
+
+START_TEST(synchronize_does_not_wait_for_reader_that_entered_after_it_began)
+{
+	struct reader old, late;
+	struct caller c;
+	reader_start(&old, 1, NULL, 0);
+	reader_start(&late, 0, NULL, 0);
+	caller_start(&c, sync_epoch_synchronize);
+	/* asleep: it polls for `old` with sleeps, its grace period has begun */
+	ck_assert(wait_until_at_least(&c.tid, 1));
+	ck_assert_msg(wait_until_asleep(atomic_load(&c.tid)), "synchronize never slept");
+	reader_hold(&late, 1);
+	check_still_blocked(&c);
+	reader_hold(&old, 0);
+	caller_finish(&c); /* while `late` is still inside */
+	ck_assert_int_eq(atomic_load(&late.at), 1);
+	reader_finish(&late);
+	reader_finish(&old);
+}
+END_TEST
+
+START_TEST(concurrent_synchronize_calls_wait_for_reader_then_all_return)
+{
+	struct reader r;
+	struct caller c[3];
+	reader_start(&r, 1, NULL, 0);
+	for (int i = 0; i < 3; i++)
+		caller_start(&c[i], sync_epoch_synchronize);
+	sleep_ns(50 * NS_PER_MS);
+	for (int i = 0; i < 3; i++)
+		ck_assert_msg(!atomic_load(&c[i].returned), "caller %d returned early", i);
+	reader_hold(&r, 0);
+	for (int i = 0; i < 3; i++)
+		caller_finish(&c[i]);
+	reader_finish(&r);
+}
+END_TEST
+
+START_TEST(thread_that_exits_inside_section_does_not_block_synchronize)
+{
+	struct reader r;
+	struct caller c;
+	reader_start(&r, 2, NULL, 0);
+	reader_exit_inside(&r);
+	caller_start(&c, sync_epoch_synchronize);
+	caller_finish(&c);
+}
+END_TEST
+
+START_TEST(synchronize_from_many_threads_in_turn_returns_promptly)
+{
+	struct caller c;
+	int64_t start = now_ns();
+	for (int i = 0; i < 10; i++) {
+		caller_start(&c, sync_epoch_synchronize);
+		caller_finish(&c);
+	}
+	ck_assert_int_lt(now_ns() - start, PROMPT_NS);
+}
+END_TEST
+
+/* Readers check that the object they reached stays alive while an updater
+ * replaces it and retires the old one, whose callback kills it. */
+#define OBJECTS 2000
+#define CHECKING_READERS 2
+
+enum { OBJECT_LIVE = 1, OBJECT_DEAD = 2 };
+
+struct object {
+	atomic_int state; /* OBJECT_DEAD once killed; higher if killed twice */
+};
+
+struct published {
+	_Atomic(struct object *) current;
+	atomic_int stop;
+	atomic_int violations;
+	atomic_int sections;
+	struct object objects[OBJECTS];
+};
+
+static void kill_object(void *p)
+{
+	struct object *o = p;
+	atomic_fetch_add(&o->state, 1);
+}
+
+static void *checking_reader(void *arg)
+{
+	struct published *pub = arg;
+	while (!atomic_load(&pub->stop)) {
+		sync_epoch_enter();
+		struct object *o = atomic_load(&pub->current);
+		for (int i = 0; i < 50; i++)
+			if (atomic_load(&o->state) != OBJECT_LIVE)
+				atomic_fetch_add(&pub->violations, 1);
+		sync_epoch_exit();
+		atomic_fetch_add(&pub->sections, 1);
+	}
+	return NULL;
+}
+
+START_TEST(object_reached_inside_section_is_not_reclaimed_before_section_ends)
+{
+	struct published *pub = calloc(1, sizeof *pub);
+	ck_assert_ptr_nonnull(pub);
+	atomic_store(&pub->objects[0].state, OBJECT_LIVE);
+	atomic_store(&pub->current, &pub->objects[0]);
+	pthread_t t[CHECKING_READERS];
+	for (int i = 0; i < CHECKING_READERS; i++)
+		ck_assert_int_eq(pthread_create(&t[i], NULL, checking_reader, pub), 0);
+	ck_assert(wait_until_at_least(&pub->sections, 10));
+	for (int i = 1; i < OBJECTS; i++) {
+		atomic_store(&pub->objects[i].state, OBJECT_LIVE);
+		struct object *old = atomic_exchange(&pub->current, &pub->objects[i]);
+		sync_epoch_retire(old, kill_object);
+		if (i % 50 == 0)
+			sync_epoch_synchronize();
+	}
+	atomic_store(&pub->stop, 1);
+	for (int i = 0; i < CHECKING_READERS; i++)
+		ck_assert_int_eq(pthread_join(t[i], NULL), 0);
+	sync_epoch_barrier();
+	ck_assert_msg(atomic_load(&pub->violations) == 0, "%d looks at a reclaimed object",
+		      atomic_load(&pub->violations));
+	for (int i = 0; i < OBJECTS - 1; i++)
+		ck_assert_msg(atomic_load(&pub->objects[i].state) == OBJECT_DEAD,
+			      "object %d: state %d", i, atomic_load(&pub->objects[i].state));
+	ck_assert_int_eq(atomic_load(&pub->objects[OBJECTS - 1].state), OBJECT_LIVE);
+	free(pub);
+}
+END_TEST
+
+/* ---- retire, synchronize and barrier: which callbacks run --------------- */
+
+START_TEST(synchronize_runs_callback_this_thread_retired_before_it)
+{
+	atomic_int calls = 0;
+	sync_epoch_retire(&calls, count_call);
+	sync_epoch_synchronize();
+	ck_assert_int_eq(atomic_load(&calls), 1);
+}
+END_TEST
+
+START_TEST(barrier_runs_callback_retired_before_it_exactly_once)
+{
+	atomic_int calls = 0;
+	sync_epoch_retire(&calls, count_call);
+	sync_epoch_barrier();
+	ck_assert_int_eq(atomic_load(&calls), 1);
+	sync_epoch_barrier();
+	sync_epoch_synchronize();
+	ck_assert_int_eq(atomic_load(&calls), 1);
+}
+END_TEST
+
+#define MANY 1000
+
+START_TEST(barrier_runs_every_callback_retired_so_far)
+{
+	static atomic_int calls[MANY];
+	retire_counted(calls, MANY);
+	sync_epoch_barrier();
+	check_each_called(calls, MANY, 1);
+}
+END_TEST
+
+START_TEST(barrier_runs_callbacks_retired_by_other_thread_still_running)
+{
+	atomic_int calls[100] = { 0 };
+	struct reader r;
+	reader_start(&r, 0, calls, 100);
+	sync_epoch_barrier();
+	check_each_called(calls, 100, 1);
+	reader_finish(&r);
+	sync_epoch_barrier();
+	check_each_called(calls, 100, 1);
+}
+END_TEST
+
+START_TEST(barrier_runs_callbacks_of_thread_that_has_exited)
+{
+	atomic_int calls[100] = { 0 };
+	struct reader r;
+	reader_start(&r, 0, calls, 100);
+	reader_finish(&r);
+	sync_epoch_barrier();
+	check_each_called(calls, 100, 1);
+}
+END_TEST
+
+#define EXITED_THREADS 8
+
+START_TEST(barrier_runs_callbacks_of_many_threads_that_have_exited)
+{
+	static atomic_int calls[EXITED_THREADS][100];
+	struct reader r[EXITED_THREADS];
+	for (int i = 0; i < EXITED_THREADS; i++)
+		reader_start(&r[i], 0, calls[i], 100);
+	for (int i = 0; i < EXITED_THREADS; i++)
+		reader_finish(&r[i]);
+	sync_epoch_barrier();
+	for (int i = 0; i < EXITED_THREADS; i++)
+		check_each_called(calls[i], 100, 1);
+}
+END_TEST
+
+START_TEST(barrier_runs_callbacks_of_thread_that_exited_inside_section)
+{
+	atomic_int calls[10] = { 0 };
+	struct reader r;
+	reader_start(&r, 1, calls, 10);
+	reader_exit_inside(&r);
+	sync_epoch_barrier();
+	check_each_called(calls, 10, 1);
+}
+END_TEST
+
+START_TEST(synchronize_runs_callbacks_of_thread_that_has_exited)
+{
+	atomic_int calls[100] = { 0 };
+	struct reader r;
+	reader_start(&r, 0, calls, 100);
+	reader_finish(&r);
+	sync_epoch_synchronize();
+	check_each_called(calls, 100, 1);
+}
+END_TEST
+
+#define RECLAIMING_RETIRES 1024 /* 16 reclaim attempts, one each 64 */
+
+START_TEST(retires_of_other_thread_run_callbacks_of_thread_that_has_exited)
+{
+	static atomic_int orphaned[10], own[RECLAIMING_RETIRES];
+	struct reader r;
+	reader_start(&r, 0, orphaned, 10);
+	reader_finish(&r);
+	retire_counted(own, RECLAIMING_RETIRES);
+	check_each_called(orphaned, 10, 1);
+	sync_epoch_barrier();
+	check_each_called(own, RECLAIMING_RETIRES, 1);
+}
+END_TEST
+
+START_TEST(retires_alone_run_earlier_callbacks_without_synchronize)
+{
+	static atomic_int calls[RECLAIMING_RETIRES];
+	retire_counted(calls, RECLAIMING_RETIRES);
+	check_each_called(calls, 64, 1); /* the first chunk's worth, at least */
+	sync_epoch_barrier();
+	check_each_called(calls, RECLAIMING_RETIRES, 1);
+}
+END_TEST
+
+START_TEST(callbacks_do_not_run_while_reader_from_before_retire_is_inside)
+{
+	static atomic_int calls[256];
+	struct reader old, retirer;
+	struct caller c;
+	reader_start(&old, 1, NULL, 0);
+	/* 256 retires: four reclaim attempts, in a section so none may wait */
+	reader_setup(&retirer, 0, calls, 256);
+	retirer.retire_inside = true;
+	reader_launch(&retirer);
+	check_each_called(calls, 256, 0);
+	caller_start(&c, sync_epoch_synchronize); /* a third thread */
+	check_still_blocked(&c);
+	check_each_called(calls, 256, 0);
+	reader_hold(&old, 0);
+	caller_finish(&c);
+	sync_epoch_barrier();
+	check_each_called(calls, 256, 1);
+	reader_finish(&retirer);
+	reader_finish(&old);
+}
+END_TEST
+
+START_TEST(barrier_waits_for_reader_from_before_retire_then_runs_callback)
+{
+	atomic_int calls = 0;
+	struct reader old;
+	struct caller c;
+	reader_start(&old, 1, NULL, 0);
+	sync_epoch_retire(&calls, count_call);
+	caller_start(&c, sync_epoch_barrier);
+	check_still_blocked(&c);
+	ck_assert_int_eq(atomic_load(&calls), 0);
+	reader_hold(&old, 0);
+	caller_finish(&c);
+	ck_assert_int_eq(atomic_load(&calls), 1);
+	reader_finish(&old);
+}
+END_TEST
+
+struct slow {
+	atomic_int started, done;
+};
+
+static void slow_callback(void *p)
+{
+	struct slow *s = p;
+	atomic_store(&s->started, 1);
+	sleep_ns(100 * NS_PER_MS);
+	atomic_store(&s->done, 1);
+}
+
+static void *retire_slow_then_synchronize(void *arg)
+{
+	sync_epoch_retire(arg, slow_callback);
+	sync_epoch_synchronize(); /* runs it */
+	return NULL;
+}
+
+START_TEST(barrier_waits_for_callback_other_thread_is_running)
+{
+	struct slow slow = { 0, 0 };
+	pthread_t t;
+	ck_assert_int_eq(pthread_create(&t, NULL, retire_slow_then_synchronize, &slow), 0);
+	ck_assert(wait_until_equal(&slow.started, 1));
+	sync_epoch_barrier();
+	ck_assert_msg(atomic_load(&slow.done), "barrier returned while the callback ran");
+	ck_assert_int_eq(pthread_join(t, NULL), 0);
+}
+END_TEST
+
+START_TEST(callbacks_retired_inside_section_wait_for_that_section)
+{
+	static atomic_int calls[256];
+	struct caller c;
+	sync_epoch_enter();
+	retire_counted(calls, 256);
+	check_each_called(calls, 256, 0);
+	caller_start(&c, sync_epoch_synchronize);
+	check_still_blocked(&c);
+	check_each_called(calls, 256, 0);
+	sync_epoch_exit();
+	caller_finish(&c);
+	sync_epoch_barrier();
+	check_each_called(calls, 256, 1);
+}
+END_TEST
+
+START_TEST(callbacks_retired_inside_nested_section_run_after_outermost_exit)
+{
+	atomic_int calls = 0;
+	sync_epoch_enter();
+	sync_epoch_enter();
+	sync_epoch_retire(&calls, count_call);
+	sync_epoch_exit();
+	ck_assert_int_eq(atomic_load(&calls), 0);
+	sync_epoch_exit();
+	sync_epoch_barrier();
+	ck_assert_int_eq(atomic_load(&calls), 1);
+}
+END_TEST
+
+struct chain {
+	atomic_int first, second;
+};
+
+static void second_link(void *p)
+{
+	struct chain *c = p;
+	atomic_fetch_add(&c->second, 1);
+}
+
+static void first_link(void *p)
+{
+	struct chain *c = p;
+	atomic_fetch_add(&c->first, 1);
+	sync_epoch_retire(c, second_link);
+}
+
+START_TEST(callback_can_retire_another_callback)
+{
+	struct chain c = { 0, 0 };
+	sync_epoch_retire(&c, first_link);
+	sync_epoch_barrier();
+	ck_assert_int_eq(atomic_load(&c.first), 1);
+	sync_epoch_barrier(); /* the second was retired before this one began */
+	ck_assert_int_eq(atomic_load(&c.second), 1);
+	sync_epoch_barrier();
+	ck_assert_int_eq(atomic_load(&c.first), 1);
+	ck_assert_int_eq(atomic_load(&c.second), 1);
+}
+END_TEST
+
+struct countdown {
+	atomic_int left;
+	atomic_int calls;
+};
+
+static void count_down(void *p)
+{
+	struct countdown *c = p;
+	atomic_fetch_add(&c->calls, 1);
+	if (atomic_fetch_sub(&c->left, 1) > 1)
+		sync_epoch_retire(c, count_down);
+}
+
+START_TEST(callback_can_retire_itself_again)
+{
+	struct countdown c = { 5, 0 };
+	sync_epoch_retire(&c, count_down);
+	for (int i = 0; i < 5; i++)
+		sync_epoch_barrier();
+	ck_assert_int_eq(atomic_load(&c.calls), 5);
+	ck_assert_int_eq(atomic_load(&c.left), 0);
+	sync_epoch_barrier();
+	ck_assert_int_eq(atomic_load(&c.calls), 5);
+}
+END_TEST
+
+static atomic_int null_calls;
+
+static void count_null(void *p)
+{
+	if (p == NULL)
+		atomic_fetch_add(&null_calls, 1);
+}
+
+START_TEST(retire_of_null_pointer_calls_fn_with_null)
+{
+	sync_epoch_retire(NULL, count_null);
+	sync_epoch_barrier();
+	ck_assert_int_eq(atomic_load(&null_calls), 1);
+}
+END_TEST
+
+START_TEST(retire_with_null_fn_queues_nothing)
+{
+	int object = 42;
+	for (int i = 0; i < 200; i++)
+		sync_epoch_retire(&object, NULL);
+	sync_epoch_barrier();
+	sync_epoch_synchronize();
+	ck_assert_int_eq(object, 42);
+}
+END_TEST
+
+/* Two threads retire (some inside sections) and synchronize while a third
+ * runs barriers; every callback runs once. */
+#define RACING_RETIRES 2000
+
+struct racer {
+	atomic_int *calls;
+	atomic_int *done;
+};
+
+static void *racing_retirer(void *arg)
+{
+	struct racer *r = arg;
+	for (int i = 0; i < RACING_RETIRES; i++) {
+		bool inside = i % 3 == 0;
+		if (inside)
+			sync_epoch_enter();
+		sync_epoch_retire(&r->calls[i], count_call);
+		if (inside)
+			sync_epoch_exit();
+		if (i % 200 == 199)
+			sync_epoch_synchronize();
+	}
+	atomic_fetch_add(r->done, 1);
+	return NULL;
+}
+
+static void *racing_barriers(void *arg)
+{
+	atomic_int *done = arg;
+	while (atomic_load(done) < 2)
+		sync_epoch_barrier();
+	return NULL;
+}
+
+START_TEST(callbacks_run_exactly_once_under_concurrent_retires_and_barriers)
+{
+	static atomic_int calls[2][RACING_RETIRES];
+	atomic_int done = 0;
+	struct racer r[2] = { { calls[0], &done }, { calls[1], &done } };
+	pthread_t t[3];
+	ck_assert_int_eq(pthread_create(&t[0], NULL, racing_retirer, &r[0]), 0);
+	ck_assert_int_eq(pthread_create(&t[1], NULL, racing_retirer, &r[1]), 0);
+	ck_assert_int_eq(pthread_create(&t[2], NULL, racing_barriers, &done), 0);
+	ck_assert(wait_until_equal(&done, 2));
+	for (int i = 0; i < 3; i++)
+		ck_assert_int_eq(pthread_join(t[i], NULL), 0);
+	sync_epoch_barrier();
+	check_each_called(calls[0], RACING_RETIRES, 1);
+	check_each_called(calls[1], RACING_RETIRES, 1);
+}
+END_TEST
+
+/* ---- misuse that aborts ------------------------------------------------- */
+
+static int child_exit_without_enter(void *arg)
+{
+	(void)arg;
+	sync_epoch_exit();
+	return 0;
+}
+
+static int child_library_exit_without_enter(void *arg)
+{
+	(void)arg;
+	(sync_epoch_exit)();
+	return 0;
+}
+
+static int child_exit_once_too_often(void *arg)
+{
+	(void)arg;
+	sync_epoch_enter();
+	sync_epoch_enter();
+	sync_epoch_exit();
+	sync_epoch_exit();
+	sync_epoch_exit();
+	return 0;
+}
+
+static int child_synchronize_inside_section(void *arg)
+{
+	(void)arg;
+	sync_epoch_enter();
+	sync_epoch_synchronize();
+	return 0;
+}
+
+static int child_synchronize_inside_nested_section(void *arg)
+{
+	(void)arg;
+	sync_epoch_enter();
+	sync_epoch_enter();
+	sync_epoch_exit();
+	sync_epoch_synchronize();
+	return 0;
+}
+
+static int child_barrier_inside_section(void *arg)
+{
+	(void)arg;
+	sync_epoch_enter();
+	sync_epoch_barrier();
+	return 0;
+}
+
+/* fn, in a child, aborts and writes `message` (and `also`, unless NULL) on
+ * stderr. */
+static void check_aborts_saying(int (*fn)(void *), const char *message, const char *also)
+{
+	char err[512];
+	int status = run_child_capturing_stderr(fn, NULL, err, sizeof err);
+	ck_assert_msg(status != -1 && WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT,
+		      "child did not abort (wait status %#x); stderr: %s", (unsigned)status, err);
+	ck_assert_msg(strstr(err, message) != NULL, "stderr lacks \"%s\": %s", message, err);
+	ck_assert_msg(!also || strstr(err, also) != NULL, "stderr lacks \"%s\": %s", also, err);
+}
+
+START_TEST(exit_without_enter_aborts_with_message)
+{
+	check_aborts_saying(child_exit_without_enter,
+			    "libsync: sync_epoch_exit without sync_epoch_enter", NULL);
+}
+END_TEST
+
+START_TEST(library_exit_without_enter_aborts_with_message)
+{
+	check_aborts_saying(child_library_exit_without_enter,
+			    "libsync: sync_epoch_exit without sync_epoch_enter", NULL);
+}
+END_TEST
+
+START_TEST(exit_after_every_section_ended_aborts_with_message)
+{
+	check_aborts_saying(child_exit_once_too_often,
+			    "libsync: sync_epoch_exit without sync_epoch_enter", NULL);
+}
+END_TEST
+
+START_TEST(synchronize_inside_section_aborts_with_message)
+{
+	check_aborts_saying(child_synchronize_inside_section,
+			    "libsync: sync_epoch_synchronize inside a read-side section "
+			    "(would deadlock)",
+			    NULL);
+}
+END_TEST
+
+START_TEST(synchronize_inside_nested_section_aborts_with_message)
+{
+	check_aborts_saying(child_synchronize_inside_nested_section,
+			    "libsync: sync_epoch_synchronize inside a read-side section "
+			    "(would deadlock)",
+			    NULL);
+}
+END_TEST
+
+START_TEST(barrier_inside_section_aborts_with_message)
+{
+	check_aborts_saying(child_barrier_inside_section, "libsync: ",
+			    "inside a read-side section");
+}
+END_TEST
+
+/* ---- retire without memory ---------------------------------------------- */
+
+/* In a child: the first retire of a thread needs memory for its list. */
+static int child_retires_outside_section_without_memory(void *arg)
+{
+	(void)arg;
+	atomic_int calls = 0;
+	sync_epoch_enter(); /* the domain and this thread set up first */
+	sync_epoch_exit();
+	void *hoard = exhaust_memory(16);
+	void *probe = malloc(64);
+	sync_epoch_retire(&calls, count_call);
+	int ran = atomic_load(&calls);
+	release_memory(hoard);
+	if (probe)
+		return 10; /* memory was not exhausted: no test */
+	sync_epoch_barrier();
+	if (ran != 1)
+		return 1; /* fn(p) had not run when retire returned */
+	return atomic_load(&calls) == 1 ? 0 : 2;
+}
+
+START_TEST(retire_outside_section_without_memory_runs_callback_before_returning)
+{
+	if (!plain_malloc())
+		return; /* see util.h */
+	ck_assert_int_eq(child_status(fork_running(child_retires_outside_section_without_memory,
+						   NULL)),
+			 0);
+}
+END_TEST
+
+struct release_later {
+	void *hoard;
+	atomic_int go;
+	atomic_int releasing;
+};
+
+static void *release_after_100ms(void *arg)
+{
+	struct release_later *rl = arg;
+	while (!atomic_load(&rl->go))
+		sleep_ns(100 * 1000);
+	sleep_ns(100 * NS_PER_MS);
+	atomic_store(&rl->releasing, 1);
+	release_memory(rl->hoard);
+	return NULL;
+}
+
+static int child_retires_inside_section_without_memory(void *arg)
+{
+	(void)arg;
+	atomic_int calls = 0;
+	struct release_later rl = { NULL, 0, 0 };
+	pthread_t t;
+	if (pthread_create(&t, NULL, release_after_100ms, &rl) != 0)
+		return 20;
+	sync_epoch_enter();
+	rl.hoard = exhaust_memory(16);
+	void *probe = malloc(64);
+	atomic_store(&rl.go, 1);
+	sync_epoch_retire(&calls, count_call); /* keeps trying until memory returns */
+	int released = atomic_load(&rl.releasing);
+	int ran_inside = atomic_load(&calls);
+	sync_epoch_exit();
+	pthread_join(t, NULL);
+	if (probe)
+		return 10; /* memory was not exhausted: no test */
+	if (!released)
+		return 1; /* returned without memory and without running fn */
+	if (ran_inside)
+		return 2; /* ran fn(p) inside the section that could see p */
+	sync_epoch_barrier();
+	return atomic_load(&calls) == 1 ? 0 : 3;
+}
+
+START_TEST(retire_inside_section_without_memory_waits_until_memory_returns)
+{
+	if (!plain_malloc())
+		return; /* see util.h */
+	ck_assert_int_eq(child_status(fork_running(child_retires_inside_section_without_memory,
+						   NULL)),
+			 0);
+}
+END_TEST
+
+/* ---- fork --------------------------------------------------------------- */
+
+/* The parent's threads at fork: one inside a section, one idle, both with
+ * callbacks pending, and the forking thread's own pending callbacks. */
+struct forked {
+	struct reader inside, idle;
+	atomic_int inside_calls[10], idle_calls[10], own_calls[10];
+};
+
+static void forked_setup(struct forked *f)
+{
+	memset(f, 0, sizeof *f);
+	reader_start(&f->inside, 1, f->inside_calls, 10);
+	reader_start(&f->idle, 0, f->idle_calls, 10);
+	retire_counted(f->own_calls, 10);
+}
+
+static void forked_finish(struct forked *f)
+{
+	reader_finish(&f->inside);
+	reader_finish(&f->idle);
+	sync_epoch_barrier();
+	check_each_called(f->inside_calls, 10, 1);
+	check_each_called(f->idle_calls, 10, 1);
+	check_each_called(f->own_calls, 10, 1);
+}
+
+static bool all_called_once(atomic_int *calls, int n)
+{
+	for (int i = 0; i < n; i++)
+		if (atomic_load(&calls[i]) != 1)
+			return false;
+	return true;
+}
+
+static int child_synchronizes(void *arg)
+{
+	(void)arg;
+	sync_epoch_synchronize(); /* the parent's reader does not exist here */
+	sync_epoch_synchronize();
+	return 0;
+}
+
+START_TEST(synchronize_in_child_does_not_wait_for_parents_reader)
+{
+	struct forked f;
+	forked_setup(&f);
+	ck_assert_int_eq(child_status(fork_running(child_synchronizes, NULL)), 0);
+	forked_finish(&f);
+}
+END_TEST
+
+static int child_runs_barrier(void *arg)
+{
+	struct forked *f = arg;
+	sync_epoch_barrier();
+	if (!all_called_once(f->own_calls, 10))
+		return 1;
+	if (!all_called_once(f->idle_calls, 10))
+		return 2;
+	if (!all_called_once(f->inside_calls, 10))
+		return 3;
+	return 0;
+}
+
+START_TEST(barrier_in_child_runs_callbacks_retired_by_every_parent_thread)
+{
+	struct forked f;
+	forked_setup(&f);
+	ck_assert_int_eq(child_status(fork_running(child_runs_barrier, &f)), 0);
+	forked_finish(&f);
+}
+END_TEST
+
+static int child_uses_epoch_from_new_thread(void *arg)
+{
+	(void)arg;
+	atomic_int calls[10] = { 0 };
+	struct reader r;
+	reader_setup(&r, 1, calls, 10);
+	if (pthread_create(&r.thread, NULL, reader_main, &r) != 0 ||
+	    !wait_until_equal(&r.at, 1))
+		return 1;
+	atomic_store(&r.depth, 0);
+	if (!wait_until_equal(&r.at, 0))
+		return 2;
+	sync_epoch_barrier();
+	if (!all_called_once(calls, 10))
+		return 3;
+	atomic_store(&r.depth, LEAVE_ALL);
+	pthread_join(r.thread, NULL);
+	sync_epoch_synchronize();
+	return 0;
+}
+
+START_TEST(child_threads_use_epoch_after_fork)
+{
+	struct forked f;
+	forked_setup(&f);
+	ck_assert_int_eq(child_status(fork_running(child_uses_epoch_from_new_thread, NULL)), 0);
+	forked_finish(&f);
+}
+END_TEST
+
+START_TEST(parent_still_waits_for_its_reader_after_fork)
+{
+	struct forked f;
+	struct caller c;
+	forked_setup(&f);
+	ck_assert_int_eq(child_status(fork_running(child_synchronizes, NULL)), 0);
+	caller_start(&c, sync_epoch_synchronize);
+	check_still_blocked(&c);
+	reader_hold(&f.inside, 0);
+	caller_finish(&c);
+	forked_finish(&f);
+}
+END_TEST
+
+/* ---- the suite: every group in both modes ------------------------------- */
+
+static TCase *mode_tcase(Suite *s, const char *name, bool no_membarrier)
+{
+	TCase *tc = tcase_create(name);
+	tcase_add_checked_fixture(tc, no_membarrier ? use_no_membarrier_mode : use_membarrier_mode,
+				  NULL);
+	suite_add_tcase(s, tc);
+	return tc;
+}
+
+static void add_groups(Suite *s, bool nomb)
+{
+	TCase *tc = mode_tcase(s, nomb ? "mode_no_membarrier" : "mode", nomb);
+	if (nomb)
+		tcase_add_test(tc, no_membarrier_variable_keeps_process_unregistered);
+	else
+		tcase_add_test(tc, first_use_registers_process_for_private_expedited_membarrier);
+
+	tc = mode_tcase(s, nomb ? "sections_no_membarrier" : "sections", nomb);
+	tcase_add_test(tc, exit_ends_section_begun_by_enter);
+	tcase_add_test(tc, nested_sections_end_at_matching_outermost_exit);
+	tcase_add_test(tc, library_enter_and_exit_hold_section_like_inline_ones);
+	tcase_add_test(tc, inline_and_library_enter_and_exit_nest_together);
+	tcase_add_test(tc, synchronize_without_readers_returns_promptly);
+	tcase_add_test(tc, synchronize_with_idle_registered_threads_returns_promptly);
+	tcase_add_test(tc, synchronize_waits_for_reader_inside_section_until_it_exits);
+	tcase_add_test(tc, synchronize_waits_for_nested_reader_until_outermost_exit);
+	tcase_add_test(tc, synchronize_waits_for_every_reader_inside);
+	tcase_add_test(tc, synchronize_does_not_wait_for_reader_that_entered_after_it_began);
+	tcase_add_test(tc, concurrent_synchronize_calls_wait_for_reader_then_all_return);
+	tcase_add_test(tc, thread_that_exits_inside_section_does_not_block_synchronize);
+	tcase_add_test(tc, synchronize_from_many_threads_in_turn_returns_promptly);
+	tcase_add_test(tc, object_reached_inside_section_is_not_reclaimed_before_section_ends);
+
+	tc = mode_tcase(s, nomb ? "callbacks_no_membarrier" : "callbacks", nomb);
+	tcase_add_test(tc, synchronize_runs_callback_this_thread_retired_before_it);
+	tcase_add_test(tc, barrier_runs_callback_retired_before_it_exactly_once);
+	tcase_add_test(tc, barrier_runs_every_callback_retired_so_far);
+	tcase_add_test(tc, barrier_runs_callbacks_retired_by_other_thread_still_running);
+	tcase_add_test(tc, barrier_runs_callbacks_of_thread_that_has_exited);
+	tcase_add_test(tc, barrier_runs_callbacks_of_many_threads_that_have_exited);
+	tcase_add_test(tc, barrier_runs_callbacks_of_thread_that_exited_inside_section);
+	tcase_add_test(tc, synchronize_runs_callbacks_of_thread_that_has_exited);
+	tcase_add_test(tc, retires_of_other_thread_run_callbacks_of_thread_that_has_exited);
+	tcase_add_test(tc, retires_alone_run_earlier_callbacks_without_synchronize);
+	tcase_add_test(tc, callbacks_do_not_run_while_reader_from_before_retire_is_inside);
+	tcase_add_test(tc, barrier_waits_for_reader_from_before_retire_then_runs_callback);
+	tcase_add_test(tc, barrier_waits_for_callback_other_thread_is_running);
+	tcase_add_test(tc, callbacks_retired_inside_section_wait_for_that_section);
+	tcase_add_test(tc, callbacks_retired_inside_nested_section_run_after_outermost_exit);
+	tcase_add_test(tc, callback_can_retire_another_callback);
+	tcase_add_test(tc, callback_can_retire_itself_again);
+	tcase_add_test(tc, retire_of_null_pointer_calls_fn_with_null);
+	tcase_add_test(tc, retire_with_null_fn_queues_nothing);
+	tcase_add_test(tc, callbacks_run_exactly_once_under_concurrent_retires_and_barriers);
+
+	tc = mode_tcase(s, nomb ? "aborts_no_membarrier" : "aborts", nomb);
+	tcase_add_test(tc, exit_without_enter_aborts_with_message);
+	tcase_add_test(tc, library_exit_without_enter_aborts_with_message);
+	tcase_add_test(tc, exit_after_every_section_ended_aborts_with_message);
+	tcase_add_test(tc, synchronize_inside_section_aborts_with_message);
+	tcase_add_test(tc, synchronize_inside_nested_section_aborts_with_message);
+	tcase_add_test(tc, barrier_inside_section_aborts_with_message);
+
+	tc = mode_tcase(s, nomb ? "no_memory_no_membarrier" : "no_memory", nomb);
+	tcase_add_test(tc, retire_outside_section_without_memory_runs_callback_before_returning);
+	tcase_add_test(tc, retire_inside_section_without_memory_waits_until_memory_returns);
+
+	tc = mode_tcase(s, nomb ? "fork_no_membarrier" : "fork", nomb);
+	tcase_add_test(tc, synchronize_in_child_does_not_wait_for_parents_reader);
+	tcase_add_test(tc, barrier_in_child_runs_callbacks_retired_by_every_parent_thread);
+	tcase_add_test(tc, child_threads_use_epoch_after_fork);
+	tcase_add_test(tc, parent_still_waits_for_its_reader_after_fork);
+}
+
+static Suite *suite(void)
+{
+	Suite *s = suite_create("epoch");
+	add_groups(s, false);
+	add_groups(s, true);
+	return s;
+}
