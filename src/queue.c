@@ -305,13 +305,24 @@ static bool take_slot(struct slot *slot, void **item)
 	return true;
 }
 
+/* The next slot to pop is not yet full, and no push has claimed it or the
+ * segment has no successor. The slot is looked at first: when it is full,
+ * the check costs no look at the enqueue counter, which pushers write. The
+ * loads are seq_cst: see wake_poppers. */
+static bool looks_empty(struct segment *head)
+{
+	uint64_t d = atomic_load(&head->deq);
+	if (d < SEGMENT_SLOTS && atomic_load(&head->slots[d].state) == SLOT_FULL)
+		return false;
+	return d >= atomic_load(&head->enq) && !atomic_load(&head->next);
+}
+
 /* The loads of the emptiness check are seq_cst: see wake_poppers. */
 static int pop_in_section(struct sync_queue *q, void **item)
 {
 	for (;;) {
 		struct segment *head = atomic_load(&q->head);
-		if (atomic_load(&head->deq) >= atomic_load(&head->enq) &&
-		    !atomic_load(&head->next))
+		if (looks_empty(head))
 			return EAGAIN;
 		/* relaxed: a ticket; the slot's exchange orders the item */
 		uint64_t i = atomic_fetch_add_explicit(&head->deq, 1, memory_order_relaxed);
