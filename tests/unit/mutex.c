@@ -24,51 +24,6 @@
 #include "tap_main.h"
 #include "util.h"
 
-/* ---- time -------------------------------------------------------------- */
-
-static int64_t ts_ns(const struct timespec *ts)
-{
-	return (int64_t)ts->tv_sec * 1000000000LL + ts->tv_nsec;
-}
-
-/* ---- sleeping threads and processes ------------------------------------ */
-
-static pid_t gettid_(void)
-{
-	return (pid_t)syscall(SYS_gettid);
-}
-
-/* True if the thread (or single-threaded process) `tid` sleeps in the kernel,
- * as /proc/<tid>/stat says: state "S", the third field. */
-static bool is_sleeping(pid_t tid)
-{
-	char path[64], buf[512];
-	snprintf(path, sizeof path, "/proc/%d/stat", (int)tid);
-	int fd = open(path, O_RDONLY);
-	if (fd < 0)
-		return false;
-	ssize_t n = read(fd, buf, sizeof buf - 1);
-	close(fd);
-	if (n <= 0)
-		return false;
-	buf[n] = '\0';
-	const char *p = strrchr(buf, ')');
-	return p && p[1] == ' ' && p[2] == 'S';
-}
-
-/* Waits until `tid` sleeps; callers make sure the only place it can sleep is
- * the mutex wait. False after WAIT_LIMIT_NS. */
-static bool wait_until_sleeping(pid_t tid)
-{
-	int64_t start = now_ns();
-	while (!is_sleeping(tid)) {
-		if (now_ns() - start > WAIT_LIMIT_NS)
-			return false;
-		sleep_ns(20000);
-	}
-	return true;
-}
-
 /* ---- one call in another thread ---------------------------------------- */
 
 struct call {
@@ -135,7 +90,7 @@ static void *holder_main(void *arg)
 	atomic_store(&h->held, 1);
 	if (h->release_when_sleeping) {
 		h->saw_sleeper = wait_until_equal(&h->arriving, 1) &&
-				 wait_until_sleeping(h->release_when_sleeping);
+				 wait_until_asleep(h->release_when_sleeping);
 		sleep_ns(20 * NS_PER_MS);
 	} else {
 		wait_until_equal(&h->release, 1);
@@ -681,7 +636,7 @@ START_TEST(timedlock_on_held_mutex_returns_etimedout_not_before_deadline)
 	holder_start(&h, &m, 0);
 	struct timespec d = sync_deadline(50 * NS_PER_MS);
 	ck_assert_int_eq(sync_mutex_timedlock(&m, &d), ETIMEDOUT);
-	int64_t late = now_ns() - ts_ns(&d);
+	int64_t late = now_ns() - timespec_ns(&d);
 	ck_assert_int_ge(late, 0);
 	ck_assert_int_lt(late, 2000 * NS_PER_MS);
 	holder_finish(&h);
@@ -708,12 +663,12 @@ START_TEST(timedlock_succeeds_when_holder_unlocks_before_deadline)
 	sync_mutex_t m = SYNC_MUTEX_INITIALIZER;
 	struct holder h;
 	/* the holder unlocks 20 ms after it sees this thread asleep */
-	holder_start(&h, &m, gettid_());
+	holder_start(&h, &m, thread_id());
 	struct timespec d = sync_deadline(2000 * NS_PER_MS);
 	atomic_store(&h.arriving, 1);
 	ck_assert_int_eq(sync_mutex_timedlock(&m, &d), 0);
 	ck_assert_int_eq(atomic_load(&h.unlocking), 1);
-	ck_assert_int_lt(now_ns(), ts_ns(&d));
+	ck_assert_int_lt(now_ns(), timespec_ns(&d));
 	holder_finish(&h);
 	ck_assert(h.saw_sleeper);
 	ck_assert_int_eq(other_thread_trylock(&m), EBUSY);
@@ -727,7 +682,7 @@ START_TEST(lock_on_held_mutex_waits_until_holder_unlocks)
 {
 	sync_mutex_t m = SYNC_MUTEX_INITIALIZER;
 	struct holder h;
-	holder_start(&h, &m, gettid_());
+	holder_start(&h, &m, thread_id());
 	atomic_store(&h.arriving, 1);
 	ck_assert_int_eq(sync_mutex_lock(&m), 0);
 	ck_assert_int_eq(atomic_load(&h.unlocking), 1); /* not before */
@@ -753,7 +708,7 @@ struct handoff {
 static void *handoff_waiter(void *arg)
 {
 	struct handoff *ho = arg;
-	atomic_store(&ho->waiter_tid, gettid_());
+	atomic_store(&ho->waiter_tid, thread_id());
 	for (int i = 1; i <= HANDOFFS; i++) {
 		while (sem_wait(&ho->go) != 0)
 			;
@@ -795,7 +750,7 @@ START_TEST(lock_sleeper_is_woken_by_every_unlock)
 	for (int i = 1; i <= HANDOFFS; i++) {
 		ck_assert_int_eq(sem_post(&ho.go), 0);
 		ck_assert(wait_until_equal(&ho.arriving, i));
-		ck_assert_msg(wait_until_sleeping(atomic_load(&ho.waiter_tid)),
+		ck_assert_msg(wait_until_asleep(atomic_load(&ho.waiter_tid)),
 			      "hand-off %d: waiter never slept", i);
 		ho.flag = i;
 		ck_assert_int_eq(sync_mutex_unlock(&ho.m), 0);
@@ -951,7 +906,7 @@ static int child_timedlock_100ms(struct shared *sh)
 {
 	struct timespec d = sync_deadline(100 * NS_PER_MS);
 	sh->results[0] = sync_mutex_timedlock(&sh->m, &d);
-	int64_t late = now_ns() - ts_ns(&d);
+	int64_t late = now_ns() - timespec_ns(&d);
 	sh->results[1] = late >= 0 && late < 2000 * NS_PER_MS;
 	return 0;
 }
@@ -985,7 +940,7 @@ START_TEST(pshared_lock_from_other_process_wakes_when_holder_unlocks)
 	ck_assert_int_eq(sync_mutex_lock(&sh->m), 0);
 	pid_t pid = fork_child(child_lock_and_read, sh);
 	ck_assert(wait_until_equal(&sh->stage, 1));
-	ck_assert_msg(wait_until_sleeping(pid), "child never slept in lock");
+	ck_assert_msg(wait_until_asleep(pid), "child never slept in lock");
 	sh->value = 42;
 	ck_assert_int_eq(sync_mutex_unlock(&sh->m), 0);
 	ck_assert_int_eq(child_status(pid), 0);
@@ -1010,7 +965,7 @@ START_TEST(pshared_lock_wakes_when_processes_map_mutex_at_different_addresses)
 	ck_assert_int_eq(sync_mutex_lock(&sh->m), 0);
 	pid_t pid = fork_child(child_moves_then_locks_and_reads, sh);
 	ck_assert(wait_until_equal(&sh->stage, 1));
-	ck_assert_msg(wait_until_sleeping(pid), "child never slept in lock");
+	ck_assert_msg(wait_until_asleep(pid), "child never slept in lock");
 	sh->value = 42;
 	ck_assert_int_eq(sync_mutex_unlock(&sh->m), 0);
 	ck_assert_int_eq(child_status(pid), 0);

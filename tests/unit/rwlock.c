@@ -23,51 +23,6 @@
 #include "tap_main.h"
 #include "util.h"
 
-/* ---- time -------------------------------------------------------------- */
-
-static int64_t ts_ns(const struct timespec *ts)
-{
-	return (int64_t)ts->tv_sec * 1000000000LL + ts->tv_nsec;
-}
-
-/* ---- sleeping threads and processes ------------------------------------ */
-
-static pid_t gettid_(void)
-{
-	return (pid_t)syscall(SYS_gettid);
-}
-
-/* True if the thread (or single-threaded process) `tid` sleeps in the kernel,
- * as /proc/<tid>/stat says: state "S", the third field. */
-static bool is_sleeping(pid_t tid)
-{
-	char path[64], buf[512];
-	snprintf(path, sizeof path, "/proc/%d/stat", (int)tid);
-	int fd = open(path, O_RDONLY);
-	if (fd < 0)
-		return false;
-	ssize_t n = read(fd, buf, sizeof buf - 1);
-	close(fd);
-	if (n <= 0)
-		return false;
-	buf[n] = '\0';
-	const char *p = strrchr(buf, ')');
-	return p && p[1] == ' ' && p[2] == 'S';
-}
-
-/* Waits until `tid` sleeps; callers make sure the only place it can sleep is
- * the rwlock wait. False after WAIT_LIMIT_NS. */
-static bool wait_until_sleeping(pid_t tid)
-{
-	int64_t start = now_ns();
-	while (!is_sleeping(tid)) {
-		if (now_ns() - start > WAIT_LIMIT_NS)
-			return false;
-		sleep_ns(20000);
-	}
-	return true;
-}
-
 /* ---- one call in another thread ---------------------------------------- */
 
 struct call {
@@ -174,7 +129,7 @@ static int lock_op(sync_rwlock_t *l, enum op op, const struct timespec *d)
 static void *actor_main(void *arg)
 {
 	struct actor *a = arg;
-	atomic_store(&a->tid, gettid_());
+	atomic_store(&a->tid, thread_id());
 	/* from here on, the only place this thread can sleep is the lock call
 	 * until it returns */
 	atomic_store(&a->arriving, 1);
@@ -221,7 +176,7 @@ static void actor_hold(struct actor *a, sync_rwlock_t *l, enum op op)
 static void actor_block(struct actor *a, sync_rwlock_t *l, enum op op, int64_t timeout_ns)
 {
 	actor_start(a, l, op, timeout_ns);
-	ck_assert_msg(wait_until_sleeping(atomic_load(&a->tid)),
+	ck_assert_msg(wait_until_asleep(atomic_load(&a->tid)),
 		      "actor never slept in the lock call");
 	ck_assert_msg(atomic_load(&a->done) == 0,
 		      "actor got the lock (result %d) but should wait", a->result);
@@ -1285,7 +1240,7 @@ END_TEST
 /* The timed call returned ETIMEDOUT, not before the deadline d. */
 static void check_timed_out(int result, const struct timespec *d)
 {
-	int64_t late = now_ns() - ts_ns(d);
+	int64_t late = now_ns() - timespec_ns(d);
 	ck_assert_int_eq(result, ETIMEDOUT);
 	ck_assert_int_ge(late, 0);
 	ck_assert_int_lt(late, 2000 * NS_PER_MS);
@@ -1373,7 +1328,7 @@ START_TEST(timedrdlock_succeeds_when_writer_unlocks_before_deadline)
 	ck_assert(actor_returned(&r));
 	ck_assert_int_eq(r.result, 0);
 	ck_assert_int_ge(r.returned_at, unlocked_at);
-	ck_assert_int_lt(r.returned_at, ts_ns(&r.deadline));
+	ck_assert_int_lt(r.returned_at, timespec_ns(&r.deadline));
 	actor_finish(&r);
 }
 END_TEST
@@ -1389,7 +1344,7 @@ START_TEST(timedwrlock_succeeds_when_readers_unlock_before_deadline)
 	ck_assert(actor_returned(&w));
 	ck_assert_int_eq(w.result, 0);
 	ck_assert_int_ge(w.returned_at, unlocked_at);
-	ck_assert_int_lt(w.returned_at, ts_ns(&w.deadline));
+	ck_assert_int_lt(w.returned_at, timespec_ns(&w.deadline));
 	ck_assert_int_eq(sync_rwlock_tryrdlock(&l), EBUSY);
 	actor_finish(&w);
 }
@@ -1531,7 +1486,7 @@ START_TEST(readers_blocked_behind_timed_out_writer_get_in)
 	ck_assert_msg(actor_returned(&r2), "timedrdlock not woken after the writer timed out");
 	ck_assert_int_eq(r1.result, 0);
 	ck_assert_int_eq(r2.result, 0);
-	ck_assert_int_lt(r2.returned_at, ts_ns(&r2.deadline));
+	ck_assert_int_lt(r2.returned_at, timespec_ns(&r2.deadline));
 	actor_finish(&w);
 	actor_finish(&r1);
 	actor_finish(&r2);
@@ -1675,7 +1630,7 @@ struct handoff {
 static void *handoff_waiter(void *arg)
 {
 	struct handoff *ho = arg;
-	atomic_store(&ho->waiter_tid, gettid_());
+	atomic_store(&ho->waiter_tid, thread_id());
 	for (int i = 1; i <= HANDOFFS; i++) {
 		while (sem_wait(&ho->go) != 0)
 			;
@@ -1722,7 +1677,7 @@ static void run_handoffs(struct handoff *ho)
 	for (int i = 1; i <= HANDOFFS; i++) {
 		ck_assert_int_eq(sem_post(&ho->go), 0);
 		ck_assert(wait_until_equal(&ho->arriving, i));
-		ck_assert_msg(wait_until_sleeping(atomic_load(&ho->waiter_tid)),
+		ck_assert_msg(wait_until_asleep(atomic_load(&ho->waiter_tid)),
 			      "hand-off %d: waiter never slept", i);
 		ho->flag = i;
 		ck_assert_int_eq(main_writes ? sync_rwlock_wrunlock(&ho->l)
@@ -1786,7 +1741,7 @@ static void check_survives_signals(sync_rwlock_t *l, enum op op, int (*unlock)(s
 	for (int i = 1; i <= 2; i++) {
 		ck_assert_int_eq(pthread_kill(a.thread, SIGUSR1), 0);
 		ck_assert(wait_until_equal(&signals_caught, i));
-		ck_assert_msg(wait_until_sleeping(atomic_load(&a.tid)),
+		ck_assert_msg(wait_until_asleep(atomic_load(&a.tid)),
 			      "waiter did not go back to sleep after signal %d", i);
 		ck_assert_msg(atomic_load(&a.done) == 0,
 			      "lock call returned %d after signal %d", a.result, i);
@@ -2151,7 +2106,7 @@ static int child_timedrdlock_100ms(struct shared *sh)
 {
 	struct timespec d = sync_deadline(100 * NS_PER_MS);
 	sh->results[0] = sync_rwlock_timedrdlock(&sh->l, &d);
-	int64_t late = now_ns() - ts_ns(&d);
+	int64_t late = now_ns() - timespec_ns(&d);
 	sh->results[1] = late >= 0 && late < 2000 * NS_PER_MS;
 	return 0;
 }
@@ -2197,7 +2152,7 @@ START_TEST(pshared_rdlock_from_other_process_wakes_when_writer_unlocks)
 	ck_assert_int_eq(sync_rwlock_wrlock(&sh->l), 0);
 	pid_t pid = fork_child(child_rdlock_and_read, sh);
 	ck_assert(wait_until_equal(&sh->stage, 1));
-	ck_assert_msg(wait_until_sleeping(pid), "child never slept in rdlock");
+	ck_assert_msg(wait_until_asleep(pid), "child never slept in rdlock");
 	sh->value = 42;
 	ck_assert_int_eq(sync_rwlock_wrunlock(&sh->l), 0);
 	ck_assert_int_eq(child_status(pid), 0);
@@ -2214,7 +2169,7 @@ START_TEST(pshared_wrlock_from_other_process_wakes_when_reader_unlocks)
 	ck_assert_int_eq(sync_rwlock_rdlock(&sh->l), 0);
 	pid_t pid = fork_child(child_wrlock_and_write, sh);
 	ck_assert(wait_until_equal(&sh->stage, 1));
-	ck_assert_msg(wait_until_sleeping(pid), "child never slept in wrlock");
+	ck_assert_msg(wait_until_asleep(pid), "child never slept in wrlock");
 	sh->value = 42; /* the writer is not in yet */
 	ck_assert_int_eq(sync_rwlock_rdunlock(&sh->l), 0);
 	ck_assert_int_eq(child_status(pid), 0);
@@ -2250,7 +2205,7 @@ START_TEST(pshared_rdlock_wakes_when_processes_map_rwlock_at_different_addresses
 	ck_assert_int_eq(sync_rwlock_wrlock(&sh->l), 0);
 	pid_t pid = fork_child(child_moves_then_rdlocks_and_reads, sh);
 	ck_assert(wait_until_equal(&sh->stage, 1));
-	ck_assert_msg(wait_until_sleeping(pid), "child never slept in rdlock");
+	ck_assert_msg(wait_until_asleep(pid), "child never slept in rdlock");
 	sh->value = 42;
 	ck_assert_int_eq(sync_rwlock_wrunlock(&sh->l), 0);
 	ck_assert_int_eq(child_status(pid), 0);
@@ -2267,7 +2222,7 @@ START_TEST(pshared_wrlock_wakes_when_processes_map_rwlock_at_different_addresses
 	ck_assert_int_eq(sync_rwlock_rdlock(&sh->l), 0);
 	pid_t pid = fork_child(child_moves_then_wrlocks_and_writes, sh);
 	ck_assert(wait_until_equal(&sh->stage, 1));
-	ck_assert_msg(wait_until_sleeping(pid), "child never slept in wrlock");
+	ck_assert_msg(wait_until_asleep(pid), "child never slept in wrlock");
 	sh->value = 42;
 	ck_assert_int_eq(sync_rwlock_rdunlock(&sh->l), 0);
 	ck_assert_int_eq(child_status(pid), 0);
