@@ -169,7 +169,9 @@ static int read_slow(sync_rwlock_t *l, const struct timespec *abstime)
 		int r = read_try(l, &s);
 		if (r != EBUSY)
 			return r;
-		if (!spin_poll(&poll, SPIN_POLL_PAUSES))
+		/* spin only behind a writer that holds the lock (it runs); one
+		 * that waits sleeps, and spinning would take the CPU it needs */
+		if (!(s & WRITER) || !spin_poll(&poll, SPIN_POLL_PAUSES))
 			return read_sleep(l, abstime);
 		/* relaxed: as above */
 		s = atomic_load_explicit(&l->state, memory_order_relaxed);
