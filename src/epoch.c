@@ -7,6 +7,7 @@
 #define SYNC_NO_INLINE 1 /* this file defines what the inline paths use */
 #include <errno.h>
 #include <linux/membarrier.h>
+#include <stdarg.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
@@ -89,10 +90,32 @@ static _Thread_local unsigned running_callbacks;
 static pthread_once_t domain_once = PTHREAD_ONCE_INIT;
 static pthread_key_t exit_key;
 
-static void die(const char *what)
+/* Registered, readers fence (no membarrier): the reader's other mode. */
+#define MODE_FENCE 2u
+
+static __attribute__((format(printf, 1, 2), noreturn)) void die(const char *fmt, ...)
 {
-	fprintf(stderr, "libsync: %s\n", what);
+	va_list ap;
+	va_start(ap, fmt);
+	fputs("libsync: ", stderr);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+	va_end(ap);
 	abort();
+}
+
+/* A full fence; ThreadSanitizer warns that it does not model fences, which
+ * here only order what membarrier orders in the other mode. */
+static void full_fence(void)
+{
+#if defined(__SANITIZE_THREAD__) && !defined(__clang__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wtsan"
+#endif
+	atomic_thread_fence(memory_order_seq_cst);
+#if defined(__SANITIZE_THREAD__) && !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif
 }
 
 /* ---- the domain ----------------------------------------------------------- */
@@ -123,14 +146,7 @@ static void heavy_fence(void)
 		if (membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED) != 0)
 			die("sync_epoch: membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED) failed");
 	} else {
-#if defined(__SANITIZE_THREAD__) && !defined(__clang__)
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wtsan"
-#endif
-		atomic_thread_fence(memory_order_seq_cst);
-#if defined(__SANITIZE_THREAD__) && !defined(__clang__)
-#pragma GCC diagnostic pop
-#endif
+		full_fence();
 	}
 }
 
@@ -174,7 +190,7 @@ static void register_self(void)
 	sync_mutex_unlock(&registry_lock);
 	/* relaxed: set once, in init_domain, before */
 	r->reader->mode = atomic_load_explicit(&readers_fence, memory_order_relaxed)
-				  ? 2u : SYNC_IMPL_EPOCH_MEMBARRIER;
+				  ? MODE_FENCE : SYNC_IMPL_EPOCH_MEMBARRIER;
 	/* a key value, so that on_thread_exit runs (it cannot fail once the
 	 * key exists, short of memory for the key's slot past 32 keys: the
 	 * record then stays registered, idle, after the thread is gone) */
@@ -224,14 +240,7 @@ void sync_epoch_enter(void)
 	 * the grace period's heavy_fence (membarrier), or by the fence */
 	atomic_store_explicit(&r->ctr, e | 1, memory_order_relaxed);
 	if (r->mode != SYNC_IMPL_EPOCH_MEMBARRIER) {
-#if defined(__SANITIZE_THREAD__) && !defined(__clang__)
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wtsan"
-#endif
-		atomic_thread_fence(memory_order_seq_cst); /* pairs with heavy_fence */
-#if defined(__SANITIZE_THREAD__) && !defined(__clang__)
-#pragma GCC diagnostic pop
-#endif
+		full_fence(); /* pairs with heavy_fence */
 	} else {
 		atomic_signal_fence(memory_order_seq_cst); /* membarrier does the rest */
 	}
@@ -287,12 +296,12 @@ static void wait_for_readers(uint64_t target)
 	}
 }
 
-/* Raises safe_below to target (it only grows). */
+/* Raises safe_below to target (it only grows). Only grace periods write
+ * it, under gp_lock; reclaimers read it without. */
 static void mark_safe_below(uint64_t target)
 {
-	uint64_t old = atomic_load(&safe_below);
-	while (old < target && !atomic_compare_exchange_weak(&safe_below, &old, target))
-		;
+	if (atomic_load(&safe_below) < target)
+		atomic_store(&safe_below, target);
 }
 
 /* Target of a grace period started by grace_period_poll and not yet seen
@@ -484,11 +493,8 @@ void sync_epoch_retire(void *p, void (*fn)(void *))
 
 static void refuse_inside_section(const char *who)
 {
-	if (own_depth()) {
-		fprintf(stderr, "libsync: %s inside a read-side section (would deadlock)\n",
-			who);
-		abort();
-	}
+	if (own_depth())
+		die("%s inside a read-side section (would deadlock)", who);
 }
 
 void sync_epoch_synchronize(void)
@@ -602,6 +608,7 @@ static void atfork_child(void)
 	for (struct record *r = registry; r; r = r->next) {
 		if (r != &self) {
 			limbo_append_list(&orphans, &r->limbo);
+			/* relaxed: single-threaded here */
 			atomic_store_explicit(&r->reader->ctr, 0, memory_order_relaxed);
 		}
 		sync_mutex_init(&r->limbo_lock, 0);
@@ -618,6 +625,6 @@ static void atfork_child(void)
 	    membarrier(MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED) != 0) {
 		atomic_store(&readers_fence, 1);
 		if (sync_impl_epoch_reader.mode)
-			sync_impl_epoch_reader.mode = 2;
+			sync_impl_epoch_reader.mode = MODE_FENCE;
 	}
 }
