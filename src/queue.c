@@ -70,6 +70,7 @@ static struct segment *segment_get(struct sync_queue *q)
 	sync_mutex_lock(&q->pool_lock);
 	struct segment *s = q->pool;
 	if (s) {
+		/* relaxed: the pool is under pool_lock */
 		q->pool = atomic_load_explicit(&s->next, memory_order_relaxed);
 		q->pooled--;
 	}
@@ -149,6 +150,17 @@ sync_queue_t *sync_queue_create(void)
 	return q;
 }
 
+/* Frees s and the segments linked after it; no other thread uses them. */
+static void free_chain(struct segment *s)
+{
+	while (s) {
+		/* relaxed: nobody else sees these segments any more */
+		struct segment *next = atomic_load_explicit(&s->next, memory_order_relaxed);
+		free(s);
+		s = next;
+	}
+}
+
 /* Not concurrent with any use of q. Segments still waiting for their grace
  * period are freed by their callbacks, the last of which frees q. */
 void sync_queue_destroy(sync_queue_t *q)
@@ -156,23 +168,14 @@ void sync_queue_destroy(sync_queue_t *q)
 	if (!q)
 		return;
 	/* relaxed: no other thread uses q any more */
-	struct segment *s = atomic_load_explicit(&q->head, memory_order_relaxed);
-	while (s) {
-		struct segment *next = atomic_load_explicit(&s->next, memory_order_relaxed);
-		free(s);
-		s = next;
-	}
+	free_chain(atomic_load_explicit(&q->head, memory_order_relaxed));
 	sync_mutex_lock(&q->pool_lock);
 	q->destroyed = true;
 	struct segment *pool = q->pool;
 	q->pool = NULL;
 	bool last = q->retired == 0;
 	sync_mutex_unlock(&q->pool_lock);
-	while (pool) {
-		struct segment *next = atomic_load_explicit(&pool->next, memory_order_relaxed);
-		free(pool);
-		pool = next;
-	}
+	free_chain(pool);
 	if (last)
 		free(q);
 }
@@ -324,7 +327,7 @@ static int pop_in_section(struct sync_queue *q, void **item)
 		struct segment *head = atomic_load(&q->head);
 		if (looks_empty(head))
 			return EAGAIN;
-		/* relaxed: a ticket; the slot's exchange orders the item */
+		/* relaxed: a ticket; the slot's state (take_slot) orders the item */
 		uint64_t i = atomic_fetch_add_explicit(&head->deq, 1, memory_order_relaxed);
 		if (i >= SEGMENT_SLOTS) {
 			if (!advance_head(q, head))

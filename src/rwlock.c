@@ -83,25 +83,29 @@ static bool take_sleeping(sync_rwlock_t *l, uint32_t bit)
 	return atomic_fetch_and(&l->sleeping, ~bit) & bit;
 }
 
+/* If sleepers of one kind announced themselves (bit), bumps their futex
+ * sequence word and wakes n of them. The seq_cst increment pairs with the
+ * sleepers' acquire load of the word (write_sleep_once, read_sleep). */
+static void wake_sleepers(sync_rwlock_t *l, uint32_t bit, _Atomic uint32_t *seq, int n)
+{
+	if (!take_sleeping(l, bit))
+		return;
+	atomic_fetch_add(seq, 1);
+	futex_wake(seq, n, FUTEX_BITSET_MATCH_ANY, is_pshared(l));
+}
+
 /* Called after a change of state that may let a waiting writer in. Wakes
- * one; it sets WRITERS_SLEEP again, since others may still sleep. The
- * seq_cst increment pairs with write_sleep_once's acquire load of wseq. */
+ * one; it sets WRITERS_SLEEP again, since others may still sleep. */
 static void wake_writer(sync_rwlock_t *l)
 {
-	if (!take_sleeping(l, WRITERS_SLEEP))
-		return;
-	atomic_fetch_add(&l->wseq, 1);
-	futex_wake(&l->wseq, 1, FUTEX_BITSET_MATCH_ANY, is_pshared(l));
+	wake_sleepers(l, WRITERS_SLEEP, &l->wseq, 1);
 }
 
 /* Called after a change of state that may let readers in: wakes them all,
  * since they can all hold the lock together. */
 static void wake_readers(sync_rwlock_t *l)
 {
-	if (!take_sleeping(l, READERS_SLEEP))
-		return;
-	atomic_fetch_add(&l->rseq, 1);
-	futex_wake(&l->rseq, INT_MAX, FUTEX_BITSET_MATCH_ANY, is_pshared(l));
+	wake_sleepers(l, READERS_SLEEP, &l->rseq, INT_MAX);
 }
 
 /* old: the state just before a read hold went away. */
