@@ -9,6 +9,7 @@
 #include <sync/sem.h>
 #include <sync/spinlock.h>
 #include <sync/queue.h>
+#include <sync/map.h>
 #include <sync/rwlock.h>
 
 #endif /* SYNC_H */

@@ -1,0 +1,683 @@
+/* Concurrent hash map: a chained table of 2^k buckets whose words carry a
+ * lock bit, so writers lock one bucket and readers lock nothing; resized
+ * incrementally by the writers in the manner of Java's ConcurrentHashMap
+ * (Doug Lea, JDK 8: forwarding buckets, "lastRun" transfer of a bucket);
+ * memory reclaimed through sync_epoch. Hash: XXH3 (Collet) with a per-map
+ * random seed.
+ *
+ * Invariants:
+ * - Each live node is in exactly one live chain. A node's `next` changes
+ *   only under the lock of the bucket whose chain holds it: an unlink, or
+ *   (migration) a NULL tail linked to another chain.
+ * - A reader that started down a chain sees every node that chain held when
+ *   it loaded the head, minus nodes unlinked meanwhile: migration never
+ *   rewires a non-NULL `next`; it copies the nodes it would have to rewire.
+ * - One resize at a time: a table's `next` is set before any of its buckets
+ *   is marked MOVED, and the map's table pointer moves to `next` only after
+ *   every bucket has. */
+#include <errno.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+
+#define XXH_INLINE_ALL
+#include <xxhash.h>
+
+#include <sync/epoch.h>
+#include <sync/map.h>
+
+#include "backoff.h"
+#include "thread.h"
+
+#define LINE 64
+#define BUCKET_LOCK ((uintptr_t)1)  /* a writer holds the bucket */
+#define BUCKET_MOVED ((uintptr_t)2) /* the bucket lives in table->next now */
+#define BUCKET_FLAGS (BUCKET_LOCK | BUCKET_MOVED)
+#define MIN_BUCKETS ((size_t)16)
+#define MIGRATE_STEP 64u  /* buckets a writer moves per operation */
+#define COUNTER_CELLS 16u /* striped entry counter, one cache line each */
+#define CHECK_EVERY_MAX 64u
+
+struct node {
+	_Atomic(struct node *) next;
+	_Atomic(void *) value;
+	uint64_t hash;
+	size_t keylen;
+	unsigned char key[];
+};
+
+struct table {
+	size_t mask;                 /* buckets - 1 */
+	_Atomic(struct table *) next; /* table being migrated into, or NULL */
+	size_t migrated;             /* buckets moved so far; under migrating */
+	_Atomic uintptr_t buckets[];
+};
+
+struct counter_cell {
+	_Alignas(LINE) _Atomic int64_t n;
+};
+
+struct sync_map {
+	_Alignas(LINE) _Atomic(struct table *) table;
+	uint64_t seed;
+	size_t min_buckets;
+	_Alignas(LINE) _Atomic int migrating; /* held by the one migrating writer */
+	struct counter_cell cells[COUNTER_CELLS];
+};
+
+/* ---- nodes and tables --------------------------------------------------- */
+
+static struct node *node_ptr(uintptr_t w)
+{
+	return (struct node *)(w & ~BUCKET_FLAGS);
+}
+
+static uint64_t hash_key(const struct sync_map *m, const void *key, size_t len)
+{
+	return XXH3_64bits_withSeed(len ? key : "", len, m->seed);
+}
+
+static bool node_has_key(const struct node *n, uint64_t h, const void *key,
+			 size_t len)
+{
+	return n->hash == h && n->keylen == len &&
+	       (len == 0 || memcmp(n->key, key, len) == 0);
+}
+
+static struct node *node_new(uint64_t h, const void *key, size_t len, void *value)
+{
+	if (len > SIZE_MAX - sizeof(struct node))
+		return NULL;
+	struct node *n = malloc(sizeof *n + len);
+	if (!n)
+		return NULL;
+	atomic_init(&n->next, NULL);
+	atomic_init(&n->value, value);
+	n->hash = h;
+	n->keylen = len;
+	if (len)
+		memcpy(n->key, key, len);
+	return n;
+}
+
+static struct node *next_of(struct node *n)
+{
+	/* pairs with the release stores that link or unlink a successor */
+	return atomic_load_explicit(&n->next, memory_order_acquire);
+}
+
+static struct table *table_new(size_t buckets)
+{
+	if (buckets > (SIZE_MAX - sizeof(struct table)) / sizeof(uintptr_t))
+		return NULL;
+	struct table *t = calloc(1, sizeof *t + buckets * sizeof(uintptr_t));
+	if (!t)
+		return NULL;
+	t->mask = buckets - 1;
+	return t;
+}
+
+static struct table *current_table(struct sync_map *m)
+{
+	/* pairs with the release store that switches tables after a resize */
+	return atomic_load_explicit(&m->table, memory_order_acquire);
+}
+
+static struct table *next_table(struct table *t)
+{
+	/* pairs with the release store of start_resize() */
+	return atomic_load_explicit(&t->next, memory_order_acquire);
+}
+
+static uintptr_t bucket_load(_Atomic uintptr_t *b)
+{
+	/* pairs with the release stores that publish a chain or mark MOVED */
+	return atomic_load_explicit(b, memory_order_acquire);
+}
+
+/* ---- bucket locks ------------------------------------------------------- */
+
+/* Locks bucket b and returns its chain head, or returns BUCKET_MOVED
+ * without locking. Critical sections are a few loads and stores (nothing
+ * allocates under a bucket lock), so a waiter spins, then yields. */
+static uintptr_t bucket_lock(_Atomic uintptr_t *b)
+{
+	struct spin_budget budget = SPIN_BUDGET_INIT;
+	uint32_t step = 1;
+	uintptr_t w = bucket_load(b);
+	for (;;) {
+		if (w & BUCKET_MOVED)
+			return BUCKET_MOVED;
+		/* acquire pairs with the release store of bucket_unlock() */
+		if (!(w & BUCKET_LOCK) &&
+		    atomic_compare_exchange_weak_explicit(b, &w, w | BUCKET_LOCK,
+							  memory_order_acquire,
+							  memory_order_acquire))
+			return w;
+		if (w & BUCKET_LOCK) {
+			backoff_exp(&budget, &step);
+			w = bucket_load(b);
+		}
+	}
+}
+
+/* Publishes `head` as the bucket's chain and unlocks it in one store. */
+static void bucket_unlock(_Atomic uintptr_t *b, struct node *head)
+{
+	/* pairs with bucket_load() (readers) and bucket_lock() (writers) */
+	atomic_store_explicit(b, (uintptr_t)head, memory_order_release);
+}
+
+/* A writer's place: the locked bucket of the newest table that holds hash h. */
+struct locked_bucket {
+	_Atomic uintptr_t *bucket;
+	struct node *head;
+};
+
+static struct locked_bucket lock_bucket_of(struct sync_map *m, uint64_t h)
+{
+	struct table *t = current_table(m);
+	for (;;) {
+		_Atomic uintptr_t *b = &t->buckets[h & t->mask];
+		uintptr_t w = bucket_lock(b);
+		if (w != BUCKET_MOVED)
+			return (struct locked_bucket){ b, node_ptr(w) };
+		t = next_table(t);
+	}
+}
+
+/* Finds key in a locked chain; *link is the word that points to it. */
+static struct node *chain_find(struct locked_bucket *lb, uint64_t h,
+			       const void *key, size_t len,
+			       _Atomic(struct node *) **link)
+{
+	*link = NULL;
+	for (struct node *n = lb->head; n; n = next_of(n)) {
+		if (node_has_key(n, h, key, len))
+			return n;
+		*link = &n->next;
+	}
+	return NULL;
+}
+
+/* ---- entry counter ------------------------------------------------------ */
+
+/* How often (in one cell's updates) a writer sums the cells to check the
+ * load factor: every update for small tables, every 64 for large ones, so
+ * the count overshoots a threshold by at most a quarter of the table. */
+static uint64_t check_interval(size_t buckets)
+{
+	uint64_t every = buckets / (4 * COUNTER_CELLS);
+	if (every > CHECK_EVERY_MAX)
+		return CHECK_EVERY_MAX;
+	uint64_t p = 1;
+	while (p * 2 <= every)
+		p *= 2;
+	return p;
+}
+
+/* Adds d to the caller's cell; true when it is time to check the load. */
+static bool count_add(struct sync_map *m, int64_t d, size_t buckets)
+{
+	struct counter_cell *c = &m->cells[thread_tid() % COUNTER_CELLS];
+	/* relaxed: a statistic; size() is exact once writers are joined */
+	int64_t v = atomic_fetch_add_explicit(&c->n, d, memory_order_relaxed) + d;
+	return ((uint64_t)v & (check_interval(buckets) - 1)) == 0;
+}
+
+static size_t count_sum(struct sync_map *m)
+{
+	int64_t sum = 0;
+	for (unsigned i = 0; i < COUNTER_CELLS; i++)
+		/* relaxed: see count_add() */
+		sum += atomic_load_explicit(&m->cells[i].n, memory_order_relaxed);
+	return sum > 0 ? (size_t)sum : 0;
+}
+
+/* ---- resizing ----------------------------------------------------------- */
+
+static bool migrate_trylock(struct sync_map *m)
+{
+	/* acquire pairs with migrate_unlock(): the previous migrator's progress */
+	return atomic_load_explicit(&m->migrating, memory_order_relaxed) == 0 &&
+	       atomic_exchange_explicit(&m->migrating, 1, memory_order_acquire) == 0;
+}
+
+static void migrate_unlock(struct sync_map *m)
+{
+	/* pairs with the acquire of migrate_trylock() */
+	atomic_store_explicit(&m->migrating, 0, memory_order_release);
+}
+
+/* Private lists a migrated bucket is split into: one per target bucket of
+ * the new table (two when it grows, one when it shrinks). */
+struct split {
+	size_t target[2];
+	struct node *list[2];
+	unsigned n;
+};
+
+static unsigned split_slot(const struct split *s, size_t target)
+{
+	return s->target[0] == target ? 0 : 1;
+}
+
+static void free_list_until(struct node *n, struct node *stop)
+{
+	while (n && n != stop) {
+		struct node *next = atomic_load_explicit(&n->next, memory_order_relaxed);
+		free(n); /* relaxed above: the copies were never published */
+		n = next;
+	}
+}
+
+/* The longest tail of the chain whose nodes all go to one new bucket: it
+ * moves as it is; the nodes before it are copied. */
+static struct node *last_run(struct node *head, size_t new_mask)
+{
+	struct node *run = head;
+	size_t run_target = head ? head->hash & new_mask : 0;
+	for (struct node *n = head; n; n = next_of(n)) {
+		if ((n->hash & new_mask) != run_target) {
+			run = n;
+			run_target = n->hash & new_mask;
+		}
+	}
+	return run;
+}
+
+/* Copies the nodes before `run` onto the split lists. False (and nothing
+ * allocated) when memory runs out. */
+static bool copy_prefix(struct split *s, struct node *head, struct node *run,
+			size_t new_mask)
+{
+	for (struct node *n = head; n != run; n = next_of(n)) {
+		/* relaxed: values change only under the bucket lock we hold */
+		struct node *c = node_new(n->hash, n->key, n->keylen,
+					  atomic_load_explicit(&n->value, memory_order_relaxed));
+		if (!c) {
+			for (unsigned i = 0; i < s->n; i++)
+				free_list_until(s->list[i], run);
+			return false;
+		}
+		unsigned slot = split_slot(s, n->hash & new_mask);
+		atomic_init(&c->next, s->list[slot]);
+		s->list[slot] = c;
+	}
+	return true;
+}
+
+/* Prepends a list to a bucket of the new table. The list's tail is either a
+ * copy or the old chain's NULL tail, so linking it rewires no live link. */
+static void splice_into(_Atomic uintptr_t *b, struct node *list)
+{
+	if (!list)
+		return;
+	uintptr_t w = bucket_lock(b);
+	struct node *tail = list;
+	for (struct node *n = next_of(tail); n; n = next_of(n))
+		tail = n;
+	if (w) /* release: an old-chain reader that reaches the tail sees the rest */
+		atomic_store_explicit(&tail->next, node_ptr(w), memory_order_release);
+	bucket_unlock(b, list);
+}
+
+static void retire_list_until(struct node *n, struct node *stop)
+{
+	while (n != stop) {
+		struct node *next = next_of(n);
+		sync_epoch_retire(n, free);
+		n = next;
+	}
+}
+
+/* Moves bucket i of t into nt. False when a copy cannot be allocated: the
+ * bucket is then unlocked unchanged. */
+static bool migrate_bucket(struct table *t, struct table *nt, size_t i)
+{
+	_Atomic uintptr_t *b = &t->buckets[i];
+	struct node *head = node_ptr(bucket_lock(b)); /* only we set MOVED */
+	struct split s = { .target = { i & nt->mask, (i & nt->mask) + t->mask + 1 },
+			   .n = nt->mask > t->mask ? 2 : 1 };
+	struct node *run = last_run(head, nt->mask);
+	if (run)
+		s.list[split_slot(&s, run->hash & nt->mask)] = run;
+	if (!copy_prefix(&s, head, run, nt->mask)) {
+		bucket_unlock(b, head);
+		return false;
+	}
+	for (unsigned k = 0; k < s.n; k++)
+		splice_into(&nt->buckets[s.target[k]], s.list[k]);
+	/* release: whoever sees MOVED sees the new buckets spliced above */
+	atomic_store_explicit(b, BUCKET_MOVED, memory_order_release);
+	retire_list_until(head, run);
+	return true;
+}
+
+/* Moves up to MIGRATE_STEP buckets of a resize in progress, if no other
+ * writer is doing so; switches tables after the last one. */
+static void help_migrate(struct sync_map *m)
+{
+	struct table *t = current_table(m);
+	if (!next_table(t) || !migrate_trylock(m))
+		return;
+	t = current_table(m);
+	struct table *nt = next_table(t);
+	for (unsigned k = 0; nt && k < MIGRATE_STEP && t->migrated <= t->mask; k++) {
+		if (!migrate_bucket(t, nt, t->migrated))
+			break;
+		t->migrated++;
+	}
+	if (nt && t->migrated > t->mask) {
+		/* release: pairs with current_table() */
+		atomic_store_explicit(&m->table, nt, memory_order_release);
+		sync_epoch_retire(t, free);
+	}
+	migrate_unlock(m);
+}
+
+/* Starts a resize of the current table to `buckets` buckets, unless one
+ * is in progress. A failed allocation leaves the table as it is. */
+static void start_resize(struct sync_map *m, struct table *t, size_t buckets)
+{
+	if (!migrate_trylock(m))
+		return;
+	if (current_table(m) == t && !next_table(t)) {
+		struct table *nt = table_new(buckets);
+		if (nt) {
+			t->migrated = 0;
+			/* release: pairs with next_table() */
+			atomic_store_explicit(&t->next, nt, memory_order_release);
+		}
+	}
+	migrate_unlock(m);
+}
+
+/* Grows past 3/4 of a bucket per entry, shrinks below 1/8. */
+static void check_load(struct sync_map *m)
+{
+	struct table *t = current_table(m);
+	if (next_table(t))
+		return;
+	size_t buckets = t->mask + 1, n = count_sum(m);
+	if (n > buckets - buckets / 4 && buckets <= SIZE_MAX / 2)
+		start_resize(m, t, buckets * 2);
+	else if (n < buckets / 8 && buckets > m->min_buckets)
+		start_resize(m, t, buckets / 2);
+}
+
+static void count_and_check(struct sync_map *m, int64_t d)
+{
+	struct table *t = current_table(m);
+	if (count_add(m, d, t->mask + 1))
+		check_load(m);
+}
+
+/* ---- lookups ------------------------------------------------------------ */
+
+/* Lock-free search; the caller is inside an epoch section. */
+static struct node *lookup(struct sync_map *m, uint64_t h, const void *key,
+			   size_t len)
+{
+	struct table *t = current_table(m);
+	uintptr_t w = bucket_load(&t->buckets[h & t->mask]);
+	while (w & BUCKET_MOVED) {
+		t = next_table(t);
+		w = bucket_load(&t->buckets[h & t->mask]);
+	}
+	for (struct node *n = node_ptr(w); n; n = next_of(n))
+		if (node_has_key(n, h, key, len))
+			return n;
+	return NULL;
+}
+
+static bool key_ok(const void *key, size_t len)
+{
+	return key || len == 0;
+}
+
+/* ---- public API --------------------------------------------------------- */
+
+static uint64_t random_seed(void *salt)
+{
+	uint64_t seed;
+	if (getrandom(&seed, sizeof seed, GRND_NONBLOCK) == (ssize_t)sizeof seed)
+		return seed;
+	/* no entropy yet (early boot): time and address, still per map */
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return XXH3_64bits_withSeed(&ts, sizeof ts, (uint64_t)(uintptr_t)salt);
+}
+
+static size_t buckets_for(size_t entries)
+{
+	size_t b = MIN_BUCKETS;
+	while (b - b / 4 < entries && b <= SIZE_MAX / 2)
+		b *= 2;
+	return b;
+}
+
+sync_map_t *sync_map_create(size_t capacity_hint)
+{
+	struct sync_map *m = aligned_alloc(LINE, sizeof *m);
+	struct table *t = m ? table_new(buckets_for(capacity_hint)) : NULL;
+	if (!t) {
+		free(m);
+		errno = ENOMEM;
+		return NULL;
+	}
+	memset(m, 0, sizeof *m);
+	m->seed = random_seed(m);
+	m->min_buckets = t->mask + 1;
+	atomic_init(&m->table, t);
+	atomic_init(&m->migrating, 0);
+	for (unsigned i = 0; i < COUNTER_CELLS; i++)
+		atomic_init(&m->cells[i].n, 0);
+	return m;
+}
+
+static void free_chain(struct node *n, void (*free_value)(void *))
+{
+	while (n) {
+		struct node *next = atomic_load_explicit(&n->next, memory_order_relaxed);
+		if (free_value) /* relaxed: destroy is not concurrent with use */
+			free_value(atomic_load_explicit(&n->value, memory_order_relaxed));
+		free(n);
+		n = next;
+	}
+}
+
+/* Frees the live chains of t: those of buckets that have not moved. */
+static void free_table(struct table *t, void (*free_value)(void *))
+{
+	for (size_t i = 0; i <= t->mask; i++) {
+		uintptr_t w = atomic_load_explicit(&t->buckets[i], memory_order_relaxed);
+		if (!(w & BUCKET_MOVED)) /* relaxed: not concurrent with use */
+			free_chain(node_ptr(w), free_value);
+	}
+	free(t);
+}
+
+void sync_map_destroy(sync_map_t *m, void (*free_value)(void *))
+{
+	if (!m)
+		return;
+	struct table *t = atomic_load_explicit(&m->table, memory_order_relaxed);
+	struct table *nt = atomic_load_explicit(&t->next, memory_order_relaxed);
+	free_table(t, free_value); /* relaxed loads: not concurrent with use */
+	if (nt)
+		free_table(nt, free_value);
+	free(m);
+}
+
+int sync_map_get(sync_map_t *m, const void *key, size_t keylen, void **value)
+{
+	if (!m || !key_ok(key, keylen) || !value)
+		return EINVAL;
+	uint64_t h = hash_key(m, key, keylen);
+	sync_epoch_enter();
+	struct node *n = lookup(m, h, key, keylen);
+	if (n) /* acquire pairs with the release store that put the value */
+		*value = atomic_load_explicit(&n->value, memory_order_acquire);
+	sync_epoch_exit();
+	return n ? 0 : ENOENT;
+}
+
+/* put (replace = true) and insert (replace = false). */
+static int store_entry(struct sync_map *m, const void *key, size_t len,
+		       void *value, void **old, bool replace)
+{
+	if (!m || !key_ok(key, len) || !value)
+		return EINVAL;
+	uint64_t h = hash_key(m, key, len);
+	struct node *fresh = NULL;
+	int rc = 0;
+	bool added = false;
+	sync_epoch_enter();
+	help_migrate(m);
+	if (!lookup(m, h, key, len) && !(fresh = node_new(h, key, len, value)))
+		rc = ENOMEM;
+	while (rc == 0) {
+		struct locked_bucket lb = lock_bucket_of(m, h);
+		_Atomic(struct node *) *link;
+		struct node *n = chain_find(&lb, h, key, len, &link);
+		if (n) {
+			/* relaxed: only bucket holders write a value */
+			void *prev = atomic_load_explicit(&n->value, memory_order_relaxed);
+			if (replace) /* release: pairs with get's acquire load */
+				atomic_store_explicit(&n->value, value, memory_order_release);
+			bucket_unlock(lb.bucket, lb.head);
+			if (old)
+				*old = prev;
+			rc = replace ? 0 : EEXIST;
+			break;
+		}
+		if (fresh) {
+			/* relaxed: fresh is published by bucket_unlock's release */
+			atomic_store_explicit(&fresh->next, lb.head, memory_order_relaxed);
+			bucket_unlock(lb.bucket, fresh);
+			fresh = NULL;
+			added = true;
+			if (old)
+				*old = NULL;
+			break;
+		}
+		bucket_unlock(lb.bucket, lb.head); /* gone meanwhile: allocate */
+		if (!(fresh = node_new(h, key, len, value)))
+			rc = ENOMEM;
+	}
+	free(fresh);
+	if (added)
+		count_and_check(m, 1);
+	sync_epoch_exit();
+	return rc;
+}
+
+int sync_map_put(sync_map_t *m, const void *key, size_t keylen, void *value,
+		 void **old)
+{
+	return store_entry(m, key, keylen, value, old, true);
+}
+
+int sync_map_insert(sync_map_t *m, const void *key, size_t keylen, void *value)
+{
+	return store_entry(m, key, keylen, value, NULL, false);
+}
+
+int sync_map_remove(sync_map_t *m, const void *key, size_t keylen, void **old)
+{
+	if (!m || !key_ok(key, keylen))
+		return EINVAL;
+	uint64_t h = hash_key(m, key, keylen);
+	sync_epoch_enter();
+	help_migrate(m);
+	struct locked_bucket lb = lock_bucket_of(m, h);
+	_Atomic(struct node *) *link;
+	struct node *n = chain_find(&lb, h, key, keylen, &link);
+	if (!n) {
+		bucket_unlock(lb.bucket, lb.head);
+		sync_epoch_exit();
+		return ENOENT;
+	}
+	struct node *next = next_of(n);
+	if (link) { /* release: pairs with next_of() in readers */
+		atomic_store_explicit(link, next, memory_order_release);
+		bucket_unlock(lb.bucket, lb.head);
+	} else {
+		bucket_unlock(lb.bucket, next);
+	}
+	if (old) /* relaxed: only bucket holders write a value */
+		*old = atomic_load_explicit(&n->value, memory_order_relaxed);
+	sync_epoch_retire(n, free);
+	count_and_check(m, -1);
+	sync_epoch_exit();
+	return 0;
+}
+
+size_t sync_map_size(sync_map_t *m)
+{
+	return m ? count_sum(m) : 0;
+}
+
+/* ---- iteration ---------------------------------------------------------- */
+
+typedef int (*visit_fn)(const void *key, size_t keylen, void *value, void *arg);
+
+/* Nodes to visit: those with (hash & mask) == val. A chain reached through
+ * a moved bucket, or an old chain whose tail was linked into a new bucket,
+ * may hold nodes of other buckets; the filter skips them, so that every
+ * node is visited from exactly one bucket of the starting table. */
+struct filter {
+	size_t mask, val;
+};
+
+static int visit_table(struct table *t, struct filter f, visit_fn fn, void *arg);
+
+static int visit_chain(struct node *n, struct filter f, visit_fn fn, void *arg)
+{
+	for (; n; n = next_of(n)) {
+		if ((n->hash & f.mask) != f.val)
+			continue;
+		/* acquire pairs with the release store that put the value */
+		int rc = fn(n->key, n->keylen,
+			    atomic_load_explicit(&n->value, memory_order_acquire), arg);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+/* Visits the buckets of t that can hold nodes passing f. */
+static int visit_table(struct table *t, struct filter f, visit_fn fn, void *arg)
+{
+	size_t stride = f.mask + 1, first = f.val & t->mask;
+	if (t->mask <= f.mask)
+		stride = t->mask + 1; /* one bucket: first */
+	for (size_t i = first; i <= t->mask; i += stride) {
+		struct filter g = t->mask > f.mask ? (struct filter){ t->mask, i } : f;
+		uintptr_t w = bucket_load(&t->buckets[i]);
+		int rc = (w & BUCKET_MOVED) ? visit_table(next_table(t), g, fn, arg)
+					    : visit_chain(node_ptr(w), g, fn, arg);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+int sync_map_foreach(sync_map_t *m, visit_fn fn, void *arg)
+{
+	if (!m || !fn)
+		return EINVAL;
+	sync_epoch_enter();
+	struct table *t = current_table(m);
+	int rc = 0;
+	for (size_t i = 0; i <= t->mask && rc == 0; i++)
+		rc = visit_table(t, (struct filter){ t->mask, i }, fn, arg);
+	sync_epoch_exit();
+	return rc;
+}
