@@ -22,6 +22,7 @@
 
 #define SEGMENT_SLOTS 1024
 #define POOL_MAX 4 /* drained segments kept for reuse */
+#define PUSHER_WAIT_PAUSES 128 /* a popper's wait for a pusher mid-write */
 #define LINE 64
 
 enum slot_state { SLOT_EMPTY, SLOT_FULL, SLOT_TAKEN };
@@ -291,14 +292,34 @@ static bool advance_head(struct sync_queue *q, struct segment *head)
 	return true;
 }
 
+/* A pusher that holds index i but has not filled the slot yet is a few
+ * instructions from done: wait a little (bounded, so pop stays lock-free)
+ * rather than take the slot from it, which would cost it a retry on a new
+ * index (with a consumer right behind a producer, every item). */
+static uint64_t wait_for_pusher(struct segment *seg, uint64_t i, uint64_t state)
+{
+	/* relaxed: only a hint; the slot's state decides */
+	if (i >= atomic_load_explicit(&seg->enq, memory_order_relaxed))
+		return state;
+	for (unsigned n = 0; state == SLOT_EMPTY && n < PUSHER_WAIT_PAUSES; n++) {
+		cpu_relax();
+		/* acquire: pairs with the pusher's CAS that published the item */
+		state = atomic_load_explicit(&seg->slots[i].state, memory_order_acquire);
+	}
+	return state;
+}
+
 /* The index is ours alone: if the slot is full, its pusher is done with
  * it and the item is ours without a read-modify-write. If it is empty, its
  * pusher has not arrived: mark it taken, so that the pusher retries
  * elsewhere, unless the pusher gets there first. The acquires pair with
  * the pusher's CAS that published the item. */
-static bool take_slot(struct slot *slot, void **item)
+static bool take_slot(struct segment *seg, uint64_t i, void **item)
 {
+	struct slot *slot = &seg->slots[i];
 	uint64_t state = atomic_load_explicit(&slot->state, memory_order_acquire);
+	if (state == SLOT_EMPTY)
+		state = wait_for_pusher(seg, i, state);
 	if (state == SLOT_EMPTY &&
 	    atomic_compare_exchange_strong_explicit(&slot->state, &state, SLOT_TAKEN,
 						    memory_order_acquire,
@@ -334,7 +355,7 @@ static int pop_in_section(struct sync_queue *q, void **item)
 				return EAGAIN;
 			continue;
 		}
-		if (take_slot(&head->slots[i], item))
+		if (take_slot(head, i, item))
 			return 0;
 	}
 }
