@@ -89,9 +89,20 @@ static bool node_has_key(const struct node *n, uint64_t h, const void *key,
 	       (len == 0 || memcmp(n->key, key, len) == 0);
 }
 
+static bool key_ok(const void *key, size_t len)
+{
+	return key || len == 0;
+}
+
+/* Longer keys cannot be stored: their node's size would overflow. */
+static bool key_fits(size_t len)
+{
+	return len <= SIZE_MAX - sizeof(struct node);
+}
+
 static struct node *node_new(uint64_t h, const void *key, size_t len, void *value)
 {
-	if (len > SIZE_MAX - sizeof(struct node))
+	if (!key_fits(len))
 		return NULL;
 	struct node *n = malloc(sizeof *n + len);
 	if (!n)
@@ -143,8 +154,9 @@ static uintptr_t bucket_load(_Atomic uintptr_t *b)
 /* ---- bucket locks ------------------------------------------------------- */
 
 /* Locks bucket b and returns its chain head, or returns BUCKET_MOVED
- * without locking. Critical sections are a few loads and stores (nothing
- * allocates under a bucket lock), so a waiter spins, then yields. */
+ * without locking. Writers hold a bucket for a few loads and stores (they
+ * allocate before locking); a migration holds it while it copies a few
+ * nodes. So a waiter spins briefly, then yields. */
 static uintptr_t bucket_lock(_Atomic uintptr_t *b)
 {
 	struct spin_budget budget = SPIN_BUDGET_INIT;
@@ -436,11 +448,6 @@ static struct node *lookup(struct sync_map *m, uint64_t h, const void *key,
 	return NULL;
 }
 
-static bool key_ok(const void *key, size_t len)
-{
-	return key || len == 0;
-}
-
 /* ---- public API --------------------------------------------------------- */
 
 static uint64_t random_seed(void *salt)
@@ -519,6 +526,8 @@ int sync_map_get(sync_map_t *m, const void *key, size_t keylen, void **value)
 {
 	if (!m || !key_ok(key, keylen) || !value)
 		return EINVAL;
+	if (!key_fits(keylen))
+		return ENOENT;
 	uint64_t h = hash_key(m, key, keylen);
 	sync_epoch_enter();
 	struct node *n = lookup(m, h, key, keylen);
@@ -534,6 +543,8 @@ static int store_entry(struct sync_map *m, const void *key, size_t len,
 {
 	if (!m || !key_ok(key, len) || !value)
 		return EINVAL;
+	if (!key_fits(len))
+		return ENOMEM;
 	uint64_t h = hash_key(m, key, len);
 	struct node *fresh = NULL;
 	int rc = 0;
@@ -593,6 +604,8 @@ int sync_map_remove(sync_map_t *m, const void *key, size_t keylen, void **old)
 {
 	if (!m || !key_ok(key, keylen))
 		return EINVAL;
+	if (!key_fits(keylen))
+		return ENOENT;
 	uint64_t h = hash_key(m, key, keylen);
 	sync_epoch_enter();
 	help_migrate(m);
@@ -613,9 +626,11 @@ int sync_map_remove(sync_map_t *m, const void *key, size_t keylen, void **old)
 	}
 	if (old) /* relaxed: only bucket holders write a value */
 		*old = atomic_load_explicit(&n->value, memory_order_relaxed);
-	sync_epoch_retire(n, free);
 	count_and_check(m, -1);
 	sync_epoch_exit();
+	/* outside the section, so that retire may wait when too much is
+	 * pending (it never waits inside one) */
+	sync_epoch_retire(n, free);
 	return 0;
 }
 
