@@ -135,6 +135,7 @@ struct bench_config {
 	const char *only;     /* rows whose primitive contains this; NULL: all */
 	int only_threads;     /* rows with this many threads; 0: all */
 	bool verbose;         /* every round's ns/op on stderr */
+	int map_rounds;       /* the map rows' rounds per side (at most `rounds`) */
 };
 
 /* What the summary line counts. */
@@ -170,7 +171,7 @@ bool bench_run_row_medians(const struct bench_config *cfg, const struct bench_ro
 void bench_print_summary(const struct bench_tally *tally);
 
 /* Rows of each primitive (bench/mutex.c, spinlock.c, sem.c, rwlock.c, cond.c,
- * queue.c, epoch.c). */
+ * queue.c, epoch.c, map.c). */
 void bench_mutex(const struct bench_config *cfg, struct bench_tally *tally);
 void bench_spinlocks(const struct bench_config *cfg, struct bench_tally *tally);
 void bench_sem(const struct bench_config *cfg, struct bench_tally *tally);
@@ -178,10 +179,15 @@ void bench_rwlock(const struct bench_config *cfg, struct bench_tally *tally);
 void bench_cond(const struct bench_config *cfg, struct bench_tally *tally);
 void bench_queue(const struct bench_config *cfg, struct bench_tally *tally);
 void bench_epoch(const struct bench_config *cfg, struct bench_tally *tally);
+void bench_map(const struct bench_config *cfg, struct bench_tally *tally);
 
 /* The queue rows against the fetch-and-add ceiling as fractions of it, a
  * small table of its own (nothing if none of those rows ran). */
 void bench_queue_print_ceiling(void);
+
+/* The map's memory, hash-flooding and growth results, small tables of
+ * their own (nothing for what did not run). */
+void bench_map_print_tables(void);
 
 /* ck_spinlock_fas, the peer of both the mutex and the TTAS spinlock. */
 extern const struct bench_lock bench_ck_fas;

@@ -1,6 +1,6 @@
 /* libsync comparison benchmark: every lock, semaphore, rwlock, condition
- * variable, the queue and the epoch domain against their glibc, Concurrency
- * Kit or liburcu peers, one table. Options in usage() below. */
+ * variable, the queue, the epoch domain and the map against their glibc,
+ * Concurrency Kit or liburcu peers, one table. Options in usage() below. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,7 +13,7 @@ static void usage(FILE *out)
 	fprintf(out,
 		"usage: bench [--quick] [--rounds N] [--ops N] [--round-ms N] [--fair-ms N]\n"
 		"             [--fair-rounds N] [--delay N] [--only NAME] [--threads N]\n"
-		"             [--no-pin] [-v]\n"
+		"             [--map-rounds N] [--no-pin] [-v]\n"
 		"  --quick        smoke run of a few seconds (3 rounds, short runs, short caps)\n"
 		"  --rounds N     timed rounds per side, ours and peer alternating (default 15;\n"
 		"                 env BENCH_ROUNDS)\n"
@@ -24,8 +24,10 @@ static void usage(FILE *out)
 		"  --fair-rounds N  fairness/latency runs per side (default 3; 0: none)\n"
 		"  --delay N      pause instructions after each unlock or operation (default 0)\n"
 		"  --only NAME    only rows whose primitive contains NAME (mutex, spinlock,\n"
-		"                 ticket, mcs, sem, rwlock, cond, queue, epoch)\n"
+		"                 ticket, mcs, sem, rwlock, cond, queue, epoch, map)\n"
 		"  --threads N    only rows with N threads\n"
+		"  --map-rounds N rounds per side of the map rows, at most --rounds (default 5:\n"
+		"                 each map run prefills 5 x 10^5 entries)\n"
 		"  --no-pin       let the scheduler place the threads (default: thread i\n"
 		"                 on allowed CPU i mod ncpu)\n"
 		"  -v             every round's result on stderr\n"
@@ -96,6 +98,8 @@ static int apply_option(struct bench_config *cfg, const char *opt, const char *a
 		cfg->delay = (unsigned)v;
 	else if (!strcmp(opt, "--threads") && v >= 1 && v <= 1024)
 		cfg->only_threads = (int)v;
+	else if (!strcmp(opt, "--map-rounds") && v >= 1 && v <= BENCH_MAX_ROUNDS)
+		cfg->map_rounds = (int)v;
 	else
 		return EINVAL;
 	return 0;
@@ -141,7 +145,7 @@ int main(int argc, char **argv)
 		.rounds = 15, .ops = 0, .round_ms = 60, .fair_ms = 200, .fair_rounds = 3,
 		.delay = 0,
 		.cap_factor = 10, .cap_min_s = 2, .cap_max_s = 10, .pin = true,
-		.verbose = false,
+		.verbose = false, .map_rounds = 5,
 	};
 	struct bench_tally tally = { .targets = 0 };
 	if (parse_args(argc, argv, &cfg))
@@ -159,7 +163,9 @@ int main(int argc, char **argv)
 	bench_cond(&cfg, &tally);
 	bench_queue(&cfg, &tally);
 	bench_epoch(&cfg, &tally);
+	bench_map(&cfg, &tally);
 	bench_print_summary(&tally);
 	bench_queue_print_ceiling();
+	bench_map_print_tables();
 	return tally.failures ? 1 : 0;
 }

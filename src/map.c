@@ -22,6 +22,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/random.h>
 #include <time.h>
 
@@ -53,6 +54,7 @@ struct node {
 
 struct table {
 	size_t mask;                 /* buckets - 1 */
+	size_t mapped;               /* bytes mmap'ed, or 0: from calloc */
 	_Atomic(struct table *) next; /* table being migrated into, or NULL */
 	size_t migrated;             /* buckets moved so far; under migrating */
 	_Atomic uintptr_t buckets[];
@@ -122,15 +124,40 @@ static struct node *next_of(struct node *n)
 	return atomic_load_explicit(&n->next, memory_order_acquire);
 }
 
+/* Tables from this size on get their own mapping, with transparent huge
+ * pages asked for: a get's bucket load then rarely misses the TLB. */
+#define HUGE_TABLE_BYTES ((size_t)2 << 20)
+
 static struct table *table_new(size_t buckets)
 {
 	if (buckets > (SIZE_MAX - sizeof(struct table)) / sizeof(uintptr_t))
 		return NULL;
-	struct table *t = calloc(1, sizeof *t + buckets * sizeof(uintptr_t));
-	if (!t)
-		return NULL;
+	size_t bytes = sizeof(struct table) + buckets * sizeof(uintptr_t);
+	struct table *t;
+	if (bytes < HUGE_TABLE_BYTES) {
+		t = calloc(1, bytes);
+		if (!t)
+			return NULL;
+	} else {
+		t = mmap(NULL, bytes, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (t == MAP_FAILED)
+			return NULL;
+		madvise(t, bytes, MADV_HUGEPAGE); /* a hint; fine if refused */
+		t->mapped = bytes;
+	}
 	t->mask = buckets - 1;
 	return t;
+}
+
+/* Frees a table; also an epoch callback. */
+static void table_free(void *p)
+{
+	struct table *t = p;
+	if (t->mapped)
+		munmap(t, t->mapped);
+	else
+		free(t);
 }
 
 static struct table *current_table(struct sync_map *m)
@@ -353,6 +380,12 @@ static void retire_list_until(struct node *n, struct node *stop)
 static bool migrate_bucket(struct table *t, struct table *nt, size_t i)
 {
 	_Atomic uintptr_t *b = &t->buckets[i];
+	uintptr_t empty = 0;
+	/* release: as the MOVED store below (an empty bucket moves in one CAS) */
+	if (atomic_compare_exchange_strong_explicit(b, &empty, BUCKET_MOVED,
+						    memory_order_release,
+						    memory_order_relaxed))
+		return true;
 	struct node *head = node_ptr(bucket_lock(b)); /* only we set MOVED */
 	struct split s = { .target = { i & nt->mask, (i & nt->mask) + t->mask + 1 },
 			   .n = nt->mask > t->mask ? 2 : 1 };
@@ -388,7 +421,7 @@ static void help_migrate(struct sync_map *m)
 	if (nt && t->migrated > t->mask) {
 		/* release: pairs with current_table() */
 		atomic_store_explicit(&m->table, nt, memory_order_release);
-		sync_epoch_retire(t, free);
+		sync_epoch_retire(t, table_free);
 	}
 	migrate_unlock(m);
 }
@@ -507,7 +540,7 @@ static void free_table(struct table *t, void (*free_value)(void *))
 		if (!(w & BUCKET_MOVED)) /* relaxed: not concurrent with use */
 			free_chain(node_ptr(w), free_value);
 	}
-	free(t);
+	table_free(t);
 }
 
 void sync_map_destroy(sync_map_t *m, void (*free_value)(void *))
