@@ -25,6 +25,7 @@
 #include <sys/mman.h>
 #include <sys/random.h>
 #include <time.h>
+#include <unistd.h>
 
 #define XXH_INLINE_ALL
 #include <xxhash.h>
@@ -41,6 +42,7 @@
 #define BUCKET_FLAGS (BUCKET_LOCK | BUCKET_MOVED)
 #define MIN_BUCKETS ((size_t)16)
 #define MIGRATE_STEP 64u  /* buckets a writer moves per operation */
+#define PREFETCH_AHEAD 8u /* buckets ahead of the migration whose chain is prefetched */
 #define COUNTER_CELLS 16u /* striped entry counter, one cache line each */
 #define CHECK_EVERY_MAX 64u
 
@@ -124,17 +126,34 @@ static struct node *next_of(struct node *n)
 	return atomic_load_explicit(&n->next, memory_order_acquire);
 }
 
-/* Tables from this size on get their own mapping, with transparent huge
- * pages asked for: a get's bucket load then rarely misses the TLB. */
-#define HUGE_TABLE_BYTES ((size_t)2 << 20)
+/* Tables from this size on get their own mapping (no heap fragmentation,
+ * and munmap gives the memory back at once). The table that create makes
+ * for a large hint also asks for transparent huge pages and is faulted in
+ * there, so that a get's bucket load rarely misses the TLB; a table made
+ * by a resize is not, since faulting in a huge page (zeroing 2 MB, maybe
+ * compacting memory first) would stall the put that touches it. */
+#define BIG_TABLE_BYTES ((size_t)2 << 20)
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23 /* Linux 5.14 */
+#endif
 
-static struct table *table_new(size_t buckets)
+static void fault_in_huge(void *p, size_t bytes)
+{
+	madvise(p, bytes, MADV_HUGEPAGE); /* a hint; fine if refused */
+	if (madvise(p, bytes, MADV_POPULATE_WRITE) == 0)
+		return;
+	long page = sysconf(_SC_PAGESIZE);
+	for (size_t off = 0; off < bytes; off += (size_t)page)
+		((volatile char *)p)[off] = 0;
+}
+
+static struct table *table_new(size_t buckets, bool at_create)
 {
 	if (buckets > (SIZE_MAX - sizeof(struct table)) / sizeof(uintptr_t))
 		return NULL;
 	size_t bytes = sizeof(struct table) + buckets * sizeof(uintptr_t);
 	struct table *t;
-	if (bytes < HUGE_TABLE_BYTES) {
+	if (bytes < BIG_TABLE_BYTES) {
 		t = calloc(1, bytes);
 		if (!t)
 			return NULL;
@@ -143,7 +162,8 @@ static struct table *table_new(size_t buckets)
 			 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 		if (t == MAP_FAILED)
 			return NULL;
-		madvise(t, bytes, MADV_HUGEPAGE); /* a hint; fine if refused */
+		if (at_create)
+			fault_in_huge(t, bytes);
 		t->mapped = bytes;
 	}
 	t->mask = buckets - 1;
@@ -352,11 +372,18 @@ static bool copy_prefix(struct split *s, struct node *head, struct node *run,
 }
 
 /* Prepends a list to a bucket of the new table. The list's tail is either a
- * copy or the old chain's NULL tail, so linking it rewires no live link. */
-static void splice_into(_Atomic uintptr_t *b, struct node *list)
+ * copy or the old chain's NULL tail, so linking it rewires no live link.
+ * When the table grows, the bucket is still private: only this bucket's
+ * migration fills it, and nobody looks at it before the old bucket says
+ * MOVED. When it shrinks, writers may already use it: lock it. */
+static void splice_into(_Atomic uintptr_t *b, struct node *list, bool private)
 {
 	if (!list)
 		return;
+	if (private) {
+		bucket_unlock(b, list); /* a release store; nothing to unlock */
+		return;
+	}
 	uintptr_t w = bucket_lock(b);
 	struct node *tail = list;
 	for (struct node *n = next_of(tail); n; n = next_of(n))
@@ -397,11 +424,24 @@ static bool migrate_bucket(struct table *t, struct table *nt, size_t i)
 		return false;
 	}
 	for (unsigned k = 0; k < s.n; k++)
-		splice_into(&nt->buckets[s.target[k]], s.list[k]);
+		splice_into(&nt->buckets[s.target[k]], s.list[k], nt->mask > t->mask);
 	/* release: whoever sees MOVED sees the new buckets spliced above */
 	atomic_store_explicit(b, BUCKET_MOVED, memory_order_release);
 	retire_list_until(head, run);
 	return true;
+}
+
+/* Starts loading the first node of bucket i, a few buckets before the
+ * migration reaches it: the nodes are scattered, and each would otherwise
+ * be a cache miss of its own. */
+static void prefetch_chain(struct table *t, size_t i)
+{
+	if (i > t->mask)
+		return;
+	/* relaxed: a hint; migrate_bucket() loads the bucket again under its lock */
+	struct node *n = node_ptr(atomic_load_explicit(&t->buckets[i], memory_order_relaxed));
+	if (n)
+		__builtin_prefetch(n);
 }
 
 /* Moves up to MIGRATE_STEP buckets of a resize in progress, if no other
@@ -414,6 +454,7 @@ static void help_migrate(struct sync_map *m)
 	t = current_table(m);
 	struct table *nt = next_table(t);
 	for (unsigned k = 0; nt && k < MIGRATE_STEP && t->migrated <= t->mask; k++) {
+		prefetch_chain(t, t->migrated + PREFETCH_AHEAD);
 		if (!migrate_bucket(t, nt, t->migrated))
 			break;
 		t->migrated++;
@@ -433,7 +474,7 @@ static void start_resize(struct sync_map *m, struct table *t, size_t buckets)
 	if (!migrate_trylock(m))
 		return;
 	if (current_table(m) == t && !next_table(t)) {
-		struct table *nt = table_new(buckets);
+		struct table *nt = table_new(buckets, false);
 		if (nt) {
 			t->migrated = 0;
 			/* release: pairs with next_table() */
@@ -505,7 +546,7 @@ static size_t buckets_for(size_t entries)
 sync_map_t *sync_map_create(size_t capacity_hint)
 {
 	struct sync_map *m = aligned_alloc(LINE, sizeof *m);
-	struct table *t = m ? table_new(buckets_for(capacity_hint)) : NULL;
+	struct table *t = m ? table_new(buckets_for(capacity_hint), true) : NULL;
 	if (!t) {
 		free(m);
 		errno = ENOMEM;
