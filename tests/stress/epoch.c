@@ -422,69 +422,6 @@ static bool membarrier_expedited(void)
 	return cmds > 0 && (cmds & MEMBARRIER_CMD_PRIVATE_EXPEDITED);
 }
 
-/* Relays one TAP line of the child as our own check (renumbered); other
- * lines (diagnostics) pass through. Returns true for a test line. */
-static bool relay(const char *line)
-{
-	bool ok = strncmp(line, "ok ", 3) == 0;
-	if (!ok && strncmp(line, "not ok ", 7) != 0) {
-		if (strncmp(line, "1..", 3) != 0)
-			fputs(line, stdout);
-		return false;
-	}
-	const char *desc = strstr(line, " - ");
-	desc = desc ? desc + 3 : "";
-	tap_check(ok, "%.*s", (int)strcspn(desc, "\n"), desc);
-	return true;
-}
-
-/* Runs this program again with SYNC_EPOCH_NO_MEMBARRIER=1 (the mode is
- * fixed at the first use in a process) and relays its checks. */
-static void run_fence_mode_child(char **argv)
-{
-	int fds[2];
-	fflush(stdout);
-	if (pipe(fds)) {
-		perror("pipe");
-		exit(EXIT_FAILURE);
-	}
-	pid_t pid = fork();
-	if (pid < 0) {
-		perror("fork");
-		exit(EXIT_FAILURE);
-	}
-	if (pid == 0) {
-		close(fds[0]);
-		dup2(fds[1], STDOUT_FILENO);
-		close(fds[1]);
-		setenv("SYNC_EPOCH_NO_MEMBARRIER", "1", 1);
-		execv("/proc/self/exe", argv);
-		perror("execv /proc/self/exe");
-		_exit(127);
-	}
-	close(fds[1]);
-	FILE *in = fdopen(fds[0], "r");
-	char line[1024];
-	int relayed = 0;
-	while (in && fgets(line, sizeof line, in))
-		relayed += relay(line);
-	if (in)
-		fclose(in);
-	int status = 0;
-	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-		;
-	for (; relayed < CASES * CHECKS_PER_CASE; relayed++)
-		tap_check(false, "epoch[fence]: check %d never reported", relayed + 1);
-	char how[64];
-	if (WIFEXITED(status))
-		snprintf(how, sizeof how, "status %d", WEXITSTATUS(status));
-	else
-		snprintf(how, sizeof how, "signal %d", WIFSIGNALED(status) ? WTERMSIG(status) : 0);
-	tap_check(WIFEXITED(status) && WEXITSTATUS(status) == 0,
-		  "epoch[fence]: the run with SYNC_EPOCH_NO_MEMBARRIER=1 ended with %s",
-		  how);
-}
-
 int main(int argc, char **argv)
 {
 	(void)argc;
@@ -499,6 +436,6 @@ int main(int argc, char **argv)
 	if (!membarrier_expedited())
 		printf("# membarrier(2) unavailable: both runs use the fence\n");
 	run_cases("membarrier");
-	run_fence_mode_child(argv);
+	stress_rerun_in_fence_mode(argv, CASES * CHECKS_PER_CASE, "epoch");
 	return tap_exit_status();
 }

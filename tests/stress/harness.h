@@ -63,4 +63,9 @@ void tap_check(bool ok, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 int tap_exit_status(void);
 
+/* Runs this program again with SYNC_EPOCH_NO_MEMBARRIER=1 (the epoch mode
+ * is fixed at its first use in a process) and relays the `checks` checks
+ * of that run as this one's, plus one for how it ended. */
+void stress_rerun_in_fence_mode(char **argv, int checks, const char *name);
+
 #endif /* SYNC_STRESS_HARNESS_H */
