@@ -27,7 +27,9 @@
  * Every peer hashes with the same XXH3 (xxhash.h, inlined): ck_ht and
  * rculfhash with a random seed per map (as sync_map), the ten-minute maps
  * with a FIXED seed, which is what such a map does and what the flooding
- * rows exploit. Keys are 8 bytes, precomputed; values are never freed (the
+ * rows exploit. Keys are 8 bytes, splitmix64 of the key index, computed where
+ * used (the growth and flooding rows read them from arrays built once);
+ * values are never freed (the
  * caller owns them). Each implementation is called through the same
  * function pointers from the same loop.
  *
@@ -1011,7 +1013,7 @@ static bool mix_check(const struct bench_objects *run, uint64_t ops, const uint6
 	return false;
 }
 
-#define MIX_LEGEND_KEYS "10^6 8-byte keys (precomputed), half of them put before the" \
+#define MIX_LEGEND_KEYS "10^6 8-byte keys (splitmix64 of the index, computed per op), half of them put before the" \
 	" threads start (untimed; hint 10^6); key of each op from a per-thread PRNG"
 
 static const struct bench_workload get100 = {
