@@ -22,7 +22,9 @@
 
 #define SEGMENT_SLOTS 1024
 #define POOL_MAX 4 /* drained segments kept for reuse */
-#define PUSHER_WAIT_PAUSES 128 /* a popper's wait for a pusher mid-write */
+/* A popper's wait for a pusher mid-write, a spin_poll() budget: polls after
+ * 1, 2, 4 ... 64 pauses, 127 pauses at most. */
+#define PUSHER_WAIT_PAUSES 64
 #define LINE 64
 
 enum slot_state { SLOT_EMPTY, SLOT_FULL, SLOT_TAKEN };
@@ -293,25 +295,26 @@ static bool advance_head(struct sync_queue *q, struct segment *head)
 }
 
 /* A pusher that holds index i but has not filled the slot yet is a few
- * instructions from done: wait a little (bounded, so pop stays lock-free)
+ * instructions from done: poll a little (bounded, so pop stays lock-free)
  * rather than take the slot from it, which would cost it a retry on a new
- * index (with a consumer right behind a producer, every item). */
-static uint64_t wait_for_pusher(struct segment *seg, uint64_t i, uint64_t state)
+ * index (with a consumer right behind a producer, every item). Returns the
+ * slot's state, still SLOT_EMPTY if the pusher did not come in time. */
+static uint64_t wait_for_pusher(struct segment *seg, uint64_t i)
 {
+	struct spin_poll poll = SPIN_POLL_INIT;
+	uint64_t state = SLOT_EMPTY;
 	/* relaxed: only a hint; the slot's state decides */
 	if (i >= atomic_load_explicit(&seg->enq, memory_order_relaxed))
 		return state;
-	for (unsigned n = 0; state == SLOT_EMPTY && n < PUSHER_WAIT_PAUSES; n++) {
-		cpu_relax();
+	while (state == SLOT_EMPTY && spin_poll(&poll, PUSHER_WAIT_PAUSES))
 		/* acquire: pairs with the pusher's CAS that published the item */
 		state = atomic_load_explicit(&seg->slots[i].state, memory_order_acquire);
-	}
 	return state;
 }
 
 /* The index is ours alone: if the slot is full, its pusher is done with
- * it and the item is ours without a read-modify-write. If it is empty, its
- * pusher has not arrived: mark it taken, so that the pusher retries
+ * it and the item is ours without a read-modify-write. If it is still
+ * empty after wait_for_pusher, mark it taken, so that the pusher retries
  * elsewhere, unless the pusher gets there first. The acquires pair with
  * the pusher's CAS that published the item. */
 static bool take_slot(struct segment *seg, uint64_t i, void **item)
@@ -319,7 +322,7 @@ static bool take_slot(struct segment *seg, uint64_t i, void **item)
 	struct slot *slot = &seg->slots[i];
 	uint64_t state = atomic_load_explicit(&slot->state, memory_order_acquire);
 	if (state == SLOT_EMPTY)
-		state = wait_for_pusher(seg, i, state);
+		state = wait_for_pusher(seg, i);
 	if (state == SLOT_EMPTY &&
 	    atomic_compare_exchange_strong_explicit(&slot->state, &state, SLOT_TAKEN,
 						    memory_order_acquire,
