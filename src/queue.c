@@ -17,6 +17,7 @@
 #include <sync/queue.h>
 
 #include "backoff.h"
+#include "cacheline.h"
 #include "futex.h"
 #include "timeout.h"
 
@@ -25,7 +26,6 @@
 /* A popper's wait for a pusher mid-write, a spin_poll() budget: polls after
  * 1, 2, 4 ... 64 pauses, 127 pauses at most. */
 #define PUSHER_WAIT_PAUSES 64
-#define LINE 64
 
 enum slot_state { SLOT_EMPTY, SLOT_FULL, SLOT_TAKEN };
 
@@ -35,21 +35,21 @@ struct slot {
 };
 
 struct segment {
-	_Alignas(LINE) _Atomic uint64_t enq; /* next index for push (grows past the end) */
-	_Alignas(LINE) _Atomic uint64_t deq; /* next index for pop (grows past the end) */
-	_Alignas(LINE) _Atomic(struct segment *) next;
+	_Alignas(CACHE_LINE) _Atomic uint64_t enq; /* next index for push (grows past the end) */
+	_Alignas(CACHE_LINE) _Atomic uint64_t deq; /* next index for pop (grows past the end) */
+	_Alignas(CACHE_LINE) _Atomic(struct segment *) next;
 	struct sync_queue *queue;
 	struct slot slots[SEGMENT_SLOTS];
 };
 
 struct sync_queue {
-	_Alignas(LINE) _Atomic(struct segment *) head;
-	_Alignas(LINE) _Atomic(struct segment *) tail;
+	_Alignas(CACHE_LINE) _Atomic(struct segment *) head;
+	_Alignas(CACHE_LINE) _Atomic(struct segment *) tail;
 	/* pop_wait: sleepers count themselves in, and sleep on wake_seq */
-	_Alignas(LINE) _Atomic uint32_t sleepers;
+	_Alignas(CACHE_LINE) _Atomic uint32_t sleepers;
 	_Atomic uint32_t wake_seq;
 	/* drained segments: the pool, and those retired but not yet back */
-	_Alignas(LINE) sync_mutex_t pool_lock;
+	_Alignas(CACHE_LINE) sync_mutex_t pool_lock;
 	struct segment *pool;
 	unsigned pooled;
 	unsigned retired;
@@ -79,7 +79,7 @@ static struct segment *segment_get(struct sync_queue *q)
 	}
 	sync_mutex_unlock(&q->pool_lock);
 	if (!s)
-		s = aligned_alloc(LINE, sizeof *s);
+		s = aligned_alloc(CACHE_LINE, sizeof *s);
 	if (s)
 		segment_reset(s, q);
 	return s;
@@ -135,7 +135,7 @@ static void segment_retire(struct sync_queue *q, struct segment *s)
 
 sync_queue_t *sync_queue_create(void)
 {
-	struct sync_queue *q = aligned_alloc(LINE, sizeof *q);
+	struct sync_queue *q = aligned_alloc(CACHE_LINE, sizeof *q);
 	if (!q) {
 		errno = ENOMEM;
 		return NULL;
