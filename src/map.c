@@ -34,9 +34,9 @@
 #include <sync/map.h>
 
 #include "backoff.h"
+#include "cacheline.h"
 #include "thread.h"
 
-#define LINE 64
 #define BUCKET_LOCK ((uintptr_t)1)  /* a writer holds the bucket */
 #define BUCKET_MOVED ((uintptr_t)2) /* the bucket lives in table->next now */
 #define BUCKET_FLAGS (BUCKET_LOCK | BUCKET_MOVED)
@@ -63,14 +63,14 @@ struct table {
 };
 
 struct counter_cell {
-	_Alignas(LINE) _Atomic int64_t n;
+	_Alignas(CACHE_LINE) _Atomic int64_t n;
 };
 
 struct sync_map {
-	_Alignas(LINE) _Atomic(struct table *) table;
+	_Alignas(CACHE_LINE) _Atomic(struct table *) table;
 	uint64_t seed;
 	size_t min_buckets;
-	_Alignas(LINE) _Atomic int migrating; /* held by the one migrating writer */
+	_Alignas(CACHE_LINE) _Atomic int migrating; /* held by the one migrating writer */
 	struct counter_cell cells[COUNTER_CELLS];
 };
 
@@ -326,11 +326,16 @@ static unsigned split_slot(const struct split *s, size_t target)
 	return s->target[0] == target ? 0 : 1;
 }
 
-static void free_list_until(struct node *n, struct node *stop)
+/* Frees the nodes from n up to stop (or the end), passing each value to
+ * free_value if not NULL. Only for nodes no other thread can reach: copies
+ * never published, or a map being destroyed; hence the relaxed loads. */
+static void free_nodes(struct node *n, struct node *stop, void (*free_value)(void *))
 {
 	while (n && n != stop) {
 		struct node *next = atomic_load_explicit(&n->next, memory_order_relaxed);
-		free(n); /* relaxed above: the copies were never published */
+		if (free_value)
+			free_value(atomic_load_explicit(&n->value, memory_order_relaxed));
+		free(n);
 		n = next;
 	}
 }
@@ -361,7 +366,7 @@ static bool copy_prefix(struct split *s, struct node *head, struct node *run,
 					  atomic_load_explicit(&n->value, memory_order_relaxed));
 		if (!c) {
 			for (unsigned i = 0; i < s->n; i++)
-				free_list_until(s->list[i], run);
+				free_nodes(s->list[i], run, NULL);
 			return false;
 		}
 		unsigned slot = split_slot(s, n->hash & new_mask);
@@ -545,7 +550,7 @@ static size_t buckets_for(size_t entries)
 
 sync_map_t *sync_map_create(size_t capacity_hint)
 {
-	struct sync_map *m = aligned_alloc(LINE, sizeof *m);
+	struct sync_map *m = aligned_alloc(CACHE_LINE, sizeof *m);
 	struct table *t = m ? table_new(buckets_for(capacity_hint), true) : NULL;
 	if (!t) {
 		free(m);
@@ -562,24 +567,13 @@ sync_map_t *sync_map_create(size_t capacity_hint)
 	return m;
 }
 
-static void free_chain(struct node *n, void (*free_value)(void *))
-{
-	while (n) {
-		struct node *next = atomic_load_explicit(&n->next, memory_order_relaxed);
-		if (free_value) /* relaxed: destroy is not concurrent with use */
-			free_value(atomic_load_explicit(&n->value, memory_order_relaxed));
-		free(n);
-		n = next;
-	}
-}
-
 /* Frees the live chains of t: those of buckets that have not moved. */
 static void free_table(struct table *t, void (*free_value)(void *))
 {
 	for (size_t i = 0; i <= t->mask; i++) {
 		uintptr_t w = atomic_load_explicit(&t->buckets[i], memory_order_relaxed);
 		if (!(w & BUCKET_MOVED)) /* relaxed: not concurrent with use */
-			free_chain(node_ptr(w), free_value);
+			free_nodes(node_ptr(w), NULL, free_value);
 	}
 	table_free(t);
 }
