@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <linux/futex.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -16,6 +17,21 @@ static inline int futex_op(bool pshared, int op)
 	return pshared ? op : (op | FUTEX_PRIVATE_FLAG);
 }
 
+/* syscall(2) reports failure through errno; the callers' contract is to
+ * leave errno as they found it (API.md), so each wrapper restores it and
+ * returns the error instead: the result, or -errno. */
+static inline long futex_syscall(uint32_t *word, int op, uint32_t val,
+				 const void *timeout_or_n, uint32_t *word2,
+				 uint32_t val3)
+{
+	int saved = errno;
+	long r = syscall(SYS_futex, word, op, val, timeout_or_n, word2, val3);
+	if (r < 0)
+		r = -errno;
+	errno = saved;
+	return r;
+}
+
 /* Sleeps while *word == expected, until woken with a matching bitset or the
  * absolute CLOCK_MONOTONIC deadline (NULL: none). Returns 0 (woken, maybe
  * spuriously), EAGAIN (value changed), EINTR or ETIMEDOUT. */
@@ -23,19 +39,35 @@ static inline int futex_wait(_Atomic uint32_t *word, uint32_t expected,
 			     const struct timespec *abstime, uint32_t bitset,
 			     bool pshared)
 {
-	long r = syscall(SYS_futex, (uint32_t *)word,
-			 futex_op(pshared, FUTEX_WAIT_BITSET), expected,
-			 abstime, NULL, bitset);
-	return r == 0 ? 0 : errno;
+	long r = futex_syscall((uint32_t *)word,
+			       futex_op(pshared, FUTEX_WAIT_BITSET), expected,
+			       abstime, NULL, bitset);
+	return (int)-r;
+}
+
+/* futex_wait as a cancellation point (POSIX's cond, sem and queue waits):
+ * asynchronous cancellation is enabled for the sleep alone, as glibc's
+ * LIBC_CANCEL_ASYNC did, so a pending or arriving pthread_cancel acts there.
+ * The cancellation may land just after a wake-up was consumed: the caller's
+ * cleanup handler must pass on any wake-up it may have taken. */
+static inline int futex_wait_cancelable(_Atomic uint32_t *word, uint32_t expected,
+					const struct timespec *abstime,
+					uint32_t bitset, bool pshared)
+{
+	int type;
+	pthread_setcanceltype(PTHREAD_CANCEL_ASYNCHRONOUS, &type);
+	int r = futex_wait(word, expected, abstime, bitset, pshared);
+	pthread_setcanceltype(type, NULL);
+	return r;
 }
 
 /* Wakes up to n waiters whose bitset intersects bitset; returns how many. */
 static inline int futex_wake(_Atomic uint32_t *word, int n, uint32_t bitset,
 			     bool pshared)
 {
-	long r = syscall(SYS_futex, (uint32_t *)word,
-			 futex_op(pshared, FUTEX_WAKE_BITSET), n, NULL, NULL,
-			 bitset);
+	long r = futex_syscall((uint32_t *)word,
+			       futex_op(pshared, FUTEX_WAKE_BITSET), (uint32_t)n,
+			       NULL, NULL, bitset);
 	return r < 0 ? 0 : (int)r;
 }
 
@@ -46,10 +78,10 @@ static inline int futex_cmp_requeue(_Atomic uint32_t *from, uint32_t expected,
 				    int n_wake, int n_move,
 				    _Atomic uint32_t *to, bool pshared)
 {
-	long r = syscall(SYS_futex, (uint32_t *)from,
-			 futex_op(pshared, FUTEX_CMP_REQUEUE), n_wake,
-			 (void *)(long)n_move, (uint32_t *)to, expected);
-	return r < 0 ? errno : 0;
+	long r = futex_syscall((uint32_t *)from,
+			       futex_op(pshared, FUTEX_CMP_REQUEUE), (uint32_t)n_wake,
+			       (void *)(long)n_move, (uint32_t *)to, expected);
+	return r < 0 ? (int)-r : 0;
 }
 
 #endif /* SYNC_SRC_FUTEX_H */

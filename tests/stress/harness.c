@@ -12,6 +12,21 @@
 #include <unistd.h>
 
 static atomic_bool running;
+static void (*_Atomic hook_fn)(const char *point);
+
+void test_hook_set(void (*fn)(const char *point))
+{
+	atomic_store(&hook_fn, fn);
+}
+
+void test_hook(const char *point);
+void test_hook(const char *point)
+{
+	/* relaxed: the installing thread starts the threads that reach here */
+	void (*fn)(const char *) = atomic_load_explicit(&hook_fn, memory_order_relaxed);
+	if (fn)
+		fn(point);
+}
 static int tap_number;
 static int tap_failures;
 

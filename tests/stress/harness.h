@@ -68,4 +68,9 @@ int tap_exit_status(void);
  * of that run as this one's, plus one for how it ended. */
 void stress_rerun_in_fence_mode(char **argv, int checks, const char *name);
 
+/* Installs fn as the handler of the library's TEST_HOOK points (see
+ * src/test_hook.h); NULL removes it. fn gets the point's name, e.g.
+ * "mutex_unlock:released", and may sleep to widen a race window. */
+void test_hook_set(void (*fn)(const char *point));
+
 #endif /* SYNC_STRESS_HARNESS_H */
