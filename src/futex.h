@@ -32,16 +32,47 @@ static inline long futex_syscall(uint32_t *word, int op, uint32_t val,
 	return r;
 }
 
+/* A process-shared sleeper looks again at least this often. The kernel may
+ * hand a wake-up to a process that SIGKILL is already tearing down: it never
+ * runs again, and the wake-up is lost to the others. Looking again bounds
+ * what such a death costs them to this delay instead of forever. */
+#define FUTEX_PSHARED_RECHECK_NS 10000000L /* 10 ms */
+
+/* The earlier of abstime (NULL: none) and now + FUTEX_PSHARED_RECHECK_NS,
+ * in *soon; true if that is the recheck, not the caller's deadline. */
+static inline bool futex_recheck_deadline(const struct timespec *abstime,
+					  struct timespec *soon)
+{
+	clock_gettime(CLOCK_MONOTONIC, soon);
+	soon->tv_nsec += FUTEX_PSHARED_RECHECK_NS;
+	if (soon->tv_nsec >= 1000000000L) {
+		soon->tv_sec++;
+		soon->tv_nsec -= 1000000000L;
+	}
+	if (abstime && (abstime->tv_sec < soon->tv_sec ||
+			(abstime->tv_sec == soon->tv_sec &&
+			 abstime->tv_nsec <= soon->tv_nsec))) {
+		*soon = *abstime;
+		return false;
+	}
+	return true;
+}
+
 /* Sleeps while *word == expected, until woken with a matching bitset or the
  * absolute CLOCK_MONOTONIC deadline (NULL: none). Returns 0 (woken, maybe
- * spuriously), EAGAIN (value changed), EINTR or ETIMEDOUT. */
+ * spuriously), EAGAIN (value changed), EINTR (a signal, or a process-shared
+ * sleeper's periodic second look) or ETIMEDOUT (at abstime only). */
 static inline int futex_wait(_Atomic uint32_t *word, uint32_t expected,
 			     const struct timespec *abstime, uint32_t bitset,
 			     bool pshared)
 {
+	struct timespec soon;
+	bool recheck = pshared && futex_recheck_deadline(abstime, &soon);
 	long r = futex_syscall((uint32_t *)word,
 			       futex_op(pshared, FUTEX_WAIT_BITSET), expected,
-			       abstime, NULL, bitset);
+			       pshared ? &soon : abstime, NULL, bitset);
+	if (r == -ETIMEDOUT && recheck)
+		return EINTR;
 	return (int)-r;
 }
 
