@@ -1,6 +1,34 @@
 /* Futex mutex: Drepper, "Futexes Are Tricky" (2011), mutex 3, with bounded
- * spinning before sleeping and a hand-off bit against starvation (after the
- * starvation mode of Go's sync.Mutex). */
+ * spinning by a single spinner before sleeping and a hand-off bit against
+ * starvation (after the starvation mode of Go's sync.Mutex).
+ *
+ * The state word is the whole protocol, and every decision is an atomic
+ * read-modify-write of it, so that an unlock's release is also its last
+ * access to the mutex (the next owner may destroy and free it at once):
+ *   M_LOCKED   held. Set by the locker, cleared by the unlocking owner.
+ *   M_WAITERS  some thread may sleep on BITSET_SLEEPER. Set by a sleeper
+ *              before it sleeps and by every thread that takes the lock out
+ *              of a sleep (others may remain); cleared only by the unlock
+ *              that wakes one of them, in its releasing CAS.
+ *   M_HANDOFF  the heir (one starving sleeper, BITSET_HEIR) owns the next
+ *              release: newcomers keep out. Set and cleared by the heir,
+ *              or cleared with a stale token (below). Private mutexes only:
+ *              a process killed while it is the heir would wedge a shared one.
+ *   token      (bits 3-31) 0, or a process token (thread_process_token):
+ *              with M_HANDOFF, the heir's; without, that of the one waiter
+ *              that spins. A thread that finds its own process's token
+ *              knows the spinner or heir is a live thread (a thread cannot
+ *              vanish while it waits). An unlock that finds its own token
+ *              without M_HANDOFF leaves M_WAITERS set and wakes nobody: the
+ *              spinner takes the lock and the duty to wake, or sees the lock
+ *              free when it gives up. Any other token may be stale (a killed
+ *              process's, or the parent's in a fork child): an unlock, or a
+ *              sleeper, clears it and goes on as if it were not there.
+ * What a vanished waiter leaves behind: a sleeper, nothing (the kernel
+ * drops it; a wake-up the kernel handed to a process being killed is made
+ * up for by the periodic second look of futex_wait for shared objects); a
+ * spinner or an heir, a token that is not the survivors' own, which the
+ * next unlock (or sleeper) clears. */
 #include <errno.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -10,12 +38,15 @@
 #include "backoff.h"
 #include "futex.h"
 #include "mutex_internal.h"
+#include "test_hook.h"
 #include "thread.h"
 #include "timeout.h"
 
-#define M_LOCKED  1u /* held */
-#define M_WAITERS 2u /* some thread may sleep on BITSET_SLEEPER */
-#define M_HANDOFF 4u /* the heir owns the next release; newcomers keep out */
+#define M_LOCKED      1u
+#define M_WAITERS     2u
+#define M_HANDOFF     4u
+#define M_SPIN_SHIFT  3
+#define M_SPIN_MASK   (~0u << M_SPIN_SHIFT)
 
 #define BITSET_SLEEPER MUTEX_SLEEPER_BITSET /* ordinary sleepers */
 #define BITSET_HEIR    2u /* the single starving waiter that set M_HANDOFF */
@@ -29,6 +60,19 @@
 #define LOST_RACES_BEFORE_HANDOFF 4
 
 #define MUTEX_FLAGS (SYNC_PSHARED | SYNC_MUTEX_ERRORCHECK)
+
+_Static_assert(THREAD_PROCESS_TOKEN_BITS <= 32 - M_SPIN_SHIFT,
+	       "the process token fits the spinner field");
+
+static uint32_t spinner_of(uint32_t s)
+{
+	return s >> M_SPIN_SHIFT;
+}
+
+static uint32_t token_bits(uint32_t token)
+{
+	return token << M_SPIN_SHIFT;
+}
 
 static bool is_pshared(const sync_mutex_t *m)
 {
@@ -68,7 +112,7 @@ int sync_mutex_init(sync_mutex_t *m, int flags)
 	atomic_store_explicit(&m->state, 0, memory_order_relaxed);
 	atomic_store_explicit(&m->owner, 0, memory_order_relaxed);
 	m->flags = (uint32_t)flags;
-	atomic_store_explicit(&m->spinner, 0, memory_order_relaxed);
+	m->reserved = 0;
 	return 0;
 }
 
@@ -91,33 +135,79 @@ static bool take_if_free(sync_mutex_t *m, uint32_t *s)
 	return false;
 }
 
-/* At most one thread spins (after the kernel's optimistic spinning of
- * mutexes): others go to sleep at once, so oversubscribed waiters do not
- * burn the CPU that a preempted holder needs. The spinner flag lives apart
- * from the lock word so that the holder's fast paths stay single CASes. */
-static bool spin_acquire(sync_mutex_t *m)
+enum spin_claim { CLAIM_TOOK_LOCK, CLAIM_SPIN, CLAIM_NONE };
+
+/* Takes the lock if free, else becomes the one spinner if there is none. */
+static enum spin_claim claim_spinner(sync_mutex_t *m, uint32_t token)
 {
-	/* relaxed: only claims the role; the state CAS below acquires */
-	if (atomic_exchange_explicit(&m->spinner, 1, memory_order_relaxed))
-		return false;
+	/* relaxed: the CASes carry the acquire */
+	uint32_t s = atomic_load_explicit(&m->state, memory_order_relaxed);
+	for (;;) {
+		if (take_if_free(m, &s))
+			return CLAIM_TOOK_LOCK;
+		if ((s & M_HANDOFF) || spinner_of(s))
+			return CLAIM_NONE;
+		/* relaxed: claims a role; the lock is taken by a later CAS */
+		if (atomic_compare_exchange_weak_explicit(
+			    &m->state, &s, s | token_bits(token),
+			    memory_order_relaxed, memory_order_relaxed))
+			return CLAIM_SPIN;
+	}
+}
+
+/* The state with our spinner claim dropped, if it is still there (an
+ * unlock in another process may have cleared it, an heir may have put its
+ * token in its place, and another thread of ours may have claimed since:
+ * that claim is dropped too, which only lets the next unlock wake a
+ * sleeper that was not needed). */
+static uint32_t without_claim(uint32_t s, uint32_t token)
+{
+	if ((s & M_HANDOFF) || spinner_of(s) != token)
+		return s;
+	return s & ~M_SPIN_MASK;
+}
+
+/* Spins for a free lock and takes it, dropping the claim in the same CAS,
+ * so an unlock that saw the claim and skipped its wake-up leaves M_WAITERS
+ * to us. False once the budget is spent or an heir waits. */
+static bool spin_take(sync_mutex_t *m, uint32_t token)
+{
 	uint32_t step = 1;
 	for (uint32_t spent = 0; spent < SPIN_PAUSES; spent += step) {
 		cpu_relax_n(step);
 		step = step < SPIN_STEP_MAX ? step << 1 : step;
 		/* relaxed: the CAS carries the acquire */
 		uint32_t s = atomic_load_explicit(&m->state, memory_order_relaxed);
-		if (s & M_HANDOFF)
-			break;
-		if (take_if_free(m, &s)) {
-			/* relaxed: we hold the lock; M_WAITERS, if inherited, stays */
-			atomic_store_explicit(&m->spinner, 0, memory_order_relaxed);
-			return true;
+		while (!(s & (M_LOCKED | M_HANDOFF))) {
+			if (state_cas_acquire(m, &s, without_claim(s, token) | M_LOCKED))
+				return true;
 		}
+		if (s & M_HANDOFF)
+			return false;
 	}
-	/* seq_cst, with sleep_acquire's first look at the state: pairs with the
-	 * seq_cst release-then-check in unlock_slow (store-buffering), so either
-	 * we see the release or the unlocker sees us gone and wakes a sleeper. */
-	atomic_store(&m->spinner, 0);
+	return false;
+}
+
+/* At most one thread spins (after the kernel's optimistic spinning of
+ * mutexes): others go to sleep at once, so oversubscribed waiters do not
+ * burn the CPU that a preempted holder needs. */
+static bool spin_acquire(sync_mutex_t *m)
+{
+	uint32_t token = thread_process_token();
+	enum spin_claim claim = claim_spinner(m, token);
+	if (claim != CLAIM_SPIN)
+		return claim == CLAIM_TOOK_LOCK;
+	if (spin_take(m, token))
+		return true;
+	/* relaxed: drops a role, publishes nothing. An unlock that skipped its
+	 * wake-up for us came before this in the state's modification order,
+	 * so sleep_acquire's first look sees the lock free and takes it. */
+	uint32_t s = atomic_load_explicit(&m->state, memory_order_relaxed);
+	while (!atomic_compare_exchange_weak_explicit(&m->state, &s,
+						      without_claim(s, token),
+						      memory_order_relaxed,
+						      memory_order_relaxed))
+		;
 	return false;
 }
 
@@ -135,8 +225,9 @@ static int heir_timeout(sync_mutex_t *m)
 	/* relaxed: the CAS carries the acquire */
 	uint32_t s = atomic_load_explicit(&m->state, memory_order_relaxed);
 	for (;;) {
-		uint32_t want = (s & M_LOCKED) ? (s & ~M_HANDOFF)
-					       : ((s & ~M_HANDOFF) | M_LOCKED);
+		uint32_t want = s & ~(M_HANDOFF | M_SPIN_MASK);
+		if (!(s & M_LOCKED))
+			want |= M_LOCKED;
 		if (state_cas_acquire(m, &s, want))
 			return (s & M_LOCKED) ? ETIMEDOUT : 0;
 	}
@@ -149,7 +240,8 @@ static int heir_acquire(sync_mutex_t *m, const struct timespec *abstime)
 		/* relaxed: the CAS carries the acquire */
 		uint32_t s = atomic_load_explicit(&m->state, memory_order_relaxed);
 		if (!(s & M_LOCKED)) {
-			if (state_cas_acquire(m, &s, (s & ~M_HANDOFF) | M_LOCKED))
+			if (state_cas_acquire(m, &s,
+					      (s & ~(M_HANDOFF | M_SPIN_MASK)) | M_LOCKED))
 				return 0;
 			continue;
 		}
@@ -159,20 +251,32 @@ static int heir_acquire(sync_mutex_t *m, const struct timespec *abstime)
 }
 
 /* Drepper's loop: whoever takes the lock from here marks M_WAITERS, since
- * other sleepers may remain; a sleeper that keeps losing claims the hand-off. */
+ * other sleepers may remain; a sleeper that keeps losing claims the hand-off
+ * (putting its token in place of a spinner's, which then stops spinning). */
 static int sleep_acquire(sync_mutex_t *m, const struct timespec *abstime)
 {
+	uint32_t token = thread_process_token();
 	unsigned lost = 0;
+	/* relaxed: the CASes carry the acquire */
+	uint32_t s = atomic_load_explicit(&m->state, memory_order_relaxed);
 	for (;;) {
-		/* seq_cst: see spin_acquire's give-up; the CAS carries the acquire */
-		uint32_t s = atomic_load(&m->state);
 		if (!(s & (M_LOCKED | M_HANDOFF))) {
 			if (state_cas_acquire(m, &s, s | M_LOCKED | M_WAITERS))
 				return 0;
 			continue;
 		}
-		if (!(s & M_HANDOFF) && lost >= LOST_RACES_BEFORE_HANDOFF) {
-			if (state_cas_acquire(m, &s, s | M_HANDOFF | M_WAITERS))
+		if ((s & M_HANDOFF) && spinner_of(s) != token) {
+			/* relaxed: drops a vanished heir's claim, publishes nothing */
+			atomic_compare_exchange_weak_explicit(
+				&m->state, &s, s & ~(M_HANDOFF | M_SPIN_MASK),
+				memory_order_relaxed, memory_order_relaxed);
+			continue;
+		}
+		if (!(s & M_HANDOFF) && lost >= LOST_RACES_BEFORE_HANDOFF &&
+		    !is_pshared(m)) {
+			uint32_t heir = (s & ~M_SPIN_MASK) | M_HANDOFF | M_WAITERS |
+					token_bits(token);
+			if (state_cas_acquire(m, &s, heir))
 				return heir_acquire(m, abstime);
 			continue;
 		}
@@ -183,6 +287,8 @@ static int sleep_acquire(sync_mutex_t *m, const struct timespec *abstime)
 			return ETIMEDOUT;
 		if (r == 0)
 			lost++;
+		/* relaxed: as above */
+		s = atomic_load_explicit(&m->state, memory_order_relaxed);
 	}
 }
 
@@ -242,36 +348,52 @@ int sync_mutex_trylock(sync_mutex_t *m)
 	return 0;
 }
 
-/* Wakes one sleeper, unless a spinner is there to take the lock: then it
- * inherits M_WAITERS and the duty to wake. Otherwise M_WAITERS is cleared
- * if nothing changed; the woken sleeper sets it again if others remain. */
-static void wake_sleeper(sync_mutex_t *m)
+enum wake { WAKE_NONE, WAKE_SLEEPER, WAKE_HEIR };
+
+/* The state an unlock leaves, and whom it must wake, decided from the
+ * state its CAS replaces. A live heir (our own token) keeps M_HANDOFF and
+ * M_WAITERS, so that no newcomer barges in. A spinner of our own process
+ * inherits M_WAITERS and the duty to wake. Any other token, an heir's or a
+ * spinner's, is dropped (a killed process's, or the parent's in a fork
+ * child) and we wake a sleeper. Waking one clears M_WAITERS: it sets the
+ * bit again if others remain. */
+static uint32_t released(uint32_t s, uint32_t token, enum wake *wake)
 {
-	/* seq_cst: after the seq_cst release in unlock_slow; see spin_acquire */
-	if (atomic_load(&m->spinner))
-		return;
-	uint32_t s = M_WAITERS;
-	/* relaxed: a bookkeeping change on a free lock, publishes nothing */
-	atomic_compare_exchange_strong_explicit(&m->state, &s, 0, memory_order_relaxed,
-						memory_order_relaxed);
-	futex_wake(&m->state, 1, BITSET_SLEEPER, is_pshared(m));
+	bool own = spinner_of(s) == token;
+	if ((s & M_HANDOFF) && own) {
+		*wake = WAKE_HEIR;
+		return s & ~M_LOCKED;
+	}
+	uint32_t want = s & ~(M_LOCKED | M_HANDOFF);
+	if (!own)
+		want &= ~M_SPIN_MASK;
+	if (!(s & M_WAITERS) || own) {
+		*wake = WAKE_NONE;
+		return want;
+	}
+	*wake = WAKE_SLEEPER;
+	return want & ~M_WAITERS;
 }
 
-/* Someone may sleep, or an heir waits: release, then wake at most one. An
- * heir keeps M_HANDOFF (and M_WAITERS) so that no newcomer barges in. */
-static int unlock_slow(sync_mutex_t *m, uint32_t s)
+/* Someone may sleep or spin, or an heir waits: one CAS releases the lock
+ * and records the decision, then at most one futex wake by address. */
+static int unlock_slow(sync_mutex_t *m, uint32_t s, bool pshared)
 {
+	uint32_t token = thread_process_token();
+	enum wake wake;
 	do {
 		if (!(s & M_LOCKED))
 			return EPERM;
-		/* seq_cst (a release, and ordered before wake_sleeper's check) */
-	} while (!atomic_compare_exchange_weak_explicit(&m->state, &s, s & ~M_LOCKED,
-							memory_order_seq_cst,
-							memory_order_relaxed));
-	if (s & M_HANDOFF)
-		futex_wake(&m->state, 1, BITSET_HEIR, is_pshared(m));
-	else if (s & M_WAITERS)
-		wake_sleeper(m);
+	} while (!atomic_compare_exchange_weak_explicit(
+		&m->state, &s, released(s, token, &wake),
+		memory_order_release, /* pairs with the lockers' acquire CAS */
+		memory_order_relaxed));
+	/* m may be freed from here on: only its address is used. */
+	TEST_HOOK("mutex_unlock:released");
+	if (wake == WAKE_HEIR)
+		futex_wake(&m->state, 1, BITSET_HEIR, pshared);
+	else if (wake == WAKE_SLEEPER)
+		futex_wake(&m->state, 1, BITSET_SLEEPER, pshared);
 	return 0;
 }
 
@@ -279,6 +401,7 @@ int sync_mutex_unlock(sync_mutex_t *m)
 {
 	if (!m)
 		return EINVAL;
+	bool pshared = is_pshared(m); /* read while we still hold m */
 	if (is_errorcheck(m)) {
 		if (!caller_owns(m))
 			return EPERM;
@@ -290,7 +413,7 @@ int sync_mutex_unlock(sync_mutex_t *m)
 		    &m->state, &s, 0, memory_order_release, /* pairs with lock's CAS */
 		    memory_order_relaxed))
 		return 0;
-	return unlock_slow(m, s);
+	return unlock_slow(m, s, pshared);
 }
 
 bool mutex_may_be_held_by_caller(sync_mutex_t *m)

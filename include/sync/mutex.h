@@ -11,10 +11,10 @@ extern "C" {
 
 /* Layout is ABI (16 bytes). Fields are private: use the functions. */
 typedef struct sync_mutex {
-	SYNC_ATOMIC_FIELD(uint32_t) state; /* LOCKED | WAITERS | HANDOFF bits */
+	SYNC_ATOMIC_FIELD(uint32_t) state; /* LOCKED, WAITERS, HANDOFF; spinner or heir */
 	SYNC_ATOMIC_FIELD(uint32_t) owner; /* holder's thread id, ERRORCHECK only */
 	uint32_t flags;                    /* SYNC_PSHARED | SYNC_MUTEX_ERRORCHECK */
-	SYNC_ATOMIC_FIELD(uint32_t) spinner; /* 1 while a waiter spins for it */
+	uint32_t reserved;                 /* 0 */
 } sync_mutex_t;
 
 #define SYNC_MUTEX_INITIALIZER { 0, 0, 0, 0 }
