@@ -4,11 +4,40 @@
  * requeues the others onto the mutex's futex with FUTEX_CMP_REQUEUE, as glibc
  * did before 2.25, so they come out one unlock at a time, not as a herd.
  * Waiters poll the counter briefly before they sleep, and signal makes a
- * system call only when someone sleeps. */
+ * system call only when someone sleeps.
+ *
+ * State and invariants:
+ *   word      high half: seq, the futex word, bumped (mod 2^32) by every
+ *             signal or broadcast that finds a waiter; low half: sleepers,
+ *             threads between their registration and the end of their futex
+ *             sleep. One word, so that a signal learns from its own
+ *             fetch-and-add whether anyone sleeps (no store-then-load pair)
+ *             and reads nothing after the bump that frees the waiters.
+ *   waiters   threads inside a wait, from before their snapshot of seq until
+ *             they stop touching the condition variable (before they take
+ *             the mutex again): what destroy waits for.
+ *   wait_seq  the snapshot of the latest waiter to register. If seq still
+ *             equals it, that waiter has had no signal: destroy says EBUSY.
+ *   mutex     the private mutex the current waiters use, for the requeue.
+ * A waiter cannot tell a wake-up from the condition variable from one the
+ * mutex's unlock gave it after a requeue (a broadcast may requeue a thread
+ * whose snapshot already counted it). So any futex wake-up is taken as
+ * possibly the mutex's: the waiter takes the mutex as a woken sleeper does,
+ * leaving the mutex's WAITERS bit set so that its unlock wakes the next.
+ * A cancelled waiter does the same and wakes every sleeper if seq moved, so
+ * that it swallows neither kind of wake-up.
+ * What a vanished waiter leaves behind: a cancelled thread, nothing (its
+ * cleanup handler undoes its counts); a killed process or a fork child's
+ * missing threads, counts in waiters and sleepers that make signals bump
+ * seq and call futex(2) for nobody, and make destroy return EBUSY after
+ * DESTROY_WAIT_NS. */
 #include <errno.h>
 #include <limits.h>
+#include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <time.h>
 
 #include <sync/cond.h>
 
@@ -17,12 +46,45 @@
 #include "mutex_internal.h"
 #include "timeout.h"
 
+#define SEQ_SHIFT   32
+#define SEQ_ONE     (1ull << SEQ_SHIFT)
+#define SLEEPER_ONE 1ull
+
 /* Low bit of the recorded mutex address: that mutex is process-shared. */
 #define MUTEX_TAG_PSHARED 1u
+
+/* How long destroy waits for woken waiters to leave before it says EBUSY
+ * (they need only to run; a waiter of a vanished process never leaves). */
+#define DESTROY_WAIT_NS 1000000000ull
+
+static uint32_t seq_of(uint64_t w)
+{
+	return (uint32_t)(w >> SEQ_SHIFT);
+}
+
+static uint32_t sleepers_of(uint64_t w)
+{
+	return (uint32_t)w;
+}
 
 static bool is_pshared(const sync_cond_t *c)
 {
 	return c->flags & SYNC_PSHARED;
+}
+
+/* The 32-bit half of the word holding seq, which waiters sleep on. */
+static _Atomic uint32_t *seq_word(sync_cond_t *c)
+{
+	char *p = (char *)&c->word;
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	p += 4;
+#endif
+	return (_Atomic uint32_t *)p;
+}
+
+static uint32_t load_seq(sync_cond_t *c)
+{
+	return seq_of(atomic_load(&c->word));
 }
 
 static uintptr_t mutex_tag(const sync_mutex_t *m)
@@ -30,26 +92,68 @@ static uintptr_t mutex_tag(const sync_mutex_t *m)
 	return (uintptr_t)m | ((m->flags & SYNC_PSHARED) ? MUTEX_TAG_PSHARED : 0);
 }
 
+/* The private mutex that a broadcast may requeue waiters onto, or NULL. */
+static sync_mutex_t *requeue_target(sync_cond_t *c)
+{
+	uintptr_t tag = atomic_load(&c->mutex);
+	if (is_pshared(c) || !tag || (tag & MUTEX_TAG_PSHARED))
+		return NULL;
+	return (sync_mutex_t *)tag;
+}
+
 int sync_cond_init(sync_cond_t *c, int flags)
 {
 	if (!c || (flags & ~SYNC_PSHARED))
 		return EINVAL;
 	/* relaxed: publishing the object to other threads is the caller's job */
-	atomic_store_explicit(&c->seq, 0, memory_order_relaxed);
+	atomic_store_explicit(&c->word, 0, memory_order_relaxed);
 	atomic_store_explicit(&c->waiters, 0, memory_order_relaxed);
-	atomic_store_explicit(&c->sleepers, 0, memory_order_relaxed);
-	atomic_store_explicit(&c->broadcasts, 0, memory_order_relaxed);
 	c->flags = (uint32_t)flags;
+	atomic_store_explicit(&c->wait_seq, 0, memory_order_relaxed);
 	c->reserved = 0;
 	atomic_store_explicit(&c->mutex, 0, memory_order_relaxed);
 	return 0;
 }
 
+/* Waits until every waiter has stopped touching c; false after
+ * DESTROY_WAIT_NS. Woken waiters need only to run: yield to them. */
+static bool waiters_left(sync_cond_t *c)
+{
+	struct timespec start, now;
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	for (unsigned round = 0; atomic_load(&c->waiters); round++) {
+		if (round < 64) {
+			sched_yield();
+			continue;
+		}
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		uint64_t ns = (uint64_t)(now.tv_sec - start.tv_sec) * 1000000000ull +
+			      (uint64_t)now.tv_nsec - (uint64_t)start.tv_nsec;
+		if (ns >= DESTROY_WAIT_NS)
+			return false;
+		nanosleep(&(struct timespec){ 0, 50000 }, NULL);
+	}
+	return true;
+}
+
+/* POSIX allows destroy as soon as no thread is blocked, e.g. right after
+ * a broadcast: waiters still on their way out are woken (a spurious
+ * wake-up for any the last signal did not reach, which POSIX allows a
+ * signal to wake; those a broadcast requeued sit on the mutex) and
+ * waited for. A waiter that came after the last signal is blocked: EBUSY. */
 int sync_cond_destroy(sync_cond_t *c)
 {
 	if (!c)
 		return EINVAL;
-	return atomic_load(&c->waiters) ? EBUSY : 0;
+	if (!atomic_load(&c->waiters))
+		return 0;
+	if (atomic_load(&c->wait_seq) == load_seq(c))
+		return EBUSY;
+	sync_mutex_t *m = requeue_target(c);
+	futex_wake(seq_word(c), INT_MAX, FUTEX_BITSET_MATCH_ANY, is_pshared(c));
+	if (m)
+		futex_wake(&m->state, INT_MAX, MUTEX_SLEEPER_BITSET, false);
+	return waiters_left(c) ? 0 : EBUSY;
 }
 
 /* Binds a private cond to the waiter's mutex, for broadcast's requeue.
@@ -66,66 +170,97 @@ static int bind_mutex(sync_cond_t *c, sync_mutex_t *m)
 	if (atomic_load(&c->waiters))
 		return EINVAL;
 	atomic_store(&c->mutex, tag);
-	atomic_fetch_add(&c->seq, 1);
+	atomic_fetch_add(&c->word, SEQ_ONE);
 	return 0;
 }
+
+/* A waiter's view of its wait, for its cleanup handler too. */
+struct waiter {
+	sync_cond_t *c;
+	sync_mutex_t *m;
+	uint32_t seq; /* snapshot taken under the mutex */
+};
 
 /* How a wait ended, and whether the waiter must lock the mutex as a woken
  * sleeper does (see mutex_lock_requeued). */
 struct wait_end {
-	int result;           /* 0 or ETIMEDOUT */
+	int result;          /* 0 or ETIMEDOUT */
 	bool lock_as_sleeper; /* may have taken a wake-up meant for the mutex */
 };
 
 /* Polls seq while nobody sleeps yet: a signal that comes within a few
  * microseconds then costs neither side a system call. */
-static bool spin_until_signalled(sync_cond_t *c, uint32_t seq)
+static bool spin_until_signalled(struct waiter *w)
 {
 	struct spin_poll poll = SPIN_POLL_INIT;
 	while (spin_poll(&poll, SPIN_POLL_PAUSES)) {
-		if (atomic_load(&c->seq) != seq)
+		uint64_t word = atomic_load(&w->c->word);
+		if (seq_of(word) != w->seq)
 			return true;
-		if (atomic_load(&c->sleepers))
+		if (sleepers_of(word))
 			return false;
 	}
 	return false;
 }
 
-/* One futex sleep while seq still equals the snapshot. The sleeper count
- * and seq form a store-buffering pair with sync_cond_signal (all seq_cst):
- * either the signal sees us counted and wakes, or we see its new seq. */
-static int sleep_once(sync_cond_t *c, uint32_t seq, const struct timespec *abstime)
+/* Undoes a cancelled waiter's registration and passes on what it may have
+ * swallowed: a signal (seq moved: every sleeper is woken, spuriously for
+ * some) or, after a requeue, the mutex's wake-up (it takes the mutex as a
+ * woken sleeper, so that its unlock wakes the next). POSIX wants the mutex
+ * held when the thread's cleanup handlers run. */
+static void cancelled_in_sleep(void *arg)
 {
-	atomic_fetch_add(&c->sleepers, 1);
-	int r = EAGAIN;
-	if (atomic_load(&c->seq) == seq)
-		r = timeout_before_epoch(abstime)
-			    ? ETIMEDOUT
-			    : futex_wait(&c->seq, seq, abstime,
-					 MUTEX_SLEEPER_BITSET, is_pshared(c));
-	atomic_fetch_sub(&c->sleepers, 1);
+	struct waiter *w = arg;
+	sync_cond_t *c = w->c;
+	uint64_t word = atomic_fetch_sub(&c->word, SLEEPER_ONE);
+	if (seq_of(word) != w->seq)
+		futex_wake(seq_word(c), INT_MAX, FUTEX_BITSET_MATCH_ANY, is_pshared(c));
+	atomic_fetch_sub(&c->waiters, 1);
+	mutex_lock_requeued(w->m);
+}
+
+/* The futex sleep, with the handler that runs if it is cancelled. */
+static __attribute__((noinline)) int sleep_cancelable(struct waiter *w,
+						      const struct timespec *abstime)
+{
+	int r;
+	pthread_cleanup_push(cancelled_in_sleep, w);
+	r = futex_wait_cancelable(seq_word(w->c), w->seq, abstime,
+				  MUTEX_SLEEPER_BITSET, is_pshared(w->c));
+	pthread_cleanup_pop(0);
 	return r;
 }
 
-/* Sleeps until seq moves on from the caller's snapshot, or until woken: a
- * waiter that a broadcast requeued sleeps on the mutex, and a wake-up it
- * receives there (even with seq unchanged, when the requeue raced with its
- * snapshot) is the mutex's, so it must go and take the mutex. */
-static struct wait_end sleep_until_signalled(sync_cond_t *c, uint32_t seq,
-					     uint32_t broadcasts,
+/* One futex sleep, a cancellation point, while seq still equals the
+ * snapshot. Counting ourselves and reading seq is one read-modify-write,
+ * and so is a signal's bump and its look at the count: either the signal
+ * sees us counted and wakes, or we see its new seq. */
+static int sleep_once(struct waiter *w, const struct timespec *abstime)
+{
+	sync_cond_t *c = w->c;
+	int r = EAGAIN;
+	uint64_t word = atomic_fetch_add(&c->word, SLEEPER_ONE);
+	if (seq_of(word) == w->seq)
+		r = timeout_before_epoch(abstime) ? ETIMEDOUT
+						  : sleep_cancelable(w, abstime);
+	atomic_fetch_sub(&c->word, SLEEPER_ONE);
+	return r;
+}
+
+/* Sleeps until seq moves on from the snapshot, or until woken. Any futex
+ * wake-up may be the mutex's (see the top of the file), so it ends the wait
+ * with lock_as_sleeper, even with seq unchanged (a spurious wake-up, which
+ * the caller's predicate loop absorbs). */
+static struct wait_end sleep_until_signalled(struct waiter *w,
 					     const struct timespec *abstime)
 {
-	if (spin_until_signalled(c, seq))
+	if (spin_until_signalled(w))
 		return (struct wait_end){ 0, false };
 	for (;;) {
-		int r = sleep_once(c, seq, abstime);
-		bool moved = atomic_load(&c->seq) != seq;
-		if (r == 0) {
-			bool requeued = !moved ||
-					atomic_load(&c->broadcasts) != broadcasts;
-			return (struct wait_end){ 0, requeued };
-		}
-		if (moved)
+		int r = sleep_once(w, abstime);
+		if (r == 0)
+			return (struct wait_end){ 0, true };
+		if (load_seq(w->c) != w->seq)
 			return (struct wait_end){ 0, false };
 		if (r == ETIMEDOUT)
 			return (struct wait_end){ ETIMEDOUT, false };
@@ -137,27 +272,27 @@ static struct wait_end sleep_until_signalled(sync_cond_t *c, uint32_t seq,
  * registration) changes seq and the futex wait cannot miss it. */
 static int wait_on(sync_cond_t *c, sync_mutex_t *m, const struct timespec *abstime)
 {
+	pthread_testcancel(); /* a pending cancellation acts with m held */
 	if (!mutex_may_be_held_by_caller(m))
 		return EPERM;
 	int r = bind_mutex(c, m);
 	if (r)
 		return r;
 	atomic_fetch_add(&c->waiters, 1);
-	uint32_t seq = atomic_load(&c->seq);
-	uint32_t broadcasts = atomic_load(&c->broadcasts);
+	struct waiter w = { c, m, load_seq(c) };
+	atomic_store(&c->wait_seq, w.seq);
 	r = sync_mutex_unlock(m);
 	if (r) {
 		atomic_fetch_sub(&c->waiters, 1);
 		return r;
 	}
-	struct wait_end end = sleep_until_signalled(c, seq, broadcasts, abstime);
-	atomic_fetch_sub(&c->waiters, 1);
+	struct wait_end end = sleep_until_signalled(&w, abstime);
+	atomic_fetch_sub(&c->waiters, 1); /* c may be destroyed from here on */
 	if (end.lock_as_sleeper)
 		mutex_lock_requeued(m);
 	else
 		sync_mutex_lock(m); /* cannot fail: the caller held m */
-	r = end.result;
-	return r;
+	return end.result;
 }
 
 int sync_cond_wait(sync_cond_t *c, sync_mutex_t *m)
@@ -181,30 +316,32 @@ int sync_cond_signal(sync_cond_t *c)
 		return EINVAL;
 	if (!atomic_load(&c->waiters))
 		return 0;
-	atomic_fetch_add(&c->seq, 1);
-	if (atomic_load(&c->sleepers)) /* seq_cst: see sleep_once */
-		futex_wake(&c->seq, 1, MUTEX_SLEEPER_BITSET, is_pshared(c));
+	bool pshared = is_pshared(c); /* read before the bump frees waiters */
+	_Atomic uint32_t *futex_word = seq_word(c);
+	uint64_t word = atomic_fetch_add(&c->word, SEQ_ONE);
+	if (sleepers_of(word))
+		futex_wake(futex_word, 1, MUTEX_SLEEPER_BITSET, pshared);
 	return 0;
 }
 
 /* Requeue needs the mutex's address, which is per process: a shared cond,
- * or a cond bound to a shared mutex, wakes everyone instead. */
+ * or a cond bound to a shared mutex, wakes everyone instead. Everything is
+ * read before the bump, after which a woken waiter may destroy c. */
 int sync_cond_broadcast(sync_cond_t *c)
 {
 	if (!c)
 		return EINVAL;
 	if (!atomic_load(&c->waiters))
 		return 0;
-	uint32_t seq = atomic_fetch_add(&c->seq, 1) + 1;
-	if (!atomic_load(&c->sleepers)) /* seq_cst: see sleep_once */
+	bool pshared = is_pshared(c);
+	sync_mutex_t *m = requeue_target(c);
+	_Atomic uint32_t *futex_word = seq_word(c);
+	uint64_t word = atomic_fetch_add(&c->word, SEQ_ONE);
+	if (!sleepers_of(word))
 		return 0;
-	uintptr_t tag = atomic_load(&c->mutex);
-	if (!is_pshared(c) && tag && !(tag & MUTEX_TAG_PSHARED)) {
-		sync_mutex_t *m = (sync_mutex_t *)tag;
-		atomic_fetch_add(&c->broadcasts, 1);
-		if (futex_cmp_requeue(&c->seq, seq, 1, INT_MAX, &m->state, false) == 0)
-			return 0;
-	}
-	futex_wake(&c->seq, INT_MAX, MUTEX_SLEEPER_BITSET, is_pshared(c));
+	uint32_t seq = seq_of(word) + 1;
+	if (m && futex_cmp_requeue(futex_word, seq, 1, INT_MAX, &m->state, false) == 0)
+		return 0;
+	futex_wake(futex_word, INT_MAX, MUTEX_SLEEPER_BITSET, pshared);
 	return 0;
 }

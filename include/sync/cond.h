@@ -12,16 +12,15 @@ extern "C" {
 
 /* Layout is ABI (32 bytes on LP64). Fields are private: use the functions. */
 typedef struct sync_cond {
-	SYNC_ATOMIC_FIELD(uint32_t) seq;        /* bumped by signal/broadcast; waiters sleep on it */
-	SYNC_ATOMIC_FIELD(uint32_t) waiters;    /* threads inside a wait */
-	SYNC_ATOMIC_FIELD(uint32_t) sleepers;   /* of those, threads asleep or about to be */
-	uint32_t flags;                         /* SYNC_PSHARED */
-	SYNC_ATOMIC_FIELD(uint32_t) broadcasts; /* bumped by each broadcast that requeues */
+	SYNC_ATOMIC_FIELD(uint64_t) word;     /* seq (futex word) << 32 | sleepers */
+	SYNC_ATOMIC_FIELD(uint32_t) waiters;  /* threads inside a wait */
+	uint32_t flags;                       /* SYNC_PSHARED */
+	SYNC_ATOMIC_FIELD(uint32_t) wait_seq; /* seq seen by the latest waiter */
 	uint32_t reserved;
-	SYNC_ATOMIC_FIELD(uintptr_t) mutex;     /* mutex of the current waiters (private only) */
+	SYNC_ATOMIC_FIELD(uintptr_t) mutex;   /* mutex of the current waiters (private only) */
 } sync_cond_t;
 
-#define SYNC_COND_INITIALIZER { 0, 0, 0, 0, 0, 0, 0 }
+#define SYNC_COND_INITIALIZER { 0, 0, 0, 0, 0, 0 }
 
 SYNC_API int sync_cond_init(sync_cond_t *c, int flags);
 SYNC_API int sync_cond_destroy(sync_cond_t *c);
