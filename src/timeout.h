@@ -18,4 +18,19 @@ static inline bool timeout_before_epoch(const struct timespec *abstime)
 	return abstime && abstime->tv_sec < 0;
 }
 
+/* True once the CLOCK_MONOTONIC deadline abstime (NULL: none) has passed:
+ * a timed wait looks before it spins, and while it spins, so that a
+ * deadline already past or a few microseconds away is kept. */
+static inline bool timeout_passed(const struct timespec *abstime)
+{
+	if (!abstime)
+		return false;
+	if (timeout_before_epoch(abstime))
+		return true;
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return now.tv_sec > abstime->tv_sec ||
+	       (now.tv_sec == abstime->tv_sec && now.tv_nsec >= abstime->tv_nsec);
+}
+
 #endif /* SYNC_SRC_TIMEOUT_H */
