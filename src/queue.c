@@ -3,9 +3,34 @@
  * slot indices (the idea of LCRQ, Morrison and Afek, PPoPP 2013, without its
  * double-width CAS). A slot's state word, not a reserved item value, tells
  * empty from full, so any pointer (NULL too) can be queued. Drained
- * segments are retired through sync_epoch into a small per-queue pool. */
+ * segments are retired through sync_epoch into a small per-queue pool.
+ *
+ * Invariants:
+ * - enq and deq only grow; each index below SEGMENT_SLOTS goes to one
+ *   pusher (enq) and one popper (deq).
+ * - A slot's state goes EMPTY -> FULL (its pusher's CAS, publishing the
+ *   item) or EMPTY -> TAKEN (its popper's CAS, giving up on a pusher that
+ *   has not come); never back while the segment is linked.
+ * - sleepers counts the threads of pop_wait between their registration in
+ *   pop_sleep and its undoing; wake_seq changes with every push that sees
+ *   one. A push makes its item visible (state CAS, enq ticket or segment
+ *   link, all seq_cst) before it reads sleepers (seq_cst), a sleeper
+ *   counts itself (seq_cst) before its last look at the queue (seq_cst
+ *   loads): store-buffering, so one of the two sees the other.
+ * - Hand-off: once its item is published, a push touches no segment; what
+ *   it still does with q (move the tail, wake a sleeper) happens inside its
+ *   epoch section, and q is freed by an epoch callback, so that the thread
+ *   that pops the item may destroy the queue at once.
+ * - What a vanished waiter leaves: a thread cancelled in pop_wait's sleep
+ *   (its only cancellation point) undoes its registration in a cleanup
+ *   handler and passes on the wake-up it may have consumed. A queue is
+ *   private to its process, so no process or fork child can vanish while
+ *   waiting on it.
+ * - No operation waits for memory or for a grace period: a push that
+ *   cannot allocate a segment fails with ENOMEM, a pop needs none. */
 #include <errno.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -18,7 +43,9 @@
 
 #include "backoff.h"
 #include "cacheline.h"
+#include "epoch_internal.h"
 #include "futex.h"
+#include "test_hook.h"
 #include "timeout.h"
 
 #define SEGMENT_SLOTS 1024
@@ -67,6 +94,16 @@ static void segment_reset(struct segment *s, struct sync_queue *q)
 	s->queue = q;
 }
 
+/* A new segment; NULL when out of memory, errno as it was (the callers
+ * return an error number and leave errno alone). */
+static struct segment *segment_alloc(void)
+{
+	int saved = errno;
+	struct segment *s = aligned_alloc(CACHE_LINE, sizeof *s);
+	errno = saved;
+	return s;
+}
+
 /* A segment from the pool, or a new one; NULL when out of memory. */
 static struct segment *segment_get(struct sync_queue *q)
 {
@@ -79,7 +116,7 @@ static struct segment *segment_get(struct sync_queue *q)
 	}
 	sync_mutex_unlock(&q->pool_lock);
 	if (!s)
-		s = aligned_alloc(CACHE_LINE, sizeof *s);
+		s = segment_alloc();
 	if (s)
 		segment_reset(s, q);
 	return s;
@@ -128,7 +165,8 @@ static void segment_retire(struct sync_queue *q, struct segment *s)
 	sync_mutex_lock(&q->pool_lock);
 	q->retired++;
 	sync_mutex_unlock(&q->pool_lock);
-	sync_epoch_retire(s, segment_recycle);
+	/* never waits: not for readers, nor for memory (without any, s leaks) */
+	epoch_retire_nowait(s, segment_recycle);
 }
 
 /* ---- create, destroy, size ---------------------------------------------- */
@@ -164,23 +202,25 @@ static void free_chain(struct segment *s)
 	}
 }
 
-/* Not concurrent with any use of q. Segments still waiting for their grace
- * period are freed by their callbacks, the last of which frees q. */
+/* Not concurrent with any use of q, except the end of the push whose item
+ * the caller popped: that push may still move the tail or wake a sleeper,
+ * inside its epoch section. So the head segment is retired rather than
+ * freed, and its callback, or the last of those still waiting for their
+ * grace period, frees q. */
 void sync_queue_destroy(sync_queue_t *q)
 {
 	if (!q)
 		return;
-	/* relaxed: no other thread uses q any more */
-	free_chain(atomic_load_explicit(&q->head, memory_order_relaxed));
 	sync_mutex_lock(&q->pool_lock);
 	q->destroyed = true;
 	struct segment *pool = q->pool;
 	q->pool = NULL;
-	bool last = q->retired == 0;
 	sync_mutex_unlock(&q->pool_lock);
 	free_chain(pool);
-	if (last)
-		free(q);
+	/* relaxed: no other thread reads the segments any more */
+	struct segment *head = atomic_load_explicit(&q->head, memory_order_relaxed);
+	free_chain(atomic_load_explicit(&head->next, memory_order_relaxed));
+	segment_retire(q, head);
 }
 
 static size_t min_slots(uint64_t i)
@@ -206,7 +246,8 @@ size_t sync_queue_size(sync_queue_t *q)
 /* ---- push --------------------------------------------------------------- */
 
 /* The tail segment is full: link a new one holding item in its first slot,
- * or help a pusher that linked one first. 0, EAGAIN (retry) or ENOMEM. */
+ * or help a pusher that linked one first. 0, EAGAIN (retry) or ENOMEM.
+ * After the link, which publishes the item, only q is touched. */
 static int push_new_segment(struct sync_queue *q, struct segment *tail, void *item)
 {
 	/* acquire: pairs with the release that linked the next segment */
@@ -221,6 +262,7 @@ static int push_new_segment(struct sync_queue *q, struct segment *tail, void *it
 		/* seq_cst (release suffices for the link): the item's
 		 * publication, ordered before wake_poppers' look */
 		if (atomic_compare_exchange_strong(&tail->next, &next, s)) {
+			TEST_HOOK("queue_push:published");
 			atomic_compare_exchange_strong(&q->tail, &tail, s);
 			return 0;
 		}
@@ -234,16 +276,24 @@ static int push_in_section(struct sync_queue *q, void *item)
 {
 	for (;;) {
 		struct segment *tail = atomic_load(&q->tail);
-		/* relaxed: a ticket; the slot's state CAS orders the item */
-		uint64_t i = atomic_fetch_add_explicit(&tail->enq, 1, memory_order_relaxed);
+		/* seq_cst, not only a ticket: a sleeper's last look may find
+		 * its slot still empty and this item visible only through
+		 * enq (looks_empty), so the increment is one side of the
+		 * store-buffering pair with pop_sleep's registration and must
+		 * precede wake_poppers' look at the sleepers in the single
+		 * total order. Free on x86 (a lock xadd either way); the
+		 * acquire-release form of the instruction on ARM. */
+		uint64_t i = atomic_fetch_add(&tail->enq, 1);
 		if (i < SEGMENT_SLOTS) {
 			struct slot *slot = &tail->slots[i];
 			slot->item = item;
 			uint64_t empty = SLOT_EMPTY;
 			/* seq_cst: a release for the item, and ordered before
 			 * wake_poppers' look at the sleepers */
-			if (atomic_compare_exchange_strong(&slot->state, &empty, SLOT_FULL))
+			if (atomic_compare_exchange_strong(&slot->state, &empty, SLOT_FULL)) {
+				TEST_HOOK("queue_push:published");
 				return 0;
+			}
 			continue; /* a popper gave up on this slot */
 		}
 		if (tail != atomic_load(&q->tail))
@@ -255,7 +305,8 @@ static int push_in_section(struct sync_queue *q, void *item)
 }
 
 /* One load when nobody sleeps in pop_wait. seq_cst: pairs with the sleeper
- * count in pop_sleep (store-buffering): either we see the sleeper, or its
+ * count in pop_sleep (store-buffering, with the item's publication and the
+ * enq ticket before it, all seq_cst): either we see the sleeper, or its
  * look at the queue sees our item. */
 static void wake_poppers(struct sync_queue *q)
 {
@@ -271,9 +322,9 @@ int sync_queue_push(sync_queue_t *q, void *item)
 		return EINVAL;
 	sync_epoch_enter();
 	int r = push_in_section(q, item);
-	sync_epoch_exit();
 	if (r == 0)
-		wake_poppers(q);
+		wake_poppers(q); /* in the section: see sync_queue_destroy */
+	sync_epoch_exit();
 	return r;
 }
 
@@ -289,8 +340,11 @@ static bool advance_head(struct sync_queue *q, struct segment *head)
 		return false;
 	struct segment *tail = head;
 	atomic_compare_exchange_strong(&q->tail, &tail, next);
-	if (atomic_compare_exchange_strong(&q->head, &head, next))
+	if (atomic_compare_exchange_strong(&q->head, &head, next)) {
+		int saved = errno; /* the retire may allocate; pop returns int */
 		segment_retire(q, head);
+		errno = saved;
+	}
 	return true;
 }
 
@@ -373,8 +427,37 @@ int sync_queue_pop(sync_queue_t *q, void **item)
 	return r;
 }
 
+/* Polls the queue for SPIN_POLL_PAUSES pause instructions at most (about
+ * 11 us where a pause takes 11 ns), looking at the deadline before each
+ * poll. Returns 0, EAGAIN (go to sleep) or ETIMEDOUT. */
+static int pop_spin(struct sync_queue *q, void **item, const struct timespec *abstime)
+{
+	struct spin_poll poll = SPIN_POLL_INIT;
+	for (;;) {
+		if (timeout_passed(abstime))
+			return ETIMEDOUT;
+		if (!spin_poll(&poll, SPIN_POLL_PAUSES))
+			return EAGAIN;
+		int r = sync_queue_pop(q, item);
+		if (r != EAGAIN)
+			return r;
+	}
+}
+
+/* The cancellation cleanup handler of pop_sleep: undoes the registration.
+ * The cancellation may have acted just after the futex consumed the wake-up
+ * of a push whose item is still queued: if anyone else is registered, wake
+ * one in our place (a spurious wake-up at worst). */
+static void pop_sleep_cancelled(void *arg)
+{
+	struct sync_queue *q = arg;
+	atomic_fetch_sub(&q->sleepers, 1); /* seq_cst: see wake_poppers */
+	wake_poppers(q);
+}
+
 /* Counted among the sleepers, tries once more, then sleeps on wake_seq
- * until a push bumps it. Returns 0, EAGAIN (retry) or ETIMEDOUT. */
+ * until a push bumps it; the sleep is pop_wait's cancellation point.
+ * Returns 0, EAGAIN (retry) or ETIMEDOUT. */
 static int pop_sleep(struct sync_queue *q, void **item, const struct timespec *abstime)
 {
 	atomic_fetch_add(&q->sleepers, 1); /* seq_cst: see wake_poppers */
@@ -382,12 +465,15 @@ static int pop_sleep(struct sync_queue *q, void **item, const struct timespec *a
 	uint32_t seq = atomic_load_explicit(&q->wake_seq, memory_order_acquire);
 	int r = sync_queue_pop(q, item);
 	int slept = 0;
-	if (r == EAGAIN)
+	if (r == EAGAIN) {
+		pthread_cleanup_push(pop_sleep_cancelled, q);
 		slept = timeout_before_epoch(abstime)
 				? ETIMEDOUT
-				: futex_wait(&q->wake_seq, seq, abstime,
-					     FUTEX_BITSET_MATCH_ANY, false);
-	atomic_fetch_sub(&q->sleepers, 1);
+				: futex_wait_cancelable(&q->wake_seq, seq, abstime,
+							FUTEX_BITSET_MATCH_ANY, false);
+		pthread_cleanup_pop(0);
+	}
+	atomic_fetch_sub(&q->sleepers, 1); /* seq_cst: see wake_poppers */
 	if (r == 0)
 		return 0;
 	if (slept == ETIMEDOUT)
@@ -395,14 +481,15 @@ static int pop_sleep(struct sync_queue *q, void **item, const struct timespec *a
 	return EAGAIN;
 }
 
+/* The deadline is looked at before the queue is polled again, so that a
+ * deadline already past times out at once. */
 int sync_queue_pop_wait(sync_queue_t *q, void **item, const struct timespec *abstime)
 {
 	if (!q || !item || (abstime && !timeout_valid(abstime)))
 		return EINVAL;
-	struct spin_poll poll = SPIN_POLL_INIT;
-	int r;
-	while ((r = sync_queue_pop(q, item)) == EAGAIN && spin_poll(&poll, SPIN_POLL_PAUSES))
-		;
+	int r = sync_queue_pop(q, item);
+	if (r == EAGAIN)
+		r = pop_spin(q, item, abstime);
 	while (r == EAGAIN)
 		r = pop_sleep(q, item, abstime);
 	return r;

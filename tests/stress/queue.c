@@ -7,13 +7,19 @@
  * queue ends empty. Items point to records whose plain fields the producer
  * writes just before the push, so ThreadSanitizer reports a race if a pop
  * is not ordered after its push; the bookkeeping atomics are relaxed, so
- * every happens-before edge it sees comes from the library. */
+ * every happens-before edge it sees comes from the library. Then the
+ * hand-off cases: the thread that pops an item destroys the queue while the
+ * push of that item, held up by a TEST_HOOK delay just after it published
+ * the item, has not returned; ThreadSanitizer reports any access of that
+ * push to the freed queue. */
 #include <errno.h>
+#include <pthread.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <sync/epoch.h>
 #include <sync/queue.h>
 
 #include "harness.h"
@@ -365,11 +371,88 @@ static const struct q_case cases[] = {
 	  .min_items = 1000 },
 };
 
+/* ---- destroy by the popper while the push returns ------------------------ */
+
+#define HANDOFF_ROUNDS 20
+#define HANDOFF_DELAY_US 2000
+
+static atomic_int delay_armed;
+
+/* Holds the push up just after it published its item. Relaxed: the flag
+ * only chooses whether to sleep, and must add no ordering of its own. */
+static void delay_after_publish(const char *point)
+{
+	if (strcmp(point, "queue_push:published") == 0 &&
+	    atomic_load_explicit(&delay_armed, memory_order_relaxed))
+		stress_sleep_us(HANDOFF_DELAY_US);
+}
+
+struct handoff {
+	sync_queue_t *q;
+	void *item;
+	int result;
+};
+
+static void *handoff_pusher(void *arg)
+{
+	struct handoff *h = arg;
+	h->result = sync_queue_push(h->q, h->item);
+	return NULL;
+}
+
+/* One round: a thread pushes (into a new segment if `tail_full`) and is
+ * held up after publishing; this thread pops the item and destroys the
+ * queue at once. Returns the number of things that went wrong. */
+static int destroy_after_pop_round(bool tail_full)
+{
+	static char token;
+	sync_queue_t *q = sync_queue_create();
+	if (!q)
+		return 1;
+	int wrong = 0;
+	void *item = NULL;
+	if (tail_full) {
+		for (uintptr_t i = 0; i < 1024; i++)
+			wrong += sync_queue_push(q, (void *)i) != 0;
+		for (uintptr_t i = 0; i < 1024; i++)
+			wrong += sync_queue_pop(q, &item) != 0 || item != (void *)i;
+	}
+	struct handoff h = { q, &token, -1 };
+	pthread_t t;
+	atomic_store_explicit(&delay_armed, 1, memory_order_relaxed);
+	if (pthread_create(&t, NULL, handoff_pusher, &h))
+		return wrong + 1;
+	int r;
+	while ((r = sync_queue_pop(q, &item)) == EAGAIN)
+		sched_yield();
+	sync_queue_destroy(q);
+	pthread_join(t, NULL);
+	atomic_store_explicit(&delay_armed, 0, memory_order_relaxed);
+	return wrong + (r != 0) + (item != &token) + (h.result != 0);
+}
+
+static void check_destroy_after_pop(bool tail_full)
+{
+	test_hook_set(delay_after_publish);
+	int wrong = 0;
+	for (int i = 0; i < HANDOFF_ROUNDS; i++)
+		wrong += destroy_after_pop_round(tail_full);
+	test_hook_set(NULL);
+	sync_epoch_barrier(); /* runs the callbacks that free the queues */
+	tap_check(wrong == 0,
+		  "queue destroyed by the popper of an item whose push (%s) is "
+		  "held up %d us after publishing it: %d rounds, %d wrong, no "
+		  "access to the freed queue", tail_full ? "linking a new segment" :
+		  "into a slot", HANDOFF_DELAY_US, HANDOFF_ROUNDS, wrong);
+}
+
 int main(void)
 {
 	int n = (int)(sizeof cases / sizeof cases[0]);
-	tap_plan(n * 4);
+	tap_plan(n * 4 + 2);
 	for (int i = 0; i < n; i++)
 		check_case(&cases[i]);
+	check_destroy_after_pop(false);
+	check_destroy_after_pop(true);
 	return tap_exit_status();
 }

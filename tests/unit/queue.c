@@ -1,8 +1,9 @@
 /* Unit tests for <sync/queue.h>: one behaviour of the contract per test. */
-#define _GNU_SOURCE /* SIGUSR1, syscall and pthreads under strict -std modes */
+#define _GNU_SOURCE /* SIGUSR1, syscall, memalign, malloc_usable_size, pthreads */
 #include <errno.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
@@ -25,6 +26,156 @@
 
 /* Slots per segment in the design (Ramalhete and Correia's FAAArrayQueue). */
 #define SEGMENT_SLOTS 1024
+/* Bytes of a segment: at least its 1024 slots of an item and a state word. */
+#define SEGMENT_BYTES (SEGMENT_SLOTS * 16)
+
+/* ---- failing and counting allocations ----------------------------------- */
+
+/* As in tests/unit/map.c: the program replaces malloc and its kin with
+ * wrappers around glibc's allocator that count live bytes (all threads) and
+ * fail the calling thread's allocations when told to; the library's calls
+ * land here too. Not under a sanitizer, whose allocator must see every
+ * allocation, nor outside glibc: those tests then return early. */
+#if !defined(__GLIBC__) || defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define FAULTS 0
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer) || \
+	__has_feature(memory_sanitizer)
+#define FAULTS 0
+#endif
+#endif
+#ifndef FAULTS
+#define FAULTS 1
+#endif
+
+/* Consecutive failures after which one allocation goes through anyway, so
+ * that code that retries until memory returns is slowed down, not hung. */
+#define MAX_CONSECUTIVE_FAILURES 100
+
+struct faults {
+	bool armed;
+	size_t at_least; /* fail every allocation of at least this many bytes */
+	long calls;      /* allocations asked for since arming */
+	long failed;     /* how many of them failed */
+	long consecutive;
+};
+
+/* Per thread: other threads allocate as usual. */
+static _Thread_local struct faults faults;
+
+#if FAULTS
+extern void *__libc_malloc(size_t size);
+extern void *__libc_calloc(size_t n, size_t size);
+extern void *__libc_realloc(void *p, size_t size);
+extern void *__libc_memalign(size_t align, size_t size);
+extern void __libc_free(void *p);
+
+static atomic_long live_bytes;
+
+static void *counted(void *p)
+{
+	if (p)
+		atomic_fetch_add_explicit(&live_bytes, (long)malloc_usable_size(p),
+					  memory_order_relaxed);
+	return p;
+}
+
+static bool allocation_fails(size_t size)
+{
+	if (!faults.armed)
+		return false;
+	faults.calls++;
+	if (size < faults.at_least || faults.consecutive >= MAX_CONSECUTIVE_FAILURES) {
+		faults.consecutive = 0;
+		return false;
+	}
+	faults.consecutive++;
+	faults.failed++;
+	errno = ENOMEM;
+	return true;
+}
+
+void *malloc(size_t size)
+{
+	return allocation_fails(size) ? NULL : counted(__libc_malloc(size));
+}
+
+void *calloc(size_t n, size_t size)
+{
+	size_t total;
+	if (__builtin_mul_overflow(n, size, &total))
+		total = SIZE_MAX;
+	return allocation_fails(total) ? NULL : counted(__libc_calloc(n, size));
+}
+
+void *realloc(void *p, size_t size)
+{
+	if (allocation_fails(size))
+		return NULL;
+	long before = p ? (long)malloc_usable_size(p) : 0;
+	void *q = __libc_realloc(p, size);
+	if (q || size == 0) /* p was moved or freed */
+		atomic_fetch_sub_explicit(&live_bytes, before, memory_order_relaxed);
+	return counted(q);
+}
+
+void *aligned_alloc(size_t align, size_t size)
+{
+	return allocation_fails(size) ? NULL : counted(__libc_memalign(align, size));
+}
+
+void *memalign(size_t align, size_t size)
+{
+	return allocation_fails(size) ? NULL : counted(__libc_memalign(align, size));
+}
+
+int posix_memalign(void **p, size_t align, size_t size)
+{
+	if (align < sizeof(void *) || (align & (align - 1)) != 0)
+		return EINVAL;
+	if (allocation_fails(size))
+		return ENOMEM;
+	void *q = counted(__libc_memalign(align, size));
+	if (!q)
+		return ENOMEM;
+	*p = q;
+	return 0;
+}
+
+void free(void *p)
+{
+	if (p)
+		atomic_fetch_sub_explicit(&live_bytes, (long)malloc_usable_size(p),
+					  memory_order_relaxed);
+	__libc_free(p);
+}
+
+/* Bytes allocated and not freed, by every thread. */
+static long heap_in_use(void)
+{
+	return atomic_load(&live_bytes);
+}
+#else
+static long heap_in_use(void)
+{
+	return 0; /* the tests that measure it return early */
+}
+#endif /* FAULTS */
+
+/* Arms the calling thread's faults: every allocation of at_least bytes or
+ * more fails (1: every one). Nothing may assert while armed: Check
+ * allocates. */
+static void fail_allocations(size_t at_least)
+{
+	faults = (struct faults){ true, at_least, 0, 0, 0 };
+}
+
+/* Disarms; how many allocations were asked for since arming. */
+static long allocations_made(void)
+{
+	faults.armed = false;
+	return faults.calls;
+}
 
 /* Deadline of waiters that a push should wake: past WAIT_LIMIT_NS, so that
  * a missing wake-up fails the wait for it rather than times out into a
@@ -880,6 +1031,56 @@ START_TEST(pop_wait_that_timed_out_leaves_queue_usable)
 }
 END_TEST
 
+#define TIMED_CALLS 200
+#define PROMPT_NS 5000 /* polling the queue first took 11 us (here) to 40 us */
+
+/* pop_wait on an empty queue with a deadline already past returns
+ * ETIMEDOUT at once, without polling the queue first: the quickest of
+ * TIMED_CALLS calls takes less than PROMPT_NS. */
+START_TEST(pop_wait_with_past_deadline_on_empty_queue_times_out_without_polling)
+{
+	sync_queue_t *q = new_queue();
+	int64_t quickest = INT64_MAX;
+	for (int i = 0; i < TIMED_CALLS; i++) {
+		void *item = UNTOUCHED;
+		struct timespec d = sync_deadline(0);
+		int64_t start = now_ns();
+		int r = sync_queue_pop_wait(q, &item, &d);
+		int64_t took = now_ns() - start;
+		ck_assert_int_eq(r, ETIMEDOUT);
+		ck_assert_ptr_eq(item, UNTOUCHED);
+		if (took < quickest)
+			quickest = took;
+	}
+	ck_assert_msg(quickest < PROMPT_NS, "the quickest of %d calls took %lld ns", TIMED_CALLS,
+		      (long long)quickest);
+	sync_queue_destroy(q);
+}
+END_TEST
+
+/* A deadline that passes while pop_wait polls the queue ends the polling:
+ * the least late of TIMED_CALLS calls with a 2 us deadline returns less
+ * than PROMPT_NS after it, and none before it. */
+START_TEST(pop_wait_with_deadline_during_polling_times_out_soon_after_it)
+{
+	sync_queue_t *q = new_queue();
+	int64_t least_late = INT64_MAX;
+	for (int i = 0; i < TIMED_CALLS; i++) {
+		void *item = UNTOUCHED;
+		struct timespec d = sync_deadline(2000);
+		int r = sync_queue_pop_wait(q, &item, &d);
+		int64_t late = now_ns() - timespec_ns(&d);
+		ck_assert_int_eq(r, ETIMEDOUT);
+		ck_assert_int_ge(late, 0);
+		if (late < least_late)
+			least_late = late;
+	}
+	ck_assert_msg(least_late < PROMPT_NS, "the least late of %d calls returned %lld ns late",
+		      TIMED_CALLS, (long long)least_late);
+	sync_queue_destroy(q);
+}
+END_TEST
+
 START_TEST(pop_wait_returns_item_pushed_before_deadline)
 {
 	sync_queue_t *q = new_queue();
@@ -1133,6 +1334,142 @@ START_TEST(sleeper_with_deadline_whose_item_was_taken_keeps_waiting)
 }
 END_TEST
 
+/* ---- cancellation ------------------------------------------------------- */
+
+/* Joins t; false if it has not ended within WAIT_LIMIT_NS. */
+static bool join_within_limit(pthread_t t, void **ret)
+{
+	struct timespec d;
+	clock_gettime(CLOCK_REALTIME, &d);
+	d.tv_sec += WAIT_LIMIT_NS / 1000000000;
+	return pthread_timedjoin_np(t, ret, &d) == 0;
+}
+
+/* Cancels a waiter asleep in pop_wait, and checks that it ends as
+ * cancelled; if it goes on sleeping, a push releases it so that the test
+ * fails rather than hangs. */
+static void cancel_sleeping_waiter(sync_queue_t *q, struct waiter *w)
+{
+	ck_assert_int_eq(pthread_cancel(w->thread), 0);
+	void *ret = NULL;
+	bool ended = join_within_limit(w->thread, &ret);
+	if (!ended) {
+		ck_assert_int_eq(sync_queue_push(q, NULL), 0);
+		ck_assert_int_eq(pthread_join(w->thread, &ret), 0);
+	}
+	ck_assert_msg(ended, "the waiter ignored pthread_cancel");
+	ck_assert_ptr_eq(ret, PTHREAD_CANCELED);
+}
+
+/* A waiter asleep in pop_wait is cancelled; a push afterwards wakes a
+ * waiter that came later (the cancelled one left no registration that
+ * would take its wake-up). */
+static void check_cancelled_sleeper(int64_t timeout_ns)
+{
+	sync_queue_t *q = new_queue();
+	atomic_int returned = 0;
+	struct waiter cancelled, other;
+	waiter_start(&cancelled, q, timeout_ns, &returned);
+	cancel_sleeping_waiter(q, &cancelled);
+	ck_assert_int_eq(atomic_load(&returned), 0);
+	waiter_start(&other, q, timeout_ns, &returned);
+	ck_assert_int_eq(sync_queue_push(q, item_of(1)), 0);
+	ck_assert_msg(wait_until_equal(&returned, 1), "the push did not reach the other waiter");
+	ck_assert_int_eq(waiter_finish(&other), 0);
+	ck_assert_ptr_eq(other.item, item_of(1));
+	check_empty(q);
+	sync_queue_destroy(q);
+}
+
+START_TEST(pop_wait_asleep_is_cancelled_and_push_still_reaches_another_waiter)
+{
+	check_cancelled_sleeper(0);
+}
+END_TEST
+
+START_TEST(pop_wait_with_deadline_asleep_is_cancelled_and_push_still_reaches_another_waiter)
+{
+	check_cancelled_sleeper(LONG_DEADLINE_NS);
+}
+END_TEST
+
+struct pending_cancel {
+	sync_queue_t *q;
+	atomic_int cancel_sent;
+	int result;
+};
+
+static void *waiter_with_pending_cancel(void *arg)
+{
+	struct pending_cancel *pc = arg;
+	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);
+	while (!atomic_load(&pc->cancel_sent))
+		sched_yield();
+	pthread_setcancelstate(PTHREAD_CANCEL_ENABLE, NULL);
+	void *item;
+	pc->result = sync_queue_pop_wait(pc->q, &item, NULL);
+	return NULL;
+}
+
+START_TEST(pop_wait_on_empty_queue_acts_on_pending_cancellation)
+{
+	struct pending_cancel pc = { new_queue(), 0, -1 };
+	pthread_t t;
+	ck_assert_int_eq(pthread_create(&t, NULL, waiter_with_pending_cancel, &pc), 0);
+	ck_assert_int_eq(pthread_cancel(t), 0);
+	atomic_store(&pc.cancel_sent, 1);
+	void *ret = NULL;
+	bool ended = join_within_limit(t, &ret);
+	if (!ended) {
+		ck_assert_int_eq(sync_queue_push(pc.q, NULL), 0);
+		ck_assert_int_eq(pthread_join(t, &ret), 0);
+	}
+	ck_assert_msg(ended, "pop_wait slept with a cancellation pending");
+	ck_assert_ptr_eq(ret, PTHREAD_CANCELED);
+	check_empty(pc.q);
+	sync_queue_destroy(pc.q);
+}
+END_TEST
+
+#define CANCEL_ROUNDS 40
+
+/* Two waiters asleep; a push wakes the first (futex wake-ups go in the
+ * order of sleeping), which is cancelled at once, often after its futex
+ * wait consumed that wake-up and before it could pop. Then the second
+ * must get the item: the cancelled waiter passes the wake-up on. */
+START_TEST(cancelled_waiter_passes_on_the_wake_up_it_consumed)
+{
+	sync_queue_t *q = new_queue();
+	for (int round = 0; round < CANCEL_ROUNDS; round++) {
+		atomic_int returned = 0;
+		struct waiter first, second;
+		waiter_start(&first, q, 0, &returned);
+		waiter_start(&second, q, 0, &returned);
+		ck_assert_int_eq(sync_queue_push(q, item_of(round)), 0);
+		ck_assert_int_eq(pthread_cancel(first.thread), 0);
+		void *ret = NULL;
+		ck_assert(join_within_limit(first.thread, &ret));
+		struct waiter *got = &second, *left = NULL;
+		if (ret != PTHREAD_CANCELED) {
+			got = &first; /* it popped before the cancellation came */
+			left = &second;
+		}
+		bool woken = wait_until_equal(&returned, 1);
+		if (!woken)
+			ck_assert_int_eq(sync_queue_push(q, NULL), 0);
+		ck_assert_msg(woken, "round %d: the item stayed queued while a waiter slept", round);
+		if (got == &second)
+			ck_assert_int_eq(waiter_finish(&second), 0);
+		ck_assert_int_eq(got->result, 0);
+		ck_assert_ptr_eq(got->item, item_of(round));
+		if (left)
+			cancel_sleeping_waiter(q, left);
+		check_empty(q);
+	}
+	sync_queue_destroy(q);
+}
+END_TEST
+
 /* ---- signals ------------------------------------------------------------ */
 
 static void check_sleeper_survives_signals(int64_t timeout_ns)
@@ -1351,6 +1688,112 @@ START_TEST(create_without_memory_returns_null_with_enomem)
 }
 END_TEST
 
+/* A push that needs a new segment and cannot allocate one fails with
+ * ENOMEM, changes nothing, and leaves errno as it was. */
+START_TEST(push_that_cannot_allocate_a_segment_leaves_errno_and_queue_alone)
+{
+	if (!FAULTS)
+		return; /* see fail_allocations */
+	sync_queue_t *q = new_queue();
+	push_items(q, 0, SEGMENT_SLOTS);
+	errno = EDOM;
+	fail_allocations(SEGMENT_BYTES);
+	int r = sync_queue_push(q, item_of(SEGMENT_SLOTS));
+	int e = errno;
+	long calls = allocations_made();
+	ck_assert_int_eq(r, ENOMEM);
+	ck_assert_int_ge(calls, 1);
+	ck_assert_msg(e == EDOM, "errno changed to %d", e);
+	ck_assert_uint_eq(sync_queue_size(q), SEGMENT_SLOTS);
+	pop_items(q, 0, SEGMENT_SLOTS);
+	check_empty(q);
+	push_items(q, 0, 2);
+	pop_items(q, 0, 2);
+	sync_queue_destroy(q);
+}
+END_TEST
+
+/* The pop that moves the head past a drained segment hands it to the epoch
+ * domain. Without memory it must neither wait for some (a retire inside a
+ * section retried every millisecond for as long as allocation failed) nor
+ * change errno. The barrier first leaves the thread's list of callbacks
+ * empty, so that the retire would need to allocate. */
+START_TEST(pop_past_a_drained_segment_without_memory_neither_waits_nor_changes_errno)
+{
+	if (!FAULTS)
+		return; /* see fail_allocations */
+	sync_queue_t *q = new_queue();
+	push_items(q, 0, SEGMENT_SLOTS + 1);
+	pop_items(q, 0, SEGMENT_SLOTS);
+	sync_epoch_barrier();
+	void *item = UNTOUCHED;
+	errno = EDOM;
+	fail_allocations(1);
+	int r = sync_queue_pop(q, &item);
+	int e = errno;
+	long calls = allocations_made();
+	ck_assert_int_eq(r, 0);
+	ck_assert_ptr_eq(item, item_of(SEGMENT_SLOTS));
+	ck_assert_msg(e == EDOM, "errno changed to %d", e);
+	ck_assert_msg(calls < 3, "the pop tried %ld allocations", calls);
+	check_empty(q);
+	sync_queue_destroy(q);
+}
+END_TEST
+
+#define CHURN_THREADS 2000
+#define CHURN_SLACK (4L << 20) /* bytes: about 250 segments */
+
+/* Pushes and pops a little more than a segment's worth, so that it retires
+ * at least one drained segment, then exits. */
+static void *short_lived_main(void *arg)
+{
+	sync_queue_t *q = arg;
+	void *item;
+	for (long i = 0; i < SEGMENT_SLOTS + 16; i++)
+		if (sync_queue_push(q, item_of(i)) != 0)
+			return arg;
+	for (long i = 0; i < SEGMENT_SLOTS + 16; i++)
+		if (sync_queue_pop(q, &item) != 0 || item != item_of(i))
+			return arg;
+	return NULL;
+}
+
+static void run_short_lived_threads(sync_queue_t *q, int n)
+{
+	for (int i = 0; i < n; i++) {
+		pthread_t t;
+		void *ret = q;
+		ck_assert_int_eq(pthread_create(&t, NULL, short_lived_main, q), 0);
+		ck_assert_int_eq(pthread_join(t, &ret), 0);
+		ck_assert_msg(ret == NULL, "thread %d: push or pop failed", i);
+	}
+}
+
+/* Threads that each push and pop about 1,000 items and exit: the queue never
+ * holds more than one segment's worth, so the memory the program holds must
+ * not grow with the number of threads (it grew by one segment, 16 KiB, per
+ * thread: their drained segments waited for callbacks that never ran). */
+START_TEST(memory_after_many_short_lived_threads_tracks_length_not_history)
+{
+	if (!FAULTS)
+		return; /* heap_in_use() needs the wrappers */
+	sync_queue_t *q = new_queue();
+	run_short_lived_threads(q, 16); /* the pool and the domain set up */
+	long before = heap_in_use();
+	run_short_lived_threads(q, CHURN_THREADS);
+	int64_t start = now_ns();
+	long grew;
+	while ((grew = heap_in_use() - before) > CHURN_SLACK && now_ns() - start < WAIT_LIMIT_NS)
+		sleep_ns(10 * NS_PER_MS);
+	ck_assert_msg(grew <= CHURN_SLACK,
+		      "%d short-lived threads left %ld bytes (%ld segments) behind", CHURN_THREADS,
+		      grew, grew / SEGMENT_BYTES);
+	check_empty(q);
+	sync_queue_destroy(q);
+}
+END_TEST
+
 /* ---- system calls ------------------------------------------------------- */
 
 #define NO_SECCOMP 99
@@ -1398,6 +1841,39 @@ START_TEST(push_and_pop_without_sleepers_make_no_futex_call)
 	if (status == NO_SECCOMP)
 		return; /* seccomp filters not allowed here: nothing to check */
 	ck_assert_msg(status == 0, "child failed (%d): -1 means killed at a futex call", status);
+}
+END_TEST
+
+/* In a child (of a process whose only thread is the forking one): pushes
+ * and pops with futex forbidden, as no thread sleeps in pop_wait. */
+static int child_pushes_without_futex(void *arg)
+{
+	sync_queue_t *q = arg;
+	if (!forbid_futex())
+		return NO_SECCOMP;
+	void *item;
+	for (long i = 0; i < 3; i++)
+		if (sync_queue_push(q, item_of(i)) != 0 || sync_queue_pop(q, &item) != 0 ||
+		    item != item_of(i))
+			return 1;
+	return 0;
+}
+
+/* A waiter cancelled in its sleep leaves no sleeper counted: pushes after
+ * it make no futex call. */
+START_TEST(cancelled_waiter_leaves_no_sleeper_behind)
+{
+	sync_queue_t *q = new_queue();
+	atomic_int returned = 0;
+	struct waiter w;
+	waiter_start(&w, q, 0, &returned);
+	cancel_sleeping_waiter(q, &w);
+	int status = child_status(fork_running(child_pushes_without_futex, q));
+	if (status != NO_SECCOMP)
+		ck_assert_msg(status == 0, "child failed (%d): -1 means killed at a futex call",
+			      status);
+	check_empty(q);
+	sync_queue_destroy(q);
 }
 END_TEST
 
@@ -1468,6 +1944,8 @@ static Suite *suite(void)
 	tcase_add_test(tc, pop_wait_with_deadline_zero_on_empty_queue_returns_etimedout_at_once);
 	tcase_add_test(tc, pop_wait_with_negative_seconds_on_empty_queue_returns_etimedout_at_once);
 	tcase_add_test(tc, pop_wait_that_timed_out_leaves_queue_usable);
+	tcase_add_test(tc, pop_wait_with_past_deadline_on_empty_queue_times_out_without_polling);
+	tcase_add_test(tc, pop_wait_with_deadline_during_polling_times_out_soon_after_it);
 	tcase_add_test(tc, pop_wait_returns_item_pushed_before_deadline);
 	tcase_add_test(tc, pop_wait_without_deadline_sleeps_until_other_thread_pushes);
 	suite_add_tcase(s, tc);
@@ -1484,6 +1962,15 @@ static Suite *suite(void)
 	tcase_add_test(tc, sleeper_with_deadline_whose_item_was_taken_keeps_waiting);
 	suite_add_tcase(s, tc);
 
+	tc = tcase_create("cancellation");
+	tcase_add_test(tc, pop_wait_asleep_is_cancelled_and_push_still_reaches_another_waiter);
+	tcase_add_test(tc,
+		       pop_wait_with_deadline_asleep_is_cancelled_and_push_still_reaches_another_waiter);
+	tcase_add_test(tc, pop_wait_on_empty_queue_acts_on_pending_cancellation);
+	tcase_add_test(tc, cancelled_waiter_passes_on_the_wake_up_it_consumed);
+	tcase_add_test(tc, cancelled_waiter_leaves_no_sleeper_behind);
+	suite_add_tcase(s, tc);
+
 	tc = tcase_create("signals");
 	tcase_add_test(tc, pop_wait_interrupted_by_signal_keeps_waiting_until_push);
 	tcase_add_test(tc, pop_wait_with_deadline_interrupted_by_signal_keeps_waiting_until_push);
@@ -1496,6 +1983,9 @@ static Suite *suite(void)
 	tcase_add_test(tc, rss_stays_flat_with_pushes_and_pops_in_two_threads);
 	tcase_add_test(tc, push_without_memory_for_segment_returns_enomem_and_changes_nothing);
 	tcase_add_test(tc, create_without_memory_returns_null_with_enomem);
+	tcase_add_test(tc, push_that_cannot_allocate_a_segment_leaves_errno_and_queue_alone);
+	tcase_add_test(tc, pop_past_a_drained_segment_without_memory_neither_waits_nor_changes_errno);
+	tcase_add_test(tc, memory_after_many_short_lived_threads_tracks_length_not_history);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("syscalls");
