@@ -44,6 +44,7 @@
 #include "backoff.h"
 #include "futex.h"
 #include "mutex_internal.h"
+#include "test_hook.h"
 #include "timeout.h"
 
 #define SEQ_SHIFT   32
@@ -189,8 +190,8 @@ struct wait_end {
 };
 
 /* Polls seq while nobody sleeps yet: a signal that comes within a few
- * microseconds then costs neither side a system call. */
-static bool spin_until_signalled(struct waiter *w)
+ * microseconds then costs neither side a system call. Stops at abstime. */
+static bool spin_until_signalled(struct waiter *w, const struct timespec *abstime)
 {
 	struct spin_poll poll = SPIN_POLL_INIT;
 	while (spin_poll(&poll, SPIN_POLL_PAUSES)) {
@@ -198,6 +199,8 @@ static bool spin_until_signalled(struct waiter *w)
 		if (seq_of(word) != w->seq)
 			return true;
 		if (sleepers_of(word))
+			return false;
+		if (poll.step >= SPIN_POLL_STEP_MAX && timeout_passed(abstime))
 			return false;
 	}
 	return false;
@@ -254,7 +257,7 @@ static int sleep_once(struct waiter *w, const struct timespec *abstime)
 static struct wait_end sleep_until_signalled(struct waiter *w,
 					     const struct timespec *abstime)
 {
-	if (spin_until_signalled(w))
+	if (spin_until_signalled(w, abstime))
 		return (struct wait_end){ 0, false };
 	for (;;) {
 		int r = sleep_once(w, abstime);
@@ -319,6 +322,7 @@ int sync_cond_signal(sync_cond_t *c)
 	bool pshared = is_pshared(c); /* read before the bump frees waiters */
 	_Atomic uint32_t *futex_word = seq_word(c);
 	uint64_t word = atomic_fetch_add(&c->word, SEQ_ONE);
+	TEST_HOOK("cond_signal:bumped");
 	if (sleepers_of(word))
 		futex_wake(futex_word, 1, MUTEX_SLEEPER_BITSET, pshared);
 	return 0;
@@ -337,6 +341,7 @@ int sync_cond_broadcast(sync_cond_t *c)
 	sync_mutex_t *m = requeue_target(c);
 	_Atomic uint32_t *futex_word = seq_word(c);
 	uint64_t word = atomic_fetch_add(&c->word, SEQ_ONE);
+	TEST_HOOK("cond_broadcast:bumped");
 	if (!sleepers_of(word))
 		return 0;
 	uint32_t seq = seq_of(word) + 1;

@@ -169,11 +169,13 @@ static uint32_t without_claim(uint32_t s, uint32_t token)
 
 /* Spins for a free lock and takes it, dropping the claim in the same CAS,
  * so an unlock that saw the claim and skipped its wake-up leaves M_WAITERS
- * to us. False once the budget is spent or an heir waits. */
-static bool spin_take(sync_mutex_t *m, uint32_t token)
+ * to us. False once the budget is spent, an heir waits or abstime passed. */
+static bool spin_take(sync_mutex_t *m, uint32_t token, const struct timespec *abstime)
 {
 	uint32_t step = 1;
 	for (uint32_t spent = 0; spent < SPIN_PAUSES; spent += step) {
+		if (step >= SPIN_STEP_MAX && timeout_passed(abstime))
+			return false;
 		cpu_relax_n(step);
 		step = step < SPIN_STEP_MAX ? step << 1 : step;
 		/* relaxed: the CAS carries the acquire */
@@ -191,13 +193,14 @@ static bool spin_take(sync_mutex_t *m, uint32_t token)
 /* At most one thread spins (after the kernel's optimistic spinning of
  * mutexes): others go to sleep at once, so oversubscribed waiters do not
  * burn the CPU that a preempted holder needs. */
-static bool spin_acquire(sync_mutex_t *m)
+static bool spin_acquire(sync_mutex_t *m, const struct timespec *abstime)
 {
 	uint32_t token = thread_process_token();
 	enum spin_claim claim = claim_spinner(m, token);
 	if (claim != CLAIM_SPIN)
 		return claim == CLAIM_TOOK_LOCK;
-	if (spin_take(m, token))
+	TEST_HOOK("mutex_spin:claimed");
+	if (spin_take(m, token, abstime))
 		return true;
 	/* relaxed: drops a role, publishes nothing. An unlock that skipped its
 	 * wake-up for us came before this in the state's modification order,
@@ -292,11 +295,14 @@ static int sleep_acquire(sync_mutex_t *m, const struct timespec *abstime)
 	}
 }
 
+/* A deadline already past gets no spin: ETIMEDOUT at once. */
 static int lock_slow(sync_mutex_t *m, const struct timespec *abstime)
 {
 	if (is_errorcheck(m) && caller_owns(m))
 		return EDEADLK;
-	int r = spin_acquire(m) ? 0 : sleep_acquire(m, abstime);
+	if (timeout_passed(abstime))
+		return ETIMEDOUT;
+	int r = spin_acquire(m, abstime) ? 0 : sleep_acquire(m, abstime);
 	if (r == 0)
 		note_owner(m);
 	return r;

@@ -4,8 +4,10 @@
  * thread through early. The bookkeeping atomics are relaxed, so every
  * happens-before edge ThreadSanitizer sees comes from the library. */
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include <sync/cond.h>
 #include <sync/mutex.h>
@@ -397,9 +399,181 @@ static void check_barrier(enum wake wake, int flags, int threads)
 		  "%s: ends with no waiter counted and the mutex free", what);
 }
 
+/* ---- Regressions (issue 10) -------------------------------------------
+ * A TEST_HOOK point is held up once, while the test arranges the
+ * interleaving that used to go wrong. */
+static const char *gate_point;
+static atomic_bool cond_freed; /* also opens the gate */
+static atomic_bool gate_armed, gate_reached, gate_open;
+
+static void gate_hook(const char *point)
+{
+	if (!gate_point || strcmp(point, gate_point) != 0 ||
+	    !atomic_exchange(&gate_armed, false))
+		return;
+	atomic_store(&gate_reached, true);
+	for (int i = 0; i < 20000 && !atomic_load(&gate_open) &&
+			!atomic_load(&cond_freed);
+	     i++)
+		stress_sleep_us(100);
+}
+
+static void gate_arm(const char *point)
+{
+	gate_point = point;
+	atomic_store(&gate_reached, false);
+	atomic_store(&gate_open, false);
+	atomic_store(&gate_armed, true);
+	test_hook_set(gate_hook);
+}
+
+static void gate_wait_reached(void)
+{
+	for (int i = 0; i < 20000 && !atomic_load(&gate_reached); i++)
+		stress_sleep_us(100);
+}
+
+static void start(pthread_t *t, void *(*fn)(void *), void *arg)
+{
+	must(pthread_create(t, NULL, fn, arg), "pthread_create");
+}
+
+struct requeue_run {
+	sync_mutex_t m;
+	sync_cond_t c;
+	atomic_bool first_woken, first_may_unlock;
+	int late_lock; /* result of the late locker's timedlock */
+};
+
+/* Waits once (any wake-up will do), then holds the mutex until told. */
+static void *first_waiter(void *arg)
+{
+	struct requeue_run *run = arg;
+	must(sync_mutex_lock(&run->m), "sync_mutex_lock");
+	must(sync_cond_wait(&run->c, &run->m), "sync_cond_wait");
+	atomic_store(&run->first_woken, true);
+	while (!atomic_load(&run->first_may_unlock))
+		stress_sleep_us(100);
+	must(sync_mutex_unlock(&run->m), "sync_mutex_unlock");
+	return NULL;
+}
+
+static void *broadcaster(void *arg)
+{
+	struct requeue_run *run = arg;
+	must(sync_cond_broadcast(&run->c), "sync_cond_broadcast");
+	return NULL;
+}
+
+static void *waiter_once(void *arg)
+{
+	struct requeue_run *run = arg;
+	must(sync_mutex_lock(&run->m), "sync_mutex_lock");
+	must(sync_cond_wait(&run->c, &run->m), "sync_cond_wait");
+	must(sync_mutex_unlock(&run->m), "sync_mutex_unlock");
+	return NULL;
+}
+
+static void *late_locker(void *arg)
+{
+	struct requeue_run *run = arg;
+	struct timespec deadline = sync_deadline(3000000000ull);
+	run->late_lock = sync_mutex_timedlock(&run->m, &deadline);
+	if (run->late_lock == 0)
+		must(sync_mutex_unlock(&run->m), "sync_mutex_unlock");
+	return NULL;
+}
+
+/* Defect 1: a broadcast made without the mutex is held up between its bump
+ * of seq and its requeue; a new waiter starts meanwhile and is requeued onto
+ * the mutex; a signal follows; the unlock that wakes the new waiter must
+ * leave the mutex's other sleeper (the late locker) wakeable. */
+static void check_broadcast_new_waiter_signal(void)
+{
+	static struct requeue_run run;
+	run = (struct requeue_run){ .m = SYNC_MUTEX_INITIALIZER,
+				    .c = SYNC_COND_INITIALIZER };
+	pthread_t first, bcast, second, late;
+	start(&first, first_waiter, &run);
+	stress_sleep_us(50000); /* asleep on c */
+	gate_arm("cond_broadcast:bumped");
+	start(&bcast, broadcaster, &run);
+	gate_wait_reached();
+	start(&second, waiter_once, &run);
+	stress_sleep_us(50000); /* asleep on c, its snapshot after the bump */
+	atomic_store(&gate_open, true); /* wakes first, requeues second */
+	while (!atomic_load(&run.first_woken))
+		stress_sleep_us(100);
+	start(&late, late_locker, &run);
+	stress_sleep_us(50000); /* asleep on the mutex, behind second */
+	must(sync_cond_signal(&run.c), "sync_cond_signal");
+	atomic_store(&run.first_may_unlock, true);
+	pthread_join(first, NULL);
+	pthread_join(bcast, NULL);
+	pthread_join(second, NULL);
+	pthread_join(late, NULL);
+	test_hook_set(NULL);
+	tap_check(run.late_lock == 0,
+		  "broadcast outside the mutex, new waiter, signal: the mutex's "
+		  "other sleeper is still woken (timedlock returned %d)",
+		  run.late_lock);
+}
+
+struct freed_cond {
+	sync_mutex_t m;
+	sync_cond_t c;
+};
+
+/* Waits with a deadline, so that it returns while the signaller is held up
+ * after its bump, then destroys and frees the condition variable. */
+static void *waiter_frees(void *arg)
+{
+	struct freed_cond *f = arg;
+	must(sync_mutex_lock(&f->m), "sync_mutex_lock");
+	struct timespec deadline = sync_deadline(100000000ull);
+	int r = sync_cond_timedwait(&f->c, &f->m, &deadline);
+	if (r && r != ETIMEDOUT)
+		must(r, "sync_cond_timedwait");
+	must(sync_mutex_unlock(&f->m), "sync_mutex_unlock");
+	int d = sync_cond_destroy(&f->c);
+	if (d == 0) {
+		free(f);
+		atomic_store(&cond_freed, true);
+	}
+	return NULL;
+}
+
+/* Defect 2 for the condition variable: once signal or broadcast has bumped
+ * seq, a woken waiter may destroy and free it; the call is held up right
+ * after the bump and must touch the object no more. */
+static void check_no_access_after_wake(bool broadcast)
+{
+	struct freed_cond *f = malloc(sizeof *f);
+	must(f == NULL, "malloc");
+	*f = (struct freed_cond){ .m = SYNC_MUTEX_INITIALIZER, .c = SYNC_COND_INITIALIZER };
+	atomic_store(&cond_freed, false);
+	pthread_t waiter;
+	start(&waiter, waiter_frees, f);
+	stress_sleep_us(30000); /* asleep on c */
+	gate_arm(broadcast ? "cond_broadcast:bumped" : "cond_signal:bumped");
+	sync_cond_t *c = &f->c; /* the gate opens when the waiter freed it */
+	if (broadcast)
+		must(sync_cond_broadcast(c), "sync_cond_broadcast");
+	else
+		must(sync_cond_signal(c), "sync_cond_signal");
+	pthread_join(waiter, NULL);
+	test_hook_set(NULL);
+	tap_check(atomic_load(&cond_freed),
+		  "%s held up after its bump touches nothing the woken waiter "
+		  "destroyed and freed", broadcast ? "broadcast" : "signal");
+}
+
 int main(void)
 {
-	tap_plan(6 * 4 + 3 * 4);
+	tap_plan(6 * 4 + 3 * 4 + 3);
+	check_broadcast_new_waiter_signal();
+	check_no_access_after_wake(false);
+	check_no_access_after_wake(true);
 	check_buffer(WAKE_SIGNAL, 0, 3, 3);
 	check_buffer(WAKE_SIGNAL, 0, 2, 6); /* more threads than cores */
 	check_buffer(WAKE_BROADCAST, 0, 3, 3);

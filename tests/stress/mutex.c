@@ -1,8 +1,10 @@
 /* Stress test for sync_mutex under ThreadSanitizer: exclusion, exact counts,
  * every thread progresses, timed waits give up cleanly, state ends clean. */
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include <sync/mutex.h>
 
@@ -91,9 +93,81 @@ static void check_exclusion(const struct lock_ops *ops, int flags, int threads,
 		  ops->name, threads);
 }
 
+/* ---- Regression: nothing touched after the release (issue 10, 2) --------
+ * POSIX's reference-counted object: the next owner locks, drops the last
+ * reference, unlocks, destroys and frees. The unlock that let it in is
+ * held up right after its release (TEST_HOOK) until the object is freed;
+ * any later access to the mutex is a heap-use-after-free that TSan (or
+ * ASan, in the sanitizer build) reports. The releasing unlock takes the
+ * slow path: its thread took the lock out of a sleep, so the waiters bit
+ * is set although nobody sleeps any more. */
+struct refcounted {
+	sync_mutex_t m;
+	int refs; /* under m */
+};
+
+static _Thread_local bool hold_up_release;
+static atomic_bool object_freed;
+
+static void hold_up_until_freed(const char *point)
+{
+	if (!hold_up_release || strcmp(point, "mutex_unlock:released") != 0)
+		return;
+	hold_up_release = false;
+	for (int i = 0; i < 2000 && !atomic_load(&object_freed); i++)
+		stress_sleep_us(100);
+}
+
+static void *sleeper_then_slow_unlock(void *arg)
+{
+	struct refcounted *obj = arg;
+	must(sync_mutex_lock(&obj->m), "sync_mutex_lock"); /* sleeps first */
+	obj->refs--;
+	hold_up_release = true;
+	must(sync_mutex_unlock(&obj->m), "sync_mutex_unlock");
+	return NULL;
+}
+
+static void *last_owner_frees(void *arg)
+{
+	struct refcounted *obj = arg;
+	while (sync_mutex_trylock(&obj->m) == EBUSY)
+		stress_sleep_us(50);
+	bool last = --obj->refs == 0;
+	must(sync_mutex_unlock(&obj->m), "sync_mutex_unlock");
+	if (last) {
+		must(sync_mutex_destroy(&obj->m), "sync_mutex_destroy");
+		free(obj);
+		atomic_store(&object_freed, true);
+	}
+	return NULL;
+}
+
+static void check_no_access_after_release(void)
+{
+	struct refcounted *obj = malloc(sizeof *obj);
+	must(obj == NULL, "malloc");
+	*obj = (struct refcounted){ .m = SYNC_MUTEX_INITIALIZER, .refs = 2 };
+	atomic_store(&object_freed, false);
+	test_hook_set(hold_up_until_freed);
+	must(sync_mutex_lock(&obj->m), "sync_mutex_lock");
+	pthread_t sleeper, last;
+	must(pthread_create(&sleeper, NULL, sleeper_then_slow_unlock, obj), "pthread_create");
+	stress_sleep_us(50000); /* the sleeper is asleep on the mutex */
+	must(sync_mutex_unlock(&obj->m), "sync_mutex_unlock");
+	must(pthread_create(&last, NULL, last_owner_frees, obj), "pthread_create");
+	pthread_join(sleeper, NULL);
+	pthread_join(last, NULL);
+	test_hook_set(NULL);
+	tap_check(atomic_load(&object_freed),
+		  "mutex: an unlock held up after its release does not touch the "
+		  "mutex the next owner freed");
+}
+
 int main(void)
 {
-	tap_plan(4 * 5 + 2 * 2);
+	tap_plan(4 * 5 + 2 * 2 + 1);
+	check_no_access_after_release();
 	check_exclusion(&mutex_ops, 0, 2, false);
 	check_exclusion(&mutex_ops, 0, 8, false);
 	check_exclusion(&mutex_ops, 0, 4, true);

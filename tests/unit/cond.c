@@ -1127,6 +1127,222 @@ START_TEST(destroy_after_timedwait_timed_out_returns_zero)
 }
 END_TEST
 
+/* POSIX: a condition variable may be destroyed as soon as no thread is
+ * blocked on it, e.g. right after a broadcast, while the woken waiters are
+ * still on their way out (LTP pthread_cond_destroy/2-1). */
+START_TEST(destroy_right_after_broadcast_and_unlock_returns_zero)
+{
+	for (int round = 0; round < 20; round++) {
+		sync_cond_t c = SYNC_COND_INITIALIZER;
+		sync_mutex_t m = SYNC_MUTEX_INITIALIZER;
+		struct group g;
+		group_start(&g, &c, &m, 3, 0, true);
+		group_wait_asleep(&g);
+		group_release(&g, true);
+		ck_assert_int_eq(sync_cond_destroy(&c), 0);
+		group_finish(&g, 0);
+	}
+}
+END_TEST
+
+START_TEST(destroy_right_after_signal_to_only_waiter_returns_zero)
+{
+	sync_cond_t c = SYNC_COND_INITIALIZER;
+	sync_mutex_t m = SYNC_MUTEX_INITIALIZER;
+	struct group g;
+	group_start(&g, &c, &m, 1, 0, true);
+	group_wait_asleep(&g);
+	group_release(&g, false);
+	ck_assert_int_eq(sync_cond_destroy(&c), 0);
+	group_finish(&g, 0);
+}
+END_TEST
+
+/* A waiter that came after the last signal is blocked: still EBUSY. */
+START_TEST(destroy_with_waiter_that_came_after_a_signal_returns_ebusy)
+{
+	sync_cond_t c = SYNC_COND_INITIALIZER;
+	sync_mutex_t m = SYNC_MUTEX_INITIALIZER;
+	struct group first, second;
+	group_start(&first, &c, &m, 1, 0, true);
+	group_release(&first, false);
+	group_finish(&first, 0);
+	group_start(&second, &c, &m, 1, 0, true);
+	group_wait_asleep(&second);
+	ck_assert_int_eq(sync_cond_destroy(&c), EBUSY);
+	group_release(&second, false);
+	group_finish(&second, 0);
+}
+END_TEST
+
+/* ---- cancellation ------------------------------------------------------ */
+
+struct cancel_target {
+	sync_cond_t *c;
+	sync_mutex_t *m;
+	bool timed;
+	int *predicate; /* under m */
+	bool cancel_first; /* wait to be cancelled before calling the wait */
+	atomic_int cancel_sent;
+	atomic_int tid;
+	atomic_int in_cleanup;
+	int cleanup_unlock; /* sync_mutex_unlock in the cleanup handler */
+};
+
+static void unlock_in_cleanup(void *arg)
+{
+	struct cancel_target *t = arg;
+	atomic_store(&t->in_cleanup, 1);
+	t->cleanup_unlock = sync_mutex_unlock(t->m);
+}
+
+static void *wait_until_cancelled(void *arg)
+{
+	struct cancel_target *t = arg;
+	atomic_store(&t->tid, thread_id());
+	struct timespec d = sync_deadline(10 * WAIT_LIMIT_NS);
+	t->cleanup_unlock = -1;
+	if (t->cancel_first) {
+		pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);
+		wait_until_equal(&t->cancel_sent, 1);
+		pthread_setcancelstate(PTHREAD_CANCEL_ENABLE, NULL);
+	}
+	if (sync_mutex_lock(t->m) != 0)
+		return NULL;
+	pthread_cleanup_push(unlock_in_cleanup, t);
+	while (!*t->predicate) {
+		int r = t->timed ? sync_cond_timedwait(t->c, t->m, &d)
+				 : sync_cond_wait(t->c, t->m);
+		if (r)
+			break;
+	}
+	pthread_cleanup_pop(1);
+	return NULL;
+}
+
+/* Joins t, failing instead of hanging if it does not end. */
+static void *join_within_limit(pthread_t t)
+{
+	struct timespec until;
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += WAIT_LIMIT_NS / (1000 * NS_PER_MS);
+	void *ret = NULL;
+	ck_assert_msg(pthread_timedjoin_np(t, &ret, &until) == 0,
+		      "the thread did not end");
+	return ret;
+}
+
+static void check_cancel_of_sleeper(bool timed, int flags)
+{
+	sync_cond_t c = SYNC_COND_INITIALIZER;
+	sync_mutex_t m;
+	int predicate = 0;
+	ck_assert_int_eq(sync_mutex_init(&m, flags), 0);
+	struct cancel_target t = { .c = &c, .m = &m, .timed = timed,
+				   .predicate = &predicate };
+	pthread_t thread;
+	ck_assert_int_eq(pthread_create(&thread, NULL, wait_until_cancelled, &t), 0);
+	ck_assert(wait_until_at_least(&t.tid, 1));
+	ck_assert(wait_until_asleep(atomic_load(&t.tid)));
+	ck_assert_int_eq(pthread_cancel(thread), 0);
+	ck_assert(join_within_limit(thread) == PTHREAD_CANCELED);
+	ck_assert_int_eq(atomic_load(&t.in_cleanup), 1);
+	ck_assert_int_eq(t.cleanup_unlock, 0); /* it held the mutex there */
+	ck_assert_int_eq(sync_cond_destroy(&c), 0); /* no waiter left behind */
+	ck_assert_int_eq(sync_mutex_destroy(&m), 0);
+}
+
+/* LTP pthread_cond_wait/2-3: a cancelled waiter's cleanup handlers run
+ * with the mutex held again. */
+START_TEST(cancelled_wait_runs_cleanup_holding_the_mutex)
+{
+	check_cancel_of_sleeper(false, SYNC_MUTEX_ERRORCHECK);
+}
+END_TEST
+
+/* LTP pthread_cond_timedwait/2-6. */
+START_TEST(cancelled_timedwait_runs_cleanup_holding_the_mutex)
+{
+	check_cancel_of_sleeper(true, SYNC_MUTEX_ERRORCHECK);
+}
+END_TEST
+
+START_TEST(cancelled_wait_with_plain_mutex_leaves_it_usable)
+{
+	check_cancel_of_sleeper(false, 0);
+}
+END_TEST
+
+/* A signal sent while two threads wait, one of which is being cancelled,
+ * still reaches the other: the cancelled one never swallows it. */
+START_TEST(cancelled_waiter_does_not_swallow_a_signal)
+{
+	for (int round = 0; round < 40; round++) {
+		sync_cond_t c = SYNC_COND_INITIALIZER;
+		sync_mutex_t m = SYNC_MUTEX_INITIALIZER;
+		int predicate = 0;
+		struct cancel_target doomed = { .c = &c, .m = &m, .predicate = &predicate };
+		struct group g;
+		group_start(&g, &c, &m, 1, 0, true);
+		pthread_t thread;
+		ck_assert_int_eq(pthread_create(&thread, NULL, wait_until_cancelled, &doomed), 0);
+		ck_assert(wait_until_at_least(&doomed.tid, 1));
+		ck_assert(wait_until_asleep(atomic_load(&doomed.tid)));
+		group_wait_asleep(&g);
+		ck_assert_int_eq(sync_mutex_lock(&m), 0);
+		g.predicate = 1;
+		ck_assert_int_eq(sync_mutex_unlock(&m), 0);
+		if (round & 1)
+			ck_assert_int_eq(pthread_cancel(thread), 0);
+		ck_assert_int_eq(sync_cond_signal(&c), 0);
+		if (!(round & 1))
+			ck_assert_int_eq(pthread_cancel(thread), 0);
+		ck_assert(join_within_limit(thread) == PTHREAD_CANCELED);
+		ck_assert(wait_until_equal(&g.returned, 1));
+		group_finish(&g, 0);
+		ck_assert_int_eq(sync_cond_destroy(&c), 0);
+	}
+}
+END_TEST
+
+/* A cancellation pending when the wait is called acts there, with the
+ * mutex held, before the wait releases it. */
+START_TEST(wait_with_cancellation_pending_acts_holding_the_mutex)
+{
+	sync_cond_t c = SYNC_COND_INITIALIZER;
+	sync_mutex_t m;
+	int predicate = 0;
+	ck_assert_int_eq(sync_mutex_init(&m, SYNC_MUTEX_ERRORCHECK), 0);
+	struct cancel_target t = { .c = &c, .m = &m, .predicate = &predicate,
+				   .cancel_first = true };
+	pthread_t thread;
+	ck_assert_int_eq(pthread_create(&thread, NULL, wait_until_cancelled, &t), 0);
+	ck_assert_int_eq(pthread_cancel(thread), 0);
+	atomic_store(&t.cancel_sent, 1);
+	ck_assert(join_within_limit(thread) == PTHREAD_CANCELED);
+	ck_assert_int_eq(t.cleanup_unlock, 0);
+	ck_assert_int_eq(sync_cond_destroy(&c), 0);
+}
+END_TEST
+
+/* ---- errno ------------------------------------------------------------- */
+
+START_TEST(timedwait_that_times_out_leaves_errno_alone)
+{
+	sync_cond_t c = SYNC_COND_INITIALIZER;
+	sync_mutex_t m = SYNC_MUTEX_INITIALIZER;
+	struct timespec d = sync_deadline(5 * NS_PER_MS);
+	ck_assert_int_eq(sync_mutex_lock(&m), 0);
+	errno = EILSEQ;
+	int r;
+	while ((r = sync_cond_timedwait(&c, &m, &d)) == 0)
+		;
+	ck_assert_int_eq(r, ETIMEDOUT);
+	ck_assert_int_eq(errno, EILSEQ);
+	ck_assert_int_eq(sync_mutex_unlock(&m), 0);
+}
+END_TEST
+
 /* ---- signals (EINTR) --------------------------------------------------- */
 
 /* A wait may come back early (a spurious wake-up returns 0), but never with
@@ -1613,6 +1829,21 @@ static Suite *suite(void)
 	tcase_add_test(tc, destroy_after_waiter_was_signalled_and_joined_returns_zero);
 	tcase_add_test(tc, destroy_after_broadcast_waiters_were_joined_returns_zero);
 	tcase_add_test(tc, destroy_after_timedwait_timed_out_returns_zero);
+	tcase_add_test(tc, destroy_right_after_broadcast_and_unlock_returns_zero);
+	tcase_add_test(tc, destroy_right_after_signal_to_only_waiter_returns_zero);
+	tcase_add_test(tc, destroy_with_waiter_that_came_after_a_signal_returns_ebusy);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("cancel");
+	tcase_add_test(tc, cancelled_wait_runs_cleanup_holding_the_mutex);
+	tcase_add_test(tc, cancelled_timedwait_runs_cleanup_holding_the_mutex);
+	tcase_add_test(tc, cancelled_wait_with_plain_mutex_leaves_it_usable);
+	tcase_add_test(tc, cancelled_waiter_does_not_swallow_a_signal);
+	tcase_add_test(tc, wait_with_cancellation_pending_acts_holding_the_mutex);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("errno");
+	tcase_add_test(tc, timedwait_that_times_out_leaves_errno_alone);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("signals");
