@@ -481,10 +481,12 @@ static int pop_sleep(struct sync_queue *q, void **item, const struct timespec *a
 	return EAGAIN;
 }
 
-/* The deadline is looked at before the queue is polled again, so that a
- * deadline already past times out at once. */
+/* A cancellation point as sem_wait is: a pending cancellation acts on
+ * entry, even if an item is there. The deadline is looked at before the
+ * queue is polled again, so that a deadline already past times out at once. */
 int sync_queue_pop_wait(sync_queue_t *q, void **item, const struct timespec *abstime)
 {
+	pthread_testcancel();
 	if (!q || !item || (abstime && !timeout_valid(abstime)))
 		return EINVAL;
 	int r = sync_queue_pop(q, item);

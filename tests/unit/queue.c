@@ -1393,6 +1393,7 @@ START_TEST(pop_wait_with_deadline_asleep_is_cancelled_and_push_still_reaches_ano
 }
 END_TEST
 
+/* A thread that calls pop_wait once a cancellation request is pending. */
 struct pending_cancel {
 	sync_queue_t *q;
 	atomic_int cancel_sent;
@@ -1411,21 +1412,40 @@ static void *waiter_with_pending_cancel(void *arg)
 	return NULL;
 }
 
-START_TEST(pop_wait_on_empty_queue_acts_on_pending_cancellation)
+/* Cancels a thread before it calls pop_wait on pc->q: the call acts on
+ * the cancellation, and pops nothing. */
+static void check_pending_cancellation(struct pending_cancel *pc)
 {
-	struct pending_cancel pc = { new_queue(), 0, -1 };
 	pthread_t t;
-	ck_assert_int_eq(pthread_create(&t, NULL, waiter_with_pending_cancel, &pc), 0);
+	ck_assert_int_eq(pthread_create(&t, NULL, waiter_with_pending_cancel, pc), 0);
 	ck_assert_int_eq(pthread_cancel(t), 0);
-	atomic_store(&pc.cancel_sent, 1);
+	atomic_store(&pc->cancel_sent, 1);
 	void *ret = NULL;
 	bool ended = join_within_limit(t, &ret);
 	if (!ended) {
-		ck_assert_int_eq(sync_queue_push(pc.q, NULL), 0);
+		ck_assert_int_eq(sync_queue_push(pc->q, NULL), 0);
 		ck_assert_int_eq(pthread_join(t, &ret), 0);
 	}
 	ck_assert_msg(ended, "pop_wait slept with a cancellation pending");
 	ck_assert_ptr_eq(ret, PTHREAD_CANCELED);
+}
+
+START_TEST(pop_wait_on_empty_queue_acts_on_pending_cancellation)
+{
+	struct pending_cancel pc = { new_queue(), 0, -1 };
+	check_pending_cancellation(&pc);
+	check_empty(pc.q);
+	sync_queue_destroy(pc.q);
+}
+END_TEST
+
+/* As sem_wait: a cancellation point whether or not it would block. */
+START_TEST(pop_wait_acts_on_pending_cancellation_even_with_an_item_queued)
+{
+	struct pending_cancel pc = { new_queue(), 0, -1 };
+	push_items(pc.q, 0, 1);
+	check_pending_cancellation(&pc);
+	pop_items(pc.q, 0, 1);
 	check_empty(pc.q);
 	sync_queue_destroy(pc.q);
 }
@@ -1967,6 +1987,7 @@ static Suite *suite(void)
 	tcase_add_test(tc,
 		       pop_wait_with_deadline_asleep_is_cancelled_and_push_still_reaches_another_waiter);
 	tcase_add_test(tc, pop_wait_on_empty_queue_acts_on_pending_cancellation);
+	tcase_add_test(tc, pop_wait_acts_on_pending_cancellation_even_with_an_item_queued);
 	tcase_add_test(tc, cancelled_waiter_passes_on_the_wake_up_it_consumed);
 	tcase_add_test(tc, cancelled_waiter_leaves_no_sleeper_behind);
 	suite_add_tcase(s, tc);
