@@ -3,7 +3,32 @@
  * of a three-epoch ring, so one grace period is one bump of the counter and
  * one scan. The read side pays no fence: the grace period issues
  * membarrier(2) instead, as liburcu's memb flavour does (Desnoyers et al.,
- * "User-Level Implementations of Read-Copy Update", IEEE TPDS 2012). */
+ * "User-Level Implementations of Read-Copy Update", IEEE TPDS 2012).
+ *
+ * Invariants:
+ * - The registry lists exactly the live threads whose exit will remove them:
+ *   a thread sets its exit key's value before it links its record, and
+ *   on_thread_exit unlinks it. A thread whose pthread_setspecific fails (no
+ *   memory for the key's slot), or that has already exited (a later
+ *   destructor calls us), is not listed: it is an unlisted reader, whose
+ *   sections count in unlisted_readers[] and whose callbacks go straight to
+ *   the orphans; it tries to join again at its next outermost section.
+ * - A grace period with target T waits for every listed section that began
+ *   at an epoch below T and for the unlisted sections counted under T - 1
+ *   (those counted under T - 2 were waited for by the grace period before:
+ *   grace periods end in the order they start, one at a time).
+ * - A thread's callbacks are in its record's list (epochs never decrease
+ *   along it) or in the orphans; moving them from one to the other happens
+ *   under the registry lock, so a barrier's walk sees them in one of the two.
+ *   Lock order: gp_lock, registry_lock, a record's limbo_lock, orphan_lock.
+ * - Vanished threads leave nothing behind: a listed thread that exits (inside
+ *   a section, or cancelled) is unlisted by its key destructor, which ends its
+ *   section and orphans its callbacks; cancellation is disabled wherever the
+ *   domain sleeps or runs callbacks, so no thread leaves gp_lock or run_lock
+ *   held; the child of fork() keeps only the forking thread, and rebuilds the
+ *   locks and unlisted counts from it. An unlisted thread that exits inside a
+ *   section (misuse: it could not join, and so has no destructor) leaves its
+ *   count, and later grace periods wait forever. */
 #define SYNC_NO_INLINE 1 /* this file defines what the inline paths use */
 #include <errno.h>
 #include <linux/membarrier.h>
@@ -24,12 +49,15 @@
 #include <sync/rwlock.h>
 
 #include "backoff.h"
+#include "epoch_internal.h"
+#include "test_hook.h"
 
 /* Callbacks per chunk of a thread's list; a thread tries to reclaim after
  * this many retires. */
 #define CHUNK_CALLBACKS 64
-/* Pending callbacks past which a retire outside a section waits for a
- * grace period rather than let its list grow. */
+/* Pending callbacks past which sync_epoch_retire outside a section waits
+ * for a grace period rather than let its list grow (epoch_retire_nowait,
+ * for the queue and the map, never waits). */
 #define PENDING_HIGH_WATER (CHUNK_CALLBACKS * 1024)
 
 struct callback {
@@ -38,7 +66,7 @@ struct callback {
 	uint64_t epoch; /* global epoch when retired */
 };
 
-/* Filled in order, so epochs never decrease along a thread's list. */
+/* Filled in order, so epochs never decrease along a chunk. */
 struct chunk {
 	struct chunk *next; /* newer */
 	unsigned n;
@@ -56,10 +84,15 @@ struct limbo {
  * whose `ctr` grace periods read and whose other fields are the owner's). */
 struct record {
 	struct sync_impl_epoch_reader *reader;
-	unsigned since_reclaim; /* owner only */
-	struct record *next;    /* registry, under registry_lock */
+	unsigned since_reclaim;  /* owner only */
+	struct record *next;     /* registry, under registry_lock */
 	sync_mutex_t limbo_lock; /* the owner and sync_epoch_barrier */
 	struct limbo limbo;
+	/* owner only: sections while unlisted (its ctr stays 0, so that the
+	 * inline paths call the library), and the count they are in */
+	unsigned unlisted_depth;
+	unsigned unlisted_slot;
+	bool exited; /* on_thread_exit ran: never listed again */
 };
 
 /* Initial-exec: a fixed offset from the thread pointer, no __tls_get_addr
@@ -74,12 +107,17 @@ _Atomic uint64_t sync_impl_epoch_global = EPOCH_ONE;
 static _Atomic uint64_t safe_below = 1;
 /* 1: the read side fences (no membarrier); 0: compiler barrier only. */
 static atomic_int readers_fence;
+/* Sections of unlisted threads, by the parity of the epoch they began at. */
+static _Atomic unsigned long unlisted_readers[2];
 
 static sync_mutex_t gp_lock = SYNC_MUTEX_INITIALIZER;       /* one grace period at a time */
 static sync_mutex_t registry_lock = SYNC_MUTEX_INITIALIZER; /* registry list */
 static sync_mutex_t orphan_lock = SYNC_MUTEX_INITIALIZER;   /* orphans */
 static struct record *registry;
-static struct limbo orphans; /* callbacks of threads that have exited */
+/* Callbacks of threads that have exited or never joined, in no order. */
+static struct limbo orphans;
+/* epoch_retire_nowait calls that found no memory: their objects leak. */
+static atomic_ulong leaked_callbacks;
 
 /* Held shared while callbacks run, so that sync_epoch_barrier can wait for
  * those that other threads took before it (reader preference: a callback
@@ -89,6 +127,7 @@ static _Thread_local unsigned running_callbacks;
 
 static pthread_once_t domain_once = PTHREAD_ONCE_INIT;
 static pthread_key_t exit_key;
+static atomic_bool atfork_set; /* pthread_atfork succeeded (it allocates) */
 
 /* Registered, readers fence (no membarrier): the reader's other mode. */
 #define MODE_FENCE 2u
@@ -118,8 +157,25 @@ static void full_fence(void)
 #endif
 }
 
+/* The domain's slow paths may sleep (a cancellation point) and run
+ * callbacks (which may hold some): none is a cancellation point, so that no
+ * thread is cancelled holding gp_lock or run_lock. */
+static int cancel_off(void)
+{
+	int old;
+	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &old);
+	return old;
+}
+
+static void cancel_restore(int old)
+{
+	pthread_setcancelstate(old, NULL);
+}
+
 /* ---- the domain ----------------------------------------------------------- */
 
+/* Through syscall(), which sets errno on failure: the entry points that
+ * can get here save and restore it. */
 static long membarrier(int cmd)
 {
 	return syscall(SYS_membarrier, cmd, 0, 0);
@@ -168,20 +224,36 @@ static void atfork_prepare(void);
 static void atfork_parent(void);
 static void atfork_child(void);
 
+/* pthread_atfork allocates: if it fails, a later join tries again. */
+static void set_atfork_handlers(void)
+{
+	/* relaxed: a hint; the flag is set under registry_lock */
+	if (atomic_load_explicit(&atfork_set, memory_order_relaxed))
+		return;
+	sync_mutex_lock(&registry_lock);
+	if (!atomic_load_explicit(&atfork_set, memory_order_relaxed) &&
+	    pthread_atfork(atfork_prepare, atfork_parent, atfork_child) == 0)
+		atomic_store_explicit(&atfork_set, true, memory_order_relaxed);
+	sync_mutex_unlock(&registry_lock);
+}
+
 static void init_domain(void)
 {
 	atomic_store(&readers_fence, !membarrier_usable());
 	sync_rwlock_init(&run_lock, SYNC_RWLOCK_PREFER_READER);
 	if (pthread_key_create(&exit_key, on_thread_exit) != 0)
 		die("sync_epoch: no pthread key left for thread-exit handling");
-	pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
 }
 
-/* First enter, retire or synchronize of a thread. */
-static void register_self(void)
+/* Links the calling thread's record into the registry, unless its exit
+ * could not remove it again: the key's value first (glibc allocates its
+ * slot when 32 or more keys exist, and that can fail). */
+static bool join_domain(struct record *r)
 {
-	struct record *r = &self;
 	pthread_once(&domain_once, init_domain);
+	set_atfork_handlers();
+	if (r->exited || pthread_setspecific(exit_key, r) != 0)
+		return false;
 	r->reader = &sync_impl_epoch_reader;
 	sync_mutex_init(&r->limbo_lock, 0);
 	sync_mutex_lock(&registry_lock);
@@ -191,17 +263,20 @@ static void register_self(void)
 	/* relaxed: set once, in init_domain, before */
 	r->reader->mode = atomic_load_explicit(&readers_fence, memory_order_relaxed)
 				  ? MODE_FENCE : SYNC_IMPL_EPOCH_MEMBARRIER;
-	/* a key value, so that on_thread_exit runs (it cannot fail once the
-	 * key exists, short of memory for the key's slot past 32 keys: the
-	 * record then stays registered, idle, after the thread is gone) */
-	pthread_setspecific(exit_key, r);
+	return true;
 }
 
-static struct record *registered_self(void)
+/* The calling thread's record if it is listed, joining first if need be;
+ * NULL if it cannot join (it is then an unlisted reader). The domain is
+ * set up either way. */
+static struct record *listed_self(void)
 {
-	if (__builtin_expect(!sync_impl_epoch_reader.mode, 0))
-		register_self();
-	return &self;
+	if (__builtin_expect(sync_impl_epoch_reader.mode != 0, 1))
+		return &self;
+	int saved = errno; /* membarrier(2) at the first use */
+	bool joined = join_domain(&self);
+	errno = saved;
+	return joined ? &self : NULL;
 }
 
 /* ---- read side (also inline in <sync/epoch.h>) ---------------------------- */
@@ -211,11 +286,56 @@ static uint64_t depth_of(uint64_t ctr)
 	return ctr & SYNC_IMPL_EPOCH_DEPTH;
 }
 
+static unsigned parity_of(uint64_t epoch)
+{
+	return (unsigned)(epoch / EPOCH_ONE) & 1u;
+}
+
 /* The calling thread's section depth. relaxed: its own word. */
 static uint64_t own_depth(void)
 {
 	return depth_of(atomic_load_explicit(&sync_impl_epoch_reader.ctr,
-					     memory_order_relaxed));
+					     memory_order_relaxed)) +
+	       self.unlisted_depth;
+}
+
+/* An unlisted thread's outermost enter: count itself under the parity of
+ * the epoch it loads, fence, and check that the epoch is still the same;
+ * else a grace period started meanwhile, and it counts itself again. The
+ * argument, with S the single order of seq_cst operations and fences:
+ * - if the check reads T - 1, the fence F precedes the bump to T in S
+ *   (the check is coherence-ordered before the bump), so F precedes the
+ *   grace period's heavy_fence, after which it reads the count: it sees us;
+ * - if the first load reads T or later, the bump to T precedes F in S, so
+ *   the section's loads see everything stored before a fence that precedes
+ *   the bump, the retire stamps' fences included (see retire_stamp). */
+static void unlisted_enter(struct record *r)
+{
+	if (r->unlisted_depth++)
+		return;
+	for (;;) {
+		/* relaxed: F below orders it, see above */
+		uint64_t e = atomic_load_explicit(&sync_impl_epoch_global, memory_order_relaxed);
+		unsigned slot = parity_of(e);
+		atomic_fetch_add_explicit(&unlisted_readers[slot], 1, memory_order_relaxed);
+		full_fence(); /* F: pairs with heavy_fence */
+		/* acquire: pairs with the bump, as in sync_epoch_enter */
+		if (atomic_load_explicit(&sync_impl_epoch_global, memory_order_acquire) == e) {
+			r->unlisted_slot = slot;
+			return;
+		}
+		atomic_fetch_sub_explicit(&unlisted_readers[slot], 1, memory_order_relaxed);
+	}
+}
+
+static void unlisted_exit(struct record *r)
+{
+	if (--r->unlisted_depth)
+		return;
+	/* release: the section's reads happen before a grace period that reads
+	 * the count without us (acquire, in reader_blocks) */
+	atomic_fetch_sub_explicit(&unlisted_readers[r->unlisted_slot], 1,
+				  memory_order_release);
 }
 
 void sync_epoch_enter(void)
@@ -223,14 +343,22 @@ void sync_epoch_enter(void)
 	struct sync_impl_epoch_reader *r = &sync_impl_epoch_reader;
 	/* relaxed: the thread's own word */
 	uint64_t v = atomic_load_explicit(&r->ctr, memory_order_relaxed);
-	if (v) {
-		if (depth_of(v) == SYNC_IMPL_EPOCH_DEPTH)
+	if (v || self.unlisted_depth) {
+		if (depth_of(v) == SYNC_IMPL_EPOCH_DEPTH ||
+		    self.unlisted_depth == SYNC_IMPL_EPOCH_DEPTH)
 			die("sync_epoch_enter: sections nested 65535 deep");
+		if (!v) {
+			unlisted_enter(&self);
+			return;
+		}
 		/* relaxed: a nested section orders nothing */
 		atomic_store_explicit(&r->ctr, v + 1, memory_order_relaxed);
 		return;
 	}
-	registered_self();
+	if (!listed_self()) {
+		unlisted_enter(&self);
+		return;
+	}
 	/* acquire: pairs with the grace period's bump (a seq_cst RMW), so that
 	 * a section that sees the new epoch also sees what was unlinked before
 	 * it, even where loads may pass loads (an old value only makes grace
@@ -251,8 +379,12 @@ void sync_epoch_exit(void)
 	struct sync_impl_epoch_reader *r = &sync_impl_epoch_reader;
 	/* relaxed: the thread's own word */
 	uint64_t v = atomic_load_explicit(&r->ctr, memory_order_relaxed);
-	if (!depth_of(v))
-		die("sync_epoch_exit without sync_epoch_enter");
+	if (!depth_of(v)) {
+		if (!self.unlisted_depth)
+			die("sync_epoch_exit without sync_epoch_enter");
+		unlisted_exit(&self);
+		return;
+	}
 	if (depth_of(v) > 1) {
 		/* relaxed: a nested section orders nothing */
 		atomic_store_explicit(&r->ctr, v - 1, memory_order_relaxed);
@@ -268,6 +400,10 @@ void sync_epoch_exit(void)
 /* True if some thread is in a section that began before epoch `target`. */
 static bool reader_blocks(uint64_t target)
 {
+	/* acquire: pairs with the release in unlisted_exit */
+	if (atomic_load_explicit(&unlisted_readers[parity_of(target - EPOCH_ONE)],
+				 memory_order_acquire))
+		return true;
 	bool blocked = false;
 	sync_mutex_lock(&registry_lock);
 	for (struct record *r = registry; r && !blocked; r = r->next) {
@@ -305,7 +441,8 @@ static void mark_safe_below(uint64_t target)
 }
 
 /* Target of a grace period started by grace_period_poll and not yet seen
- * through; 0 if none. Under gp_lock. */
+ * through; 0 if none. Under gp_lock. Another grace period starts only once
+ * this one is seen through (the unlisted counts rely on it). */
 static uint64_t gp_started;
 
 /* Bumps the epoch: sections that begin from now on cannot see what was
@@ -322,16 +459,19 @@ static uint64_t start_grace_period(void)
 static void grace_period(void)
 {
 	sync_mutex_lock(&gp_lock);
+	if (gp_started) {
+		wait_for_readers(gp_started);
+		mark_safe_below(gp_started);
+		gp_started = 0;
+	}
 	uint64_t target = start_grace_period();
 	wait_for_readers(target);
 	mark_safe_below(target);
-	if (gp_started <= target)
-		gp_started = 0;
 	sync_mutex_unlock(&gp_lock);
 }
 
-/* The same without waiting, for retire: sees through the grace period
- * started last time if its readers are gone, and starts the next one. */
+/* The same without waiting: sees through the grace period started last
+ * time if its readers are gone, and starts the next one. */
 static void grace_period_poll(void)
 {
 	if (sync_mutex_trylock(&gp_lock) != 0)
@@ -347,7 +487,8 @@ static void grace_period_poll(void)
 
 /* ---- callbacks ------------------------------------------------------------ */
 
-/* Callers hold run_lock shared from before they detach the list. */
+/* Callers hold run_lock shared from before they detach the list, with
+ * cancellation off. */
 static void run_list(struct limbo *list)
 {
 	running_callbacks++;
@@ -410,15 +551,17 @@ static void detach_safe_orphans(struct limbo *out)
 	}
 }
 
-/* Runs the calling thread's safe callbacks, and the orphans' if no other
- * thread is at them. */
+/* Runs the safe callbacks of r (NULL: an unlisted thread, which has none),
+ * and the orphans' if no other thread is at them. */
 static void run_safe_callbacks(struct record *r)
 {
 	struct limbo ready = { NULL, NULL, 0 };
 	sync_rwlock_rdlock(&run_lock);
-	sync_mutex_lock(&r->limbo_lock);
-	detach_safe(&r->limbo, &ready, true);
-	sync_mutex_unlock(&r->limbo_lock);
+	if (r) {
+		sync_mutex_lock(&r->limbo_lock);
+		detach_safe(&r->limbo, &ready, true);
+		sync_mutex_unlock(&r->limbo_lock);
+	}
 	if (sync_mutex_trylock(&orphan_lock) == 0) {
 		detach_safe_orphans(&ready);
 		sync_mutex_unlock(&orphan_lock);
@@ -427,41 +570,74 @@ static void run_safe_callbacks(struct record *r)
 	sync_rwlock_rdunlock(&run_lock);
 }
 
-/* Appends under the owner's lock; returns the callbacks now pending, or 0
- * if a new chunk was needed and could not be allocated. */
-static unsigned append_callback(struct record *r, void *p, void (*fn)(void *),
-				uint64_t epoch)
+/* The epoch a callback retired now is stamped with; it may run once a grace
+ * period with a greater target is over. The caller's unlink store (a
+ * release store at best, as the map's MOVED store) comes before, and a store
+ * followed by a load is not ordered by itself, in C11 or on x86: the fence
+ * orders them. The argument, with S the single order of seq_cst fences and
+ * operations: the stamp reads E, so it is coherence-ordered before the bump
+ * to E + 1 (a seq_cst RMW), and the fence precedes that bump in S. A section
+ * that could still see p after a grace period with target T > E began at an
+ * epoch of T or more: its enter read the bump to T or a later one, so the
+ * bump precedes the fence of that enter (fence mode), or the barrier that
+ * membarrier(2) makes a fence (as in liburcu-memb), in S; the unlink was
+ * sequenced before our fence, which precedes that one, so the section's
+ * loads see it. Sections that began below T are waited for. */
+static uint64_t retire_stamp(void)
 {
-	sync_mutex_lock(&r->limbo_lock);
-	struct chunk *c = r->limbo.newest;
-	if (!c || c->n == CHUNK_CALLBACKS || c->sealed) {
-		c = malloc(sizeof *c);
-		if (!c) {
-			sync_mutex_unlock(&r->limbo_lock);
-			return 0;
-		}
+	full_fence();
+	/* relaxed: ordered by the fence above */
+	return atomic_load_explicit(&sync_impl_epoch_global, memory_order_relaxed);
+}
+
+static struct chunk *chunk_new(void)
+{
+	struct chunk *c = malloc(sizeof *c);
+	if (c) {
 		c->next = NULL;
 		c->n = 0;
 		c->sealed = false;
-		struct limbo one = { c, c, 0 };
-		limbo_append_list(&r->limbo, &one);
 	}
-	c->cb[c->n++] = (struct callback){ p, fn, epoch };
-	unsigned pending = ++r->limbo.pending;
-	sync_mutex_unlock(&r->limbo_lock);
+	return c;
+}
+
+/* Appends to l, a chunk from malloc if `may_allocate`; returns the
+ * callbacks now pending there, or 0 if there was no room. The caller holds
+ * l's lock, and stamps under it, so that epochs never decrease along l. */
+static unsigned limbo_append(struct limbo *l, void *p, void (*fn)(void *),
+			     bool may_allocate)
+{
+	struct chunk *c = l->newest;
+	if (!c || c->n == CHUNK_CALLBACKS || c->sealed) {
+		if (!may_allocate || !(c = chunk_new()))
+			return 0;
+		struct limbo one = { c, c, 0 };
+		limbo_append_list(l, &one);
+	}
+	c->cb[c->n++] = (struct callback){ p, fn, retire_stamp() };
+	return ++l->pending;
+}
+
+/* The calling thread's list, or the orphans' for an unlisted thread. */
+static unsigned append_callback(struct record *r, void *p, void (*fn)(void *),
+				bool may_allocate)
+{
+	sync_mutex_t *lock = r ? &r->limbo_lock : &orphan_lock;
+	sync_mutex_lock(lock);
+	unsigned pending = limbo_append(r ? &r->limbo : &orphans, p, fn, may_allocate);
+	sync_mutex_unlock(lock);
 	return pending;
 }
 
 /* No memory for the callback: outside a section, wait for a grace period
  * (which covers p: the caller unlinked it before) and run it here; inside,
  * keep trying, since a grace period would wait for ourselves. */
-static void retire_without_memory(struct record *r, void *p, void (*fn)(void *),
-				  uint64_t epoch)
+static void retire_waiting_for_memory(struct record *r, void *p, void (*fn)(void *))
 {
 	while (own_depth()) {
 		struct timespec ms = { 0, 1000000L };
 		nanosleep(&ms, NULL);
-		if (append_callback(r, p, fn, epoch))
+		if (append_callback(r, p, fn, true))
 			return;
 	}
 	grace_period();
@@ -469,26 +645,55 @@ static void retire_without_memory(struct record *r, void *p, void (*fn)(void *),
 	fn(p);
 }
 
-void sync_epoch_retire(void *p, void (*fn)(void *))
+/* No memory, and no waiting: run what is safe (it frees chunks), try again,
+ * then squeeze into the newest orphan chunk; past that the object leaks. */
+static void retire_without_waiting(struct record *r, void *p, void (*fn)(void *))
 {
-	if (!fn)
+	run_safe_callbacks(r);
+	if (append_callback(r, p, fn, true) || append_callback(NULL, p, fn, false))
 		return;
-	struct record *r = registered_self();
-	/* seq_cst: after the caller's unlink of p, before any later bump */
-	uint64_t epoch = atomic_load(&sync_impl_epoch_global);
-	unsigned pending = append_callback(r, p, fn, epoch);
-	if (!pending) {
-		retire_without_memory(r, p, fn, epoch);
+	atomic_fetch_add_explicit(&leaked_callbacks, 1, memory_order_relaxed); /* a statistic */
+}
+
+/* Every 64th retire of a thread: see through the last grace period or
+ * start one, and run what is safe. */
+static void reclaim_now_and_then(struct record *r, unsigned pending, bool may_wait)
+{
+	if (++self.since_reclaim < CHUNK_CALLBACKS)
 		return;
-	}
-	if (++r->since_reclaim < CHUNK_CALLBACKS)
-		return;
-	r->since_reclaim = 0;
-	if (!own_depth() && pending >= PENDING_HIGH_WATER)
+	self.since_reclaim = 0;
+	if (may_wait && !own_depth() && pending >= PENDING_HIGH_WATER)
 		grace_period();
 	else
 		grace_period_poll();
 	run_safe_callbacks(r);
+}
+
+static void retire(void *p, void (*fn)(void *), bool may_wait)
+{
+	int saved = errno, cancel = cancel_off();
+	/* an unlisted thread joins only outside its sections */
+	struct record *r = self.unlisted_depth ? NULL : listed_self();
+	unsigned pending = append_callback(r, p, fn, true);
+	if (!pending && may_wait)
+		retire_waiting_for_memory(r, p, fn);
+	else if (!pending)
+		retire_without_waiting(r, p, fn);
+	else
+		reclaim_now_and_then(r, pending, may_wait);
+	cancel_restore(cancel);
+	errno = saved;
+}
+
+void sync_epoch_retire(void *p, void (*fn)(void *))
+{
+	if (fn)
+		retire(p, fn, true);
+}
+
+void epoch_retire_nowait(void *p, void (*fn)(void *))
+{
+	retire(p, fn, false);
 }
 
 static void refuse_inside_section(const char *who)
@@ -500,9 +705,12 @@ static void refuse_inside_section(const char *who)
 void sync_epoch_synchronize(void)
 {
 	refuse_inside_section("sync_epoch_synchronize");
-	struct record *r = registered_self();
+	int saved = errno, cancel = cancel_off();
+	struct record *r = listed_self();
 	grace_period();
 	run_safe_callbacks(r);
+	cancel_restore(cancel);
+	errno = saved;
 }
 
 /* Seals every thread's newest chunk, so that nothing retired after this
@@ -519,7 +727,9 @@ static void seal_all(void)
 	sync_mutex_unlock(&registry_lock);
 }
 
-/* Takes every sealed chunk of every thread, and all orphans. */
+/* Takes every sealed chunk of every thread, and all safe orphans: a thread
+ * that exits meanwhile moves its list to the orphans under registry_lock,
+ * so its sealed chunks are in one of the two places. */
 static void detach_sealed(struct limbo *out)
 {
 	sync_mutex_lock(&registry_lock);
@@ -528,10 +738,10 @@ static void detach_sealed(struct limbo *out)
 		detach_safe(&r->limbo, out, false);
 		sync_mutex_unlock(&r->limbo_lock);
 	}
-	sync_mutex_unlock(&registry_lock);
 	sync_mutex_lock(&orphan_lock);
 	detach_safe_orphans(out);
 	sync_mutex_unlock(&orphan_lock);
+	sync_mutex_unlock(&registry_lock);
 }
 
 /* Seal, one grace period (it covers every sealed callback), then run them
@@ -539,7 +749,8 @@ static void detach_sealed(struct limbo *out)
 void sync_epoch_barrier(void)
 {
 	refuse_inside_section("sync_epoch_barrier");
-	registered_self();
+	int saved = errno, cancel = cancel_off();
+	listed_self(); /* sets the domain up */
 	seal_all();
 	grace_period();
 	struct limbo ready = { NULL, NULL, 0 };
@@ -554,18 +765,30 @@ void sync_epoch_barrier(void)
 		sync_rwlock_wrlock(&run_lock);
 		sync_rwlock_wrunlock(&run_lock);
 	}
+	cancel_restore(cancel);
+	errno = saved;
 }
 
 /* ---- thread exit and fork ------------------------------------------------- */
 
 /* Pthread key destructor: the record leaves the registry (its memory goes
- * with the thread), its callbacks go to the orphans. A thread that exits
- * inside a section leaves it. */
+ * with the thread) and its callbacks go to the orphans, in one step under
+ * registry_lock; a thread that exits inside a section leaves it. Then it
+ * reclaims what it can, so that the orphans of many short-lived threads do
+ * not pile up: each exit sees through the grace period the one before
+ * started. Callbacks that call us later in this thread find it unlisted. */
 static void on_thread_exit(void *arg)
 {
 	struct record *r = arg;
+	int saved = errno, cancel = cancel_off();
 	atomic_store_explicit(&r->reader->ctr, 0, memory_order_release); /* see exit */
 	sync_mutex_lock(&registry_lock);
+	sync_mutex_lock(&r->limbo_lock);
+	sync_mutex_lock(&orphan_lock);
+	bool orphaned = r->limbo.pending || orphans.pending;
+	limbo_append_list(&orphans, &r->limbo);
+	sync_mutex_unlock(&orphan_lock);
+	sync_mutex_unlock(&r->limbo_lock);
 	for (struct record **pp = &registry; *pp; pp = &(*pp)->next) {
 		if (*pp == r) {
 			*pp = r->next;
@@ -573,21 +796,24 @@ static void on_thread_exit(void *arg)
 		}
 	}
 	sync_mutex_unlock(&registry_lock);
-	sync_mutex_lock(&orphan_lock);
-	sync_mutex_lock(&r->limbo_lock);
-	limbo_append_list(&orphans, &r->limbo);
-	sync_mutex_unlock(&r->limbo_lock);
-	sync_mutex_unlock(&orphan_lock);
 	r->reader->mode = 0;
+	r->exited = true;
+	TEST_HOOK("epoch_thread_exit:unlisted");
+	if (orphaned) {
+		grace_period_poll();
+		run_safe_callbacks(NULL);
+	}
+	cancel_restore(cancel);
+	errno = saved;
 }
 
-/* fork(): hold every lock across it, so that the child sees consistent
+/* fork(): hold the list locks across it, so that the child sees consistent
  * lists; the child keeps only its own thread, the others' callbacks become
- * orphans (their threads do not exist there). Lock order: gp, registry,
- * each record, orphans. */
+ * orphans (their threads do not exist there). Not gp_lock: a grace period
+ * holds it while it waits for the forking thread's section. Lock order:
+ * registry, each record, orphans. */
 static void atfork_prepare(void)
 {
-	sync_mutex_lock(&gp_lock);
 	sync_mutex_lock(&registry_lock);
 	for (struct record *r = registry; r; r = r->next)
 		sync_mutex_lock(&r->limbo_lock);
@@ -600,11 +826,14 @@ static void atfork_parent(void)
 	for (struct record *r = registry; r; r = r->next)
 		sync_mutex_unlock(&r->limbo_lock);
 	sync_mutex_unlock(&registry_lock);
-	sync_mutex_unlock(&gp_lock);
 }
 
+/* A grace period of the parent may have been under way (gp_lock held by a
+ * thread that the child lacks): the child takes it as started and not seen
+ * through, so that its next one waits for it first. */
 static void atfork_child(void)
 {
+	int saved = errno;
 	for (struct record *r = registry; r; r = r->next) {
 		if (r != &self) {
 			limbo_append_list(&orphans, &r->limbo);
@@ -615,7 +844,13 @@ static void atfork_child(void)
 	}
 	registry = sync_impl_epoch_reader.mode ? &self : NULL;
 	self.next = NULL;
-	gp_started = 0;
+	/* relaxed: single-threaded here */
+	gp_started = atomic_load_explicit(&sync_impl_epoch_global, memory_order_relaxed);
+	atomic_store_explicit(&unlisted_readers[0], 0, memory_order_relaxed);
+	atomic_store_explicit(&unlisted_readers[1], 0, memory_order_relaxed);
+	if (self.unlisted_depth)
+		atomic_store_explicit(&unlisted_readers[self.unlisted_slot], 1,
+				      memory_order_relaxed);
 	sync_mutex_init(&orphan_lock, 0);
 	sync_mutex_init(&registry_lock, 0);
 	sync_mutex_init(&gp_lock, 0);
@@ -627,4 +862,5 @@ static void atfork_child(void)
 		if (sync_impl_epoch_reader.mode)
 			sync_impl_epoch_reader.mode = MODE_FENCE;
 	}
+	errno = saved;
 }

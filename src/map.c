@@ -35,6 +35,7 @@
 
 #include "backoff.h"
 #include "cacheline.h"
+#include "epoch_internal.h"
 #include "thread.h"
 
 #define BUCKET_LOCK ((uintptr_t)1)  /* a writer holds the bucket */
@@ -402,7 +403,7 @@ static void retire_list_until(struct node *n, struct node *stop)
 {
 	while (n != stop) {
 		struct node *next = next_of(n);
-		sync_epoch_retire(n, free);
+		epoch_retire_nowait(n, free);
 		n = next;
 	}
 }
@@ -467,7 +468,7 @@ static void help_migrate(struct sync_map *m)
 	if (nt && t->migrated > t->mask) {
 		/* release: pairs with current_table() */
 		atomic_store_explicit(&m->table, nt, memory_order_release);
-		sync_epoch_retire(t, table_free);
+		epoch_retire_nowait(t, table_free);
 	}
 	migrate_unlock(m);
 }
@@ -695,10 +696,8 @@ int sync_map_remove(sync_map_t *m, const void *key, size_t keylen, void **old)
 	if (old) /* relaxed: only bucket holders write a value */
 		*old = atomic_load_explicit(&n->value, memory_order_relaxed);
 	count_and_check(m, -1);
+	epoch_retire_nowait(n, free); /* never waits for readers (nor memory) */
 	sync_epoch_exit();
-	/* outside the section, so that retire may wait when too much is
-	 * pending (it never waits inside one) */
-	sync_epoch_retire(n, free);
 	return 0;
 }
 

@@ -11,7 +11,9 @@
  * itself with SYNC_EPOCH_NO_MEMBARRIER=1 and relays that run's results,
  * so both make one TAP stream. The bookkeeping atomics are relaxed, so
  * every happens-before edge ThreadSanitizer sees comes from the library
- * (or from the shared pointer's own exchange and acquire load). */
+ * (or from the shared pointer's own exchange and acquire load). Last, a
+ * barrier runs while a thread that retired is leaving the domain, held
+ * there by a TEST_HOOK delay: the barrier must run that callback too. */
 #include <errno.h>
 #include <linux/membarrier.h>
 #include <pthread.h>
@@ -303,6 +305,62 @@ static void epoch_worker(void *arg, int index)
 		reader(index);
 }
 
+/* ---- a barrier while a thread exits ---------------------------------------- */
+
+/* A thread that retired a callback is leaving the domain (its key
+ * destructor) when a barrier starts: the barrier must find the callback,
+ * in the thread's list or in the orphans. The hook holds the exiting thread
+ * for 50 ms at "epoch_thread_exit:unlisted", where it has left the
+ * registry, while the barrier runs. */
+#define EXIT_ROUNDS 3
+
+static atomic_int exit_hook_armed, exit_held;
+
+static void hold_exiting_thread(const char *point)
+{
+	if (strcmp(point, "epoch_thread_exit:unlisted") != 0 ||
+	    !atomic_exchange(&exit_hook_armed, 0))
+		return;
+	atomic_store(&exit_held, 1);
+	stress_sleep_us(50000);
+}
+
+static void count_retired(void *p)
+{
+	count(p);
+}
+
+static void *retire_one_and_exit(void *arg)
+{
+	sync_epoch_retire(arg, count_retired);
+	return NULL;
+}
+
+static void check_barrier_while_thread_exits(void)
+{
+	static atomic_ullong calls[EXIT_ROUNDS];
+	int misses = 0;
+	test_hook_set(hold_exiting_thread);
+	for (int round = 0; round < EXIT_ROUNDS; round++) {
+		pthread_t t;
+		atomic_store(&exit_held, 0);
+		atomic_store(&exit_hook_armed, 1);
+		if (pthread_create(&t, NULL, retire_one_and_exit, &calls[round])) {
+			perror("pthread_create");
+			exit(EXIT_FAILURE);
+		}
+		while (!atomic_load(&exit_held))
+			stress_sleep_us(100);
+		sync_epoch_barrier();
+		misses += got(&calls[round]) != 1;
+		pthread_join(t, NULL);
+	}
+	test_hook_set(NULL);
+	tap_check(misses == 0, "epoch[%s] a barrier run while a thread leaves the domain "
+		  "runs that thread's callbacks (%d of %d rounds missed them)", mode_name,
+		  misses, EXIT_ROUNDS);
+}
+
 /* ---- cases ---------------------------------------------------------------- */
 
 /* The case's own property: nested sections, synchronize from several
@@ -406,12 +464,14 @@ static const struct e_case cases[] = {
 
 #define CASES ((int)(sizeof cases / sizeof cases[0]))
 #define CHECKS_PER_CASE 4
+#define CHECKS (CASES * CHECKS_PER_CASE + 1)
 
 static void run_cases(const char *mode)
 {
 	mode_name = mode;
 	for (int i = 0; i < CASES; i++)
 		check_case(&cases[i]);
+	check_barrier_while_thread_exits();
 }
 
 /* ---- the second mode, in a re-executed copy ------------------------------ */
@@ -428,14 +488,14 @@ int main(int argc, char **argv)
 	const char *off = getenv("SYNC_EPOCH_NO_MEMBARRIER");
 	if (off && strcmp(off, "1") == 0) {
 		/* the re-executed copy, or a run asked for this mode only */
-		tap_plan(CASES * CHECKS_PER_CASE);
+		tap_plan(CHECKS);
 		run_cases("fence");
 		return tap_exit_status();
 	}
-	tap_plan(2 * CASES * CHECKS_PER_CASE + 1);
+	tap_plan(2 * CHECKS + 1);
 	if (!membarrier_expedited())
 		printf("# membarrier(2) unavailable: both runs use the fence\n");
 	run_cases("membarrier");
-	stress_rerun_in_fence_mode(argv, CASES * CHECKS_PER_CASE, "epoch");
+	stress_rerun_in_fence_mode(argv, CHECKS, "epoch");
 	return tap_exit_status();
 }

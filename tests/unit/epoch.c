@@ -6,14 +6,18 @@
  * checked fixture sets the variable before the test's first call. */
 #define _GNU_SOURCE /* pthreads and syscall under strict -std modes */
 #include <errno.h>
+#include <linux/filter.h>
 #include <linux/membarrier.h>
+#include <linux/seccomp.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -1139,6 +1143,350 @@ START_TEST(parent_still_waits_for_its_reader_after_fork)
 }
 END_TEST
 
+/* ---- fork inside a section while a grace period waits for it ------------ */
+
+/* In the child of a thread that forked inside a section: the domain works. */
+static int child_uses_domain_after_fork_inside_section(void *arg)
+{
+	(void)arg;
+	atomic_int calls[3] = { 0 };
+	sync_epoch_exit(); /* the section the forking thread was in */
+	sync_epoch_synchronize();
+	retire_counted(calls, 3);
+	sync_epoch_barrier();
+	if (!all_called_once(calls, 3))
+		return 1;
+	sync_epoch_enter();
+	sync_epoch_exit();
+	sync_epoch_synchronize();
+	return 0;
+}
+
+/* A thread that enters a section, lets `waiter` start a call that must wait
+ * for that section, and forks once the call sleeps. */
+struct forker {
+	pthread_t thread;
+	void (*wait_fn)(void);
+	struct caller waiter;
+	atomic_int forked;   /* fork returned in the parent */
+	atomic_int status;   /* the child's, once reaped */
+	atomic_int prepared; /* the waiter sleeps */
+};
+
+static void *forker_main(void *arg)
+{
+	struct forker *f = arg;
+	sync_epoch_enter();
+	caller_start(&f->waiter, f->wait_fn);
+	if (!wait_until_at_least(&f->waiter.tid, 1) ||
+	    !wait_until_asleep(atomic_load(&f->waiter.tid))) {
+		sync_epoch_exit();
+		return NULL;
+	}
+	sleep_ns(20 * NS_PER_MS); /* its grace period has begun */
+	atomic_store(&f->prepared, 1);
+	pid_t pid = fork_running(child_uses_domain_after_fork_inside_section, NULL);
+	atomic_store(&f->forked, 1);
+	atomic_store(&f->status, child_status(pid)); /* reaped here: the child dies with us */
+	sync_epoch_exit();
+	return NULL;
+}
+
+static void check_fork_inside_section_while(void (*wait_fn)(void))
+{
+	struct forker f = { .wait_fn = wait_fn };
+	atomic_init(&f.forked, 0);
+	atomic_init(&f.status, -2);
+	atomic_init(&f.prepared, 0);
+	ck_assert_int_eq(pthread_create(&f.thread, NULL, forker_main, &f), 0);
+	ck_assert_msg(wait_until_equal(&f.prepared, 1), "the waiting call never slept");
+	ck_assert_msg(wait_until_equal(&f.forked, 1),
+		      "fork() inside a section blocked while another thread waited for it");
+	ck_assert_int_eq(pthread_join(f.thread, NULL), 0);
+	ck_assert_msg(atomic_load(&f.status) == 0, "child's domain failed: %d",
+		      atomic_load(&f.status));
+	caller_finish(&f.waiter);
+}
+
+static atomic_int high_water_calls;
+
+/* Enough retires outside any section to reach the 65536 pending callbacks at
+ * which sync_epoch_retire waits for a grace period. */
+static void retire_past_high_water(void)
+{
+	for (int i = 0; i < 65536 + 256; i++)
+		sync_epoch_retire(&high_water_calls, count_call);
+}
+
+START_TEST(fork_inside_section_while_synchronize_waits_for_it_does_not_deadlock)
+{
+	check_fork_inside_section_while(sync_epoch_synchronize);
+}
+END_TEST
+
+START_TEST(fork_inside_section_while_barrier_waits_for_it_does_not_deadlock)
+{
+	check_fork_inside_section_while(sync_epoch_barrier);
+}
+END_TEST
+
+START_TEST(fork_inside_section_while_retire_waits_at_high_water_does_not_deadlock)
+{
+	check_fork_inside_section_while(retire_past_high_water);
+	sync_epoch_barrier();
+	ck_assert_int_eq(atomic_load(&high_water_calls), 65536 + 256);
+}
+END_TEST
+
+/* ---- joining without memory ---------------------------------------------- */
+
+/* With 64 or more keys taken before libsync makes its own, glibc allocates
+ * the slot of libsync's key in each thread inside pthread_setspecific: under
+ * memory exhaustion, joining the domain cannot record the thread's exit. */
+#define KEYS_BEFORE_DOMAIN 70
+
+struct unjoined {
+	pthread_key_t probe;    /* a key in the same second-level block */
+	atomic_int go;          /* memory is exhausted: join now */
+	atomic_int inside;      /* 1: in its section; 2: probe set anyway */
+	atomic_int leave;
+	atomic_int done;
+	atomic_int calls[4];
+};
+
+static void *unjoined_main(void *arg)
+{
+	struct unjoined *u = arg;
+	while (!atomic_load(&u->go))
+		sleep_ns(100 * 1000);
+	sync_epoch_enter(); /* joins, or tries to */
+	bool probe_set = pthread_setspecific(u->probe, u) == 0;
+	atomic_store(&u->inside, probe_set ? 2 : 1);
+	while (!atomic_load(&u->leave))
+		sleep_ns(100 * 1000);
+	sync_epoch_exit();
+	sync_epoch_retire(&u->calls[0], count_call);
+	sync_epoch_enter();
+	sync_epoch_retire(&u->calls[1], count_call);
+	sync_epoch_exit();
+	atomic_store(&u->done, 1);
+	return NULL;
+}
+
+static void *joins_and_retires(void *arg)
+{
+	atomic_int *calls = arg;
+	sync_epoch_enter();
+	sync_epoch_exit();
+	sync_epoch_retire(calls, count_call);
+	return NULL;
+}
+
+static int child_joins_without_memory(void *arg)
+{
+	(void)arg;
+	struct unjoined u;
+	memset(&u, 0, sizeof u);
+	pthread_key_t keys[KEYS_BEFORE_DOMAIN];
+	for (int i = 0; i < KEYS_BEFORE_DOMAIN; i++)
+		if (pthread_key_create(&keys[i], NULL) != 0)
+			return 20;
+	sync_epoch_enter(); /* the domain and its key set up now */
+	sync_epoch_exit();
+	if (pthread_key_create(&u.probe, NULL) != 0)
+		return 21;
+	pthread_t t, s;
+	struct caller c;
+	if (pthread_create(&t, NULL, unjoined_main, &u) != 0)
+		return 22;
+	void *hoard = exhaust_memory(16);
+	atomic_store(&u.go, 1);
+	if (!wait_until_at_least(&u.inside, 1))
+		return 2;
+	release_memory(hoard);
+	if (atomic_load(&u.inside) == 2) {
+		atomic_store(&u.leave, 1); /* memory was not exhausted: no test */
+		pthread_join(t, NULL);
+		return 10;
+	}
+	/* its section holds up grace periods, joined or not */
+	caller_start(&c, sync_epoch_synchronize);
+	sleep_ns(50 * NS_PER_MS);
+	if (atomic_load(&c.returned))
+		return 3;
+	atomic_store(&u.leave, 1);
+	if (!wait_until_equal(&c.returned, 1))
+		return 4;
+	pthread_join(c.thread, NULL);
+	pthread_join(t, NULL);
+	/* a new thread, likely on the exited one's cached stack and record */
+	if (pthread_create(&s, NULL, joins_and_retires, &u.calls[2]) != 0)
+		return 23;
+	pthread_join(s, NULL);
+	caller_start(&c, sync_epoch_synchronize);
+	if (!wait_until_equal(&c.returned, 1))
+		return 5; /* the thread list is corrupt */
+	pthread_join(c.thread, NULL);
+	caller_start(&c, sync_epoch_barrier);
+	if (!wait_until_equal(&c.returned, 1))
+		return 6;
+	pthread_join(c.thread, NULL);
+	if (!all_called_once(u.calls, 3))
+		return 7;
+	return 0;
+}
+
+START_TEST(thread_that_joins_without_memory_still_protects_and_leaves_domain_whole)
+{
+	if (!plain_malloc())
+		return; /* see util.h */
+	ck_assert_int_eq(child_status(fork_running(child_joins_without_memory, NULL)), 0);
+}
+END_TEST
+
+/* ---- exited threads' callbacks run soon ---------------------------------- */
+
+#define SHORT_LIVED 2000
+
+static void *retires_once(void *arg)
+{
+	sync_epoch_retire(arg, count_call);
+	return NULL;
+}
+
+START_TEST(callbacks_of_exited_threads_run_without_further_calls)
+{
+	static atomic_int calls;
+	atomic_store(&calls, 0);
+	for (int i = 0; i < SHORT_LIVED; i++) {
+		pthread_t t;
+		ck_assert_int_eq(pthread_create(&t, NULL, retires_once, &calls), 0);
+		ck_assert_int_eq(pthread_join(t, NULL), 0);
+	}
+	int pending = SHORT_LIVED - atomic_load(&calls);
+	ck_assert_msg(pending <= 64, "%d of %d exited threads' callbacks still pending",
+		      pending, SHORT_LIVED);
+	sync_epoch_barrier();
+	ck_assert_int_eq(atomic_load(&calls), SHORT_LIVED);
+}
+END_TEST
+
+/* ---- errno and cancellation ---------------------------------------------- */
+
+/* In a child: membarrier(2) refused with EPERM by a seccomp filter. */
+static bool refuse_membarrier(void)
+{
+	struct sock_filter filter[] = {
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_membarrier, 0, 1),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+	};
+	struct sock_fprog prog = { (unsigned short)(sizeof filter / sizeof filter[0]), filter };
+	return prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0 &&
+	       prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) == 0;
+}
+
+static int child_first_use_with_membarrier_refused(void *arg)
+{
+	(void)arg;
+	if (!refuse_membarrier())
+		return 10;
+	errno = EDOM;
+	sync_epoch_enter();
+	int after_enter = errno;
+	sync_epoch_exit();
+	sync_epoch_synchronize();
+	if (after_enter != EDOM)
+		return 1;
+	return errno == EDOM ? 0 : 2;
+}
+
+START_TEST(first_use_with_membarrier_refused_leaves_errno_alone)
+{
+	int rc = child_status(fork_running(child_first_use_with_membarrier_refused, NULL));
+	ck_assert_msg(rc == 0 || rc == 10, "child returned %d", rc);
+}
+END_TEST
+
+static int child_retire_without_memory_keeps_errno(void *arg)
+{
+	(void)arg;
+	atomic_int calls = 0;
+	sync_epoch_enter();
+	sync_epoch_exit();
+	void *hoard = exhaust_memory(16);
+	void *probe = malloc(64);
+	errno = EDOM;
+	sync_epoch_retire(&calls, count_call);
+	int after = errno;
+	release_memory(hoard);
+	if (probe)
+		return 10; /* memory was not exhausted: no test */
+	return after == EDOM ? 0 : 1;
+}
+
+START_TEST(retire_without_memory_leaves_errno_alone)
+{
+	if (!plain_malloc())
+		return; /* see util.h */
+	ck_assert_int_eq(child_status(fork_running(child_retire_without_memory_keeps_errno,
+						   NULL)),
+			 0);
+}
+END_TEST
+
+/* pthread_cancel of a thread waiting in synchronize or barrier: not a
+ * cancellation point, so it returns, and the domain goes on working. */
+static void check_cancel_while_waiting(void (*fn)(void))
+{
+	struct reader r;
+	struct caller c, after;
+	reader_start(&r, 1, NULL, 0);
+	caller_start(&c, fn);
+	ck_assert(wait_until_at_least(&c.tid, 1));
+	ck_assert_msg(wait_until_asleep(atomic_load(&c.tid)), "never slept");
+	sleep_ns(20 * NS_PER_MS);
+	ck_assert_int_eq(pthread_cancel(c.thread), 0);
+	sleep_ns(20 * NS_PER_MS);
+	reader_hold(&r, 0);
+	void *res;
+	ck_assert_int_eq(pthread_join(c.thread, &res), 0);
+	ck_assert_msg(res != PTHREAD_CANCELED, "cancelled inside the call");
+	caller_start(&after, sync_epoch_synchronize);
+	caller_finish(&after);
+	reader_finish(&r);
+}
+
+START_TEST(cancel_while_synchronize_waits_does_not_cancel_it)
+{
+	check_cancel_while_waiting(sync_epoch_synchronize);
+}
+END_TEST
+
+START_TEST(cancel_while_barrier_waits_does_not_cancel_it)
+{
+	check_cancel_while_waiting(sync_epoch_barrier);
+}
+END_TEST
+
+/* ---- nesting limit ------------------------------------------------------- */
+
+static int child_nests_too_deep(void *arg)
+{
+	(void)arg;
+	for (int i = 0; i < 65536; i++)
+		sync_epoch_enter();
+	return 0;
+}
+
+START_TEST(nesting_past_65535_sections_aborts_with_message)
+{
+	check_aborts_saying(child_nests_too_deep,
+			    "libsync: sync_epoch_enter: sections nested 65535 deep", NULL);
+}
+END_TEST
+
 /* ---- the suite: every group in both modes ------------------------------- */
 
 static TCase *mode_tcase(Suite *s, const char *name, bool no_membarrier)
@@ -1203,6 +1551,7 @@ static void add_groups(Suite *s, bool nomb)
 	tcase_add_test(tc, synchronize_inside_section_aborts_with_message);
 	tcase_add_test(tc, synchronize_inside_nested_section_aborts_with_message);
 	tcase_add_test(tc, barrier_inside_section_aborts_with_message);
+	tcase_add_test(tc, nesting_past_65535_sections_aborts_with_message);
 
 	tc = mode_tcase(s, nomb ? "no_memory_no_membarrier" : "no_memory", nomb);
 	tcase_add_test(tc, retire_outside_section_without_memory_runs_callback_before_returning);
@@ -1213,6 +1562,18 @@ static void add_groups(Suite *s, bool nomb)
 	tcase_add_test(tc, barrier_in_child_runs_callbacks_retired_by_every_parent_thread);
 	tcase_add_test(tc, child_threads_use_epoch_after_fork);
 	tcase_add_test(tc, parent_still_waits_for_its_reader_after_fork);
+	tcase_add_test(tc, fork_inside_section_while_synchronize_waits_for_it_does_not_deadlock);
+	tcase_add_test(tc, fork_inside_section_while_barrier_waits_for_it_does_not_deadlock);
+	tcase_add_test(tc, fork_inside_section_while_retire_waits_at_high_water_does_not_deadlock);
+
+	tc = mode_tcase(s, nomb ? "threads_no_membarrier" : "threads", nomb);
+	tcase_add_test(tc, thread_that_joins_without_memory_still_protects_and_leaves_domain_whole);
+	tcase_add_test(tc, callbacks_of_exited_threads_run_without_further_calls);
+	tcase_add_test(tc, retire_without_memory_leaves_errno_alone);
+	if (!nomb)
+		tcase_add_test(tc, first_use_with_membarrier_refused_leaves_errno_alone);
+	tcase_add_test(tc, cancel_while_synchronize_waits_does_not_cancel_it);
+	tcase_add_test(tc, cancel_while_barrier_waits_does_not_cancel_it);
 }
 
 static Suite *suite(void)

@@ -2738,6 +2738,95 @@ START_TEST(get_in_one_thread_finds_keys_present_throughout_while_another_resizes
 }
 END_TEST
 
+/* A reader that waits inside its section for something the remover posts
+ * after its removes: no remove may wait for that section to end, however
+ * many removed entries are waiting for it (sync_epoch_retire waits for a
+ * grace period from 65536 pending callbacks on). */
+#define REMOVES_PAST_HIGH_WATER 70000L
+
+struct waiting_reader {
+	atomic_int inside;
+	atomic_int posted;
+	atomic_int saw_post;
+};
+
+static void *read_waiting_for_post(void *arg)
+{
+	struct waiting_reader *w = arg;
+	sync_epoch_enter();
+	atomic_store(&w->inside, 1);
+	bool posted = false;
+	for (int i = 0; i < 5 && !posted; i++) /* 10 s at most */
+		posted = wait_until_equal(&w->posted, 1);
+	atomic_store(&w->saw_post, posted);
+	sync_epoch_exit();
+	return NULL;
+}
+
+START_TEST(removes_never_wait_for_reader_that_waits_inside_its_section_for_remover)
+{
+	static struct waiting_reader w;
+	pthread_t t;
+	sync_map_t *m = new_map(0);
+	ck_assert_int_eq(pthread_create(&t, NULL, read_waiting_for_post, &w), 0);
+	ck_assert(wait_until_equal(&w.inside, 1));
+	insert_keys(m, 0, REMOVES_PAST_HIGH_WATER);
+	remove_keys(m, 0, REMOVES_PAST_HIGH_WATER);
+	atomic_store(&w.posted, 1);
+	ck_assert_int_eq(pthread_join(t, NULL), 0);
+	ck_assert_msg(atomic_load(&w.saw_post), "a remove waited for the reader's section");
+	check_exactly(m, 0, 0);
+	sync_map_destroy(m, NULL);
+}
+END_TEST
+
+/* Short-lived threads that each put and remove one key: what they retire
+ * is reclaimed soon after they exit, without a synchronize or barrier, so
+ * the heap tracks the live entries, not the number of threads that ran. */
+#define SHORT_LIVED_THREADS 3000L
+
+struct short_lived {
+	sync_map_t *m;
+	long key;
+};
+
+static void *put_and_remove_one_key(void *arg)
+{
+	struct short_lived *s = arg;
+	put_key(s->m, s->key, value_of(s->key), NULL);
+	remove_key(s->m, s->key, NULL);
+	return NULL;
+}
+
+static void run_short_lived_threads(sync_map_t *m, long from, long to)
+{
+	for (long i = from; i < to; i++) {
+		struct short_lived s = { m, i };
+		pthread_t t;
+		ck_assert_int_eq(pthread_create(&t, NULL, put_and_remove_one_key, &s), 0);
+		ck_assert_int_eq(pthread_join(t, NULL), 0);
+	}
+}
+
+START_TEST(heap_stays_flat_over_many_short_lived_threads_that_put_and_remove)
+{
+	if (!FAULTS)
+		return; /* see plain_malloc() in util.h */
+	sync_map_t *m = new_map(0);
+	insert_keys(m, 0, 100);
+	run_short_lived_threads(m, 1000, 1100);
+	sync_epoch_barrier();
+	long before = heap_in_use();
+	run_short_lived_threads(m, 1100, 1100 + SHORT_LIVED_THREADS);
+	long after = heap_in_use(); /* no barrier: reclaimed on the way */
+	ck_assert_msg(after < before + 4 * HEAP_SLACK,
+		      "heap grew from %ld to %ld bytes over %ld threads", before, after,
+		      SHORT_LIVED_THREADS);
+	check_exactly(m, 0, 100);
+	sync_map_destroy(m, NULL);
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("map");
@@ -2898,6 +2987,8 @@ static Suite *suite(void)
 	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc, size_is_exact_after_inserts_and_removes_from_several_threads);
 	tcase_add_test(tc, get_in_one_thread_finds_keys_present_throughout_while_another_resizes);
+	tcase_add_test(tc, removes_never_wait_for_reader_that_waits_inside_its_section_for_remover);
+	tcase_add_test(tc, heap_stays_flat_over_many_short_lived_threads_that_put_and_remove);
 	suite_add_tcase(s, tc);
 
 	return s;
