@@ -14,7 +14,15 @@
  *   rewires a non-NULL `next`; it copies the nodes it would have to rewire.
  * - One resize at a time: a table's `next` is set before any of its buckets
  *   is marked MOVED, and the map's table pointer moves to `next` only after
- *   every bucket has. */
+ *   every bucket has.
+ * - No operation waits for a grace period or for memory: nodes and tables
+ *   go to epoch_retire_nowait, inside the operation's section; the unlink
+ *   store before it may be a release store (retire fences before it stamps).
+ * - A writer waits only on a bucket's lock bit, by spinning and yielding, so
+ *   a waiter that vanishes leaves nothing; no operation is a cancellation
+ *   point, so no cancelled thread leaves a bucket or `migrating` held. A
+ *   holder that vanishes (a writer's thread absent from a fork child) leaves
+ *   its bucket locked, as a held mutex would be. */
 #include <errno.h>
 #include <stdatomic.h>
 #include <stdbool.h>

@@ -10,15 +10,18 @@
 extern "C" {
 #endif
 
-/* Begins a read-side section of the calling thread (nests). Objects reached
- * inside it stay allocated until the outermost sync_epoch_exit. The first
- * call in a thread registers it with the domain. */
+/* Begins a read-side section of the calling thread (nests, 65535 deep at
+ * most: deeper aborts). Objects reached inside it stay allocated until the
+ * outermost sync_epoch_exit. The first call in a thread registers it with
+ * the domain. */
 SYNC_API void sync_epoch_enter(void);
 SYNC_API void sync_epoch_exit(void);
 
 /* Calls fn(p) once no read-side section that could have seen p is still
- * running: from a later sync_epoch_retire, synchronize or barrier of any
- * thread, or at the latest from sync_epoch_barrier. Never fails. */
+ * running: from the retiring thread's own later calls (every 64th
+ * sync_epoch_retire, sync_epoch_synchronize), from any thread's
+ * sync_epoch_barrier, or, once the retiring thread has exited, from other
+ * threads' exits, every-64th retires and synchronize calls. Never fails. */
 SYNC_API void sync_epoch_retire(void *p, void (*fn)(void *));
 
 /* Waits until every read-side section running at the call has ended. Must
