@@ -1,9 +1,64 @@
-/* Reader-writer lock: one 64-bit word counts read holds, the write hold and
- * waiting writers, so every decision reads one atomic word (the counter
- * layout of glibc's 2017 rwlock and of Linux's rwsem, simplified); readers
- * and writers sleep on separate futex sequence words. Writer preference as
- * in Courtois, Heymans and Parnas, "Concurrent control with readers and
- * writers" (CACM 1971), problem 2: once a writer waits, new readers wait. */
+/* Reader-writer lock: one 64-bit word holds the read holds, the write hold,
+ * the waiting writers and a "readers asleep" bit, and its two halves are the
+ * futexes the waiters sleep on (the counter layout of glibc's 2017 rwlock and
+ * of Linux's rwsem, simplified). Writer preference as in Courtois, Heymans
+ * and Parnas, "Concurrent control with readers and writers" (CACM 1971),
+ * problem 2: once a writer waits, new readers wait.
+ *
+ * The state word (<sync/rwlock.h>'s inline paths take the slow path for any
+ * bit of the low half):
+ *   bit 0      WRITER: the write hold. Set by the CAS that takes it, cleared
+ *              by wrunlock's releasing CAS.
+ *   bit 1      RSLEEP: readers may sleep on the low half. Set by a blocked
+ *              reader (by CAS, while blocked) before it sleeps; cleared, and
+ *              the readers woken, by every CAS that unblocks readers:
+ *              wrunlock, a writer giving up, a drop of stale registrations,
+ *              the undo of an rdunlock of an unheld lock.
+ *   bits 2-31  waiting writers ("registrations"). A writer adds itself
+ *              before it sleeps and removes itself in the CAS that takes the
+ *              lock, or when it gives up. Readers (default mode) wait while
+ *              this is not 0; writers are not held off by it.
+ *   bits 32-63 read holds, and the inline fast path's add, undone at once if
+ *              the lock was not open to readers.
+ * Readers sleep on the low half (futex bitset FUTEX_READERS). A writer
+ * sleeps on the low half behind a write hold (FUTEX_WRITERS), on the high
+ * half behind read holds: the last reader to leave changes it and wakes all
+ * of them. That wake comes from rdunlock's slow path after its release, when
+ * the flags may no longer be read, so the high half is always used as a
+ * process-shared futex, by sleepers and wakers alike.
+ *
+ * Self-synchronized destruction: wrunlock reads the flags and the process
+ * token before its releasing CAS and after it makes only futex calls by
+ * address; rdunlock's release is the inline fetch-and-sub, after which the
+ * slow path only calls futex_wake on the high half. Nothing else releases.
+ *
+ * What a vanished waiter (killed process; another thread of the parent, in a
+ * fork child) leaves behind: a reader, at most RSLEEP (one useless wake-up).
+ * A writer, its registration, which would keep readers out for good. So a
+ * registration is re-asserted while it lives and dropped when it looks dead:
+ *   - A waiting writer wakes at least every FUTEX_PSHARED_RECHECK_NS (the
+ *     futex wrapper does so for shared sleeps, sleep_bounded for private
+ *     ones) and bumps `heartbeat` whenever it wakes. While the lock is not
+ *     write-held, a live registered writer is either awake (the release that
+ *     opened the lock to it woke it) or asleep behind read holds and beating.
+ *     A reader kept out by registrations alone that sees neither the state
+ *     nor the heartbeat change for STALE_NS takes them all for dead and drops
+ *     them (drop_registrations). A live writer denied the CPU that long loses
+ *     its place once (it registers again); nothing else breaks.
+ *   - In a fork child the parent's other threads are gone: a private lock
+ *     whose registrations were made under another process's token (`wtoken`,
+ *     stored by each registering writer before its add) holds only phantoms;
+ *     wrunlock and readers drop them at once.
+ *   - A drop bumps `drops` before its CAS. A writer reads the state, then
+ *     `drops`, and acts as registered only if `drops` is unchanged since it
+ *     registered, with a CAS against that state: if the drop's CAS came
+ *     before the state it read, it sees the bump (seq_cst); if after, its own
+ *     CAS fails. A drop whose CAS fails can make a writer register twice: the
+ *     extra registration is dead and goes as above. Removal never takes the
+ *     count below 0.
+ * A writer that the kernel woke and that dies before it runs would swallow
+ * the wake-up: wrunlock of a process-shared lock and the last reader wake
+ * every waiting writer, and sleepers look again every 10 ms anyway. */
 #define SYNC_NO_INLINE 1 /* this file defines what the inline paths call */
 #include <errno.h>
 #include <limits.h>
@@ -14,14 +69,16 @@
 
 #include "backoff.h"
 #include "futex.h"
+#include "test_hook.h"
 #include "thread.h"
 #include "timeout.h"
 
 /* Read holds sit in the high half, so that a read-unlock of an unheld lock
  * borrows past the top of the word and leaves the other fields alone. */
 #define WRITER        1ull                   /* write hold */
-#define WWAITER_ONE   2ull                   /* writers waiting (readers wait too) */
-#define WWAITERS_MASK 0xfffffffeull
+#define RSLEEP        2ull                   /* readers may sleep */
+#define WWAITER_ONE   4ull                   /* writers waiting (readers wait too) */
+#define WWAITERS_MASK 0xfffffffcull
 #define READERS_SHIFT 32
 #define READER_ONE    (1ull << READERS_SHIFT) /* read holds (at most READERS_MAX) */
 #define READERS_MASK  (~0ull << READERS_SHIFT)
@@ -30,21 +87,28 @@
 
 #define RWLOCK_FLAGS (SYNC_PSHARED | SYNC_RWLOCK_PREFER_READER)
 
-/* Bits of `sleeping`: set by a thread before it sleeps, cleared by the
- * thread that wakes. A woken thread may take a while to run: the flag,
- * unlike a count of sleepers, keeps every unlock in that time from making
- * a useless system call. */
-#define READERS_SLEEP 1u
-#define WRITERS_SLEEP 2u
+/* Futex bitsets: readers and writers share the low half. */
+#define FUTEX_READERS 1u
+#define FUTEX_WRITERS 2u
+
+/* Registrations that keep readers out, with neither the state nor the
+ * writers' heartbeat moving for this long, are taken for dead: five of the
+ * 10 ms beats of a live sleeping writer. */
+#define STALE_NS 50000000LL
 
 static uint32_t readers_of(uint64_t s)
 {
 	return (uint32_t)(s >> READERS_SHIFT);
 }
 
-static uint64_t wwaiters_of(uint64_t s)
+static uint32_t wwaiters_of(uint64_t s)
 {
-	return (s & WWAITERS_MASK) >> 1;
+	return (uint32_t)((s & WWAITERS_MASK) >> 2);
+}
+
+static uint32_t low_of(uint64_t s)
+{
+	return (uint32_t)s;
 }
 
 static bool is_pshared(const sync_rwlock_t *l)
@@ -52,11 +116,27 @@ static bool is_pshared(const sync_rwlock_t *l)
 	return l->flags & SYNC_PSHARED;
 }
 
+static bool prefers_readers(const sync_rwlock_t *l)
+{
+	return l->flags & SYNC_RWLOCK_PREFER_READER;
+}
+
+/* The low (flags, writers) or high (read holds) 32-bit half of the state,
+ * as a futex word. Only its address is used. */
+static _Atomic uint32_t *state_half(sync_rwlock_t *l, bool high)
+{
+	char *p = (char *)&l->state;
+#if __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+	high = !high;
+#endif
+	return (_Atomic uint32_t *)(p + (high ? 4 : 0));
+}
+
 static bool readers_blocked(const sync_rwlock_t *l, uint64_t s)
 {
 	if (s & WRITER)
 		return true;
-	return wwaiters_of(s) && !(l->flags & SYNC_RWLOCK_PREFER_READER);
+	return wwaiters_of(s) && !prefers_readers(l);
 }
 
 static bool caller_writes(sync_rwlock_t *l, uint64_t s)
@@ -72,58 +152,120 @@ static void note_writer(sync_rwlock_t *l, uint32_t tid)
 	atomic_store_explicit(&l->writer, tid, memory_order_relaxed);
 }
 
-/* Clears a sleeping bit; true if it was set. The seq_cst load pairs with
- * the setting of the bit in read_sleep / write_sleep_once, after the
- * caller's change of state (store-buffering: either the sleeper sees the
- * new state, or we see its bit). */
-static bool take_sleeping(sync_rwlock_t *l, uint32_t bit)
+/* ---- waking, by address only -------------------------------------------- */
+
+static void wake_readers(_Atomic uint32_t *low, bool pshared)
 {
-	if (!(atomic_load(&l->sleeping) & bit))
+	futex_wake(low, INT_MAX, FUTEX_READERS, pshared);
+}
+
+/* Writers asleep behind a write hold. */
+static void wake_writers_low(_Atomic uint32_t *low, int n, bool pshared)
+{
+	futex_wake(low, n, FUTEX_WRITERS, pshared);
+}
+
+/* Writers asleep behind read holds: always a shared futex (see the top). */
+static void wake_writers_high(_Atomic uint32_t *high)
+{
+	futex_wake(high, INT_MAX, FUTEX_WRITERS, true);
+}
+
+/* futex_wait that returns (EINTR) at least every FUTEX_PSHARED_RECHECK_NS,
+ * private or shared, so that the sleeper looks at the lock again. */
+static int sleep_bounded(_Atomic uint32_t *word, uint32_t expected,
+			 const struct timespec *abstime, uint32_t bitset, bool pshared)
+{
+	if (pshared)
+		return futex_wait(word, expected, abstime, bitset, true);
+	struct timespec soon;
+	bool recheck = futex_recheck_deadline(abstime, &soon);
+	int r = futex_wait(word, expected, &soon, bitset, false);
+	return r == ETIMEDOUT && recheck ? EINTR : r;
+}
+
+/* ---- stale registrations ------------------------------------------------- */
+
+/* s (read with acquire) counts only registrations made in another process:
+ * a private lock in a fork child. A writer of this process stores our token
+ * before its registering add (a release), so a state that counts it shows
+ * the token here. relaxed: ordered by that acquire. */
+static bool only_phantoms(sync_rwlock_t *l, uint64_t s)
+{
+	if (!wwaiters_of(s) || is_pshared(l))
 		return false;
-	return atomic_fetch_and(&l->sleeping, ~bit) & bit;
+	return atomic_load_explicit(&l->wtoken, memory_order_relaxed) !=
+	       thread_process_token();
 }
 
-/* If sleepers of one kind announced themselves (bit), bumps their futex
- * sequence word and wakes n of them. The seq_cst increment pairs with the
- * sleepers' acquire load of the word (write_sleep_once, read_sleep). */
-static void wake_sleepers(sync_rwlock_t *l, uint32_t bit, _Atomic uint32_t *seq, int n)
+/* Drops every registration counted in s, if the state is still s, and wakes
+ * everyone: readers may go in, and live writers among the dropped must see
+ * it and register again. */
+static bool drop_registrations(sync_rwlock_t *l, uint64_t s)
 {
-	if (!take_sleeping(l, bit))
-		return;
-	atomic_fetch_add(seq, 1);
-	futex_wake(seq, n, FUTEX_BITSET_MATCH_ANY, is_pshared(l));
+	uint64_t n = s & ~WWAITERS_MASK;
+	if (!(n & WRITER))
+		n &= ~RSLEEP;
+	if (atomic_load(&l->state) != s)
+		return false; /* no bump for a drop that would fail */
+	/* seq_cst, before the CAS: see the top (writers read state, then drops) */
+	atomic_fetch_add(&l->drops, 1);
+	if (!atomic_compare_exchange_strong(&l->state, &s, n))
+		return false;
+	bool pshared = is_pshared(l);
+	if ((s & RSLEEP) && !(n & RSLEEP))
+		wake_readers(state_half(l, false), pshared);
+	wake_writers_low(state_half(l, false), INT_MAX, pshared);
+	wake_writers_high(state_half(l, true));
+	return true;
 }
 
-/* Called after a change of state that may let a waiting writer in. Wakes
- * one; it sets WRITERS_SLEEP again, since others may still sleep. */
-static void wake_writer(sync_rwlock_t *l)
+/* A reader's view of registrations that keep it out: the state (less
+ * RSLEEP) and the heartbeat, and since when they have not moved. */
+struct stale_watch {
+	uint64_t state;
+	uint32_t heartbeat;
+	bool armed;
+	struct timespec since;
+};
+
+static int64_t ns_between(const struct timespec *a, const struct timespec *b)
 {
-	wake_sleepers(l, WRITERS_SLEEP, &l->wseq, 1);
+	return (int64_t)(b->tv_sec - a->tv_sec) * 1000000000LL + (b->tv_nsec - a->tv_nsec);
 }
 
-/* Called after a change of state that may let readers in: wakes them all,
- * since they can all hold the lock together. */
-static void wake_readers(sync_rwlock_t *l)
+/* True once s, held off by registrations alone, has stood still (heartbeat
+ * included) for STALE_NS of this reader's looks. */
+static bool looks_stale(sync_rwlock_t *l, uint64_t s, struct stale_watch *w)
 {
-	wake_sleepers(l, READERS_SLEEP, &l->rseq, INT_MAX);
-}
-
-/* old: the state just before a read hold went away. */
-static void after_reader_left(sync_rwlock_t *l, uint64_t old)
-{
-	if (readers_of(old) == 1 && wwaiters_of(old) && !(old & WRITER)) {
-		/* The drop of the hold was a release only. A seq_cst read-modify-
-		 * write of the state orders it before wake_writer's look at the
-		 * sleeping bit (store-buffering with write_sleep_once). */
-		atomic_fetch_add(&l->state, 0);
-		wake_writer(l);
+	/* relaxed: compared for change only; the drop's CAS decides */
+	uint32_t beat = atomic_load_explicit(&l->heartbeat, memory_order_relaxed);
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	s &= ~RSLEEP; /* our own sleeping is no sign of life */
+	if (!w->armed || w->state != s || w->heartbeat != beat) {
+		*w = (struct stale_watch){ s, beat, true, now };
+		return false;
 	}
+	return ns_between(&w->since, &now) >= STALE_NS;
+}
+
+/* Readers are kept out by registrations alone (default mode, no write hold);
+ * drops them if they are phantoms or look dead. True if it dropped. */
+static bool drop_if_dead(sync_rwlock_t *l, uint64_t s, struct stale_watch *w)
+{
+	if ((s & WRITER) || !wwaiters_of(s) || prefers_readers(l))
+		return false;
+	if (!only_phantoms(l, s) && (!w || !looks_stale(l, s, w)))
+		return false;
+	return drop_registrations(l, s);
 }
 
 /* ---- readers ------------------------------------------------------------ */
 
 /* One read hold by CAS; *s is the state as last seen. The acquire pairs with
- * the release of wrunlock. Returns 0, EBUSY (must wait) or EAGAIN. */
+ * the release of wrunlock (a failed CAS's too: only_phantoms relies on it).
+ * Returns 0, EBUSY (must wait) or EAGAIN. */
 static int read_try(sync_rwlock_t *l, uint64_t *s)
 {
 	for (;;) {
@@ -135,30 +277,39 @@ static int read_try(sync_rwlock_t *l, uint64_t *s)
 			return EAGAIN;
 		if (atomic_compare_exchange_weak_explicit(&l->state, s, *s + READER_ONE,
 							  memory_order_acquire,
-							  memory_order_relaxed))
+							  memory_order_acquire))
 			return 0;
 	}
 }
 
-static int read_sleep(sync_rwlock_t *l, const struct timespec *abstime)
+/* Marks readers as asleep (s: the blocked state last seen) and sleeps once.
+ * In the default mode the sleep is bounded: registrations may die. */
+static int read_sleep_once(sync_rwlock_t *l, uint64_t s, const struct timespec *abstime)
 {
-	int slept = 0;
+	/* seq_cst: the waker's CAS either comes after this (and sees RSLEEP) or
+	 * changes the low half first (and our futex_wait does not sleep) */
+	if (!(s & RSLEEP) && !atomic_compare_exchange_strong(&l->state, &s, s | RSLEEP))
+		return EAGAIN;
+	_Atomic uint32_t *low = state_half(l, false);
+	uint32_t expected = low_of(s | RSLEEP);
+	if (prefers_readers(l))
+		return futex_wait(low, expected, abstime, FUTEX_READERS, is_pshared(l));
+	return sleep_bounded(low, expected, abstime, FUTEX_READERS, is_pshared(l));
+}
+
+static int read_wait(sync_rwlock_t *l, const struct timespec *abstime)
+{
+	struct stale_watch watch = { 0 };
 	for (;;) {
-		atomic_fetch_add(&l->rsleepers, 1); /* for destroy's EBUSY */
-		/* seq before the bit: see write_sleep_once */
-		uint32_t seq = atomic_load(&l->rseq);
-		atomic_fetch_or(&l->sleeping, READERS_SLEEP); /* see take_sleeping */
-		uint64_t s = atomic_load(&l->state);
+		uint64_t s = atomic_load(&l->state); /* acquire, for only_phantoms */
 		int r = read_try(l, &s);
-		if (r != EBUSY || slept == ETIMEDOUT) {
-			atomic_fetch_sub(&l->rsleepers, 1);
-			return r == EBUSY ? ETIMEDOUT : r;
-		}
-		slept = timeout_before_epoch(abstime)
-				? ETIMEDOUT
-				: futex_wait(&l->rseq, seq, abstime,
-					     FUTEX_BITSET_MATCH_ANY, is_pshared(l));
-		atomic_fetch_sub(&l->rsleepers, 1);
+		if (r != EBUSY)
+			return r;
+		if (drop_if_dead(l, s, &watch))
+			continue;
+		if (timeout_passed(abstime))
+			return ETIMEDOUT;
+		read_sleep_once(l, s, abstime);
 	}
 }
 
@@ -174,23 +325,26 @@ static int read_slow(sync_rwlock_t *l, const struct timespec *abstime)
 		if (r != EBUSY)
 			return r;
 		/* spin only behind a writer that holds the lock (it runs); one
-		 * that waits sleeps, and spinning would take the CPU it needs */
-		if (!(s & WRITER) || !spin_poll(&poll, SPIN_POLL_PAUSES))
-			return read_sleep(l, abstime);
+		 * that waits sleeps, and spinning would take the CPU it needs. A
+		 * deadline already past is kept: no spin (timeout_passed). */
+		if (!(s & WRITER) || timeout_passed(abstime) ||
+		    !spin_poll(&poll, SPIN_POLL_PAUSES))
+			return read_wait(l, abstime);
 		/* relaxed: as above */
 		s = atomic_load_explicit(&l->state, memory_order_relaxed);
 	}
 }
 
-/* The fetch-and-add of the fast path found a writer holding or waiting,
- * or the count full: undo it, then wait. */
+/* The fetch-and-add of the fast path found a writer holding or waiting, or
+ * the count full: undo it, then wait. If ours was the last read count, a
+ * writer may sleep on the high half for it: wake them. */
 static __attribute__((noinline)) int
 read_undo_and_wait(sync_rwlock_t *l, const struct timespec *abstime)
 {
-	/* relaxed: we held nothing; the wake-up is ordered through wseq */
-	uint64_t s = atomic_fetch_sub_explicit(&l->state, READER_ONE,
-					       memory_order_relaxed);
-	after_reader_left(l, s);
+	/* seq_cst: the change of the high half comes before the wake-up */
+	uint64_t s = atomic_fetch_sub(&l->state, READER_ONE);
+	if (readers_of(s) == 1 && wwaiters_of(s) && !(s & WRITER))
+		wake_writers_high(state_half(l, true));
 	return read_slow(l, abstime);
 }
 
@@ -226,28 +380,46 @@ int sync_rwlock_tryrdlock(sync_rwlock_t *l)
 {
 	if (!l)
 		return EINVAL;
-	/* relaxed: read_try's CAS carries the acquire */
-	uint64_t s = atomic_load_explicit(&l->state, memory_order_relaxed);
-	return read_try(l, &s);
+	uint64_t s = atomic_load(&l->state); /* acquire, for only_phantoms */
+	int r = read_try(l, &s);
+	if (r == EBUSY && drop_if_dead(l, s, NULL)) {
+		s = atomic_load(&l->state);
+		r = read_try(l, &s);
+	}
+	return r;
 }
 
-/* s: the state before the fetch-and-sub that dropped a read hold. If the
- * count was 0, none was held: the count wrapped to 2^32 - 1 in the high
- * half (the other fields are below it, untouched) and is put back. While it
- * is wrapped, readers and writers wait as for a full or held lock, so the
- * undo wakes them. */
+/* An rdunlock of an unheld lock wrapped the count to 2^32 - 1 in the high
+ * half (the other fields are below it, untouched): put it back. While it is
+ * wrapped nobody can take the lock, so the flags may still be read; readers
+ * and writers that waited meanwhile are woken. */
+static int undo_bad_rdunlock(sync_rwlock_t *l)
+{
+	bool pshared = is_pshared(l);
+	uint64_t s = atomic_load(&l->state), n;
+	do {
+		n = s + READER_ONE;
+		if (!readers_blocked(l, n))
+			n &= ~RSLEEP;
+	} while (!atomic_compare_exchange_weak(&l->state, &s, n));
+	if ((s & RSLEEP) && !(n & RSLEEP))
+		wake_readers(state_half(l, false), pshared);
+	if (wwaiters_of(n) && !readers_of(n) && !(n & WRITER))
+		wake_writers_high(state_half(l, true));
+	return EPERM;
+}
+
+/* s: the state before the fetch-and-sub that dropped a read hold, which
+ * released it: from here on only the futex's address is used. The last
+ * reader wakes the writers waiting for it. */
 int sync_impl_rwlock_rdunlock_slow(sync_rwlock_t *l, uint64_t s)
 {
-	if (readers_of(s)) {
-		after_reader_left(l, s);
-		return 0;
-	}
-	/* seq_cst: store-buffering pair with read_sleep, see wake_readers */
-	s = atomic_fetch_add(&l->state, READER_ONE) + READER_ONE;
-	if (!readers_of(s) && wwaiters_of(s) && !(s & WRITER))
-		wake_writer(l);
-	wake_readers(l);
-	return EPERM;
+	if (!readers_of(s))
+		return undo_bad_rdunlock(l);
+	TEST_HOOK("rwlock_rdunlock:released");
+	if (readers_of(s) == 1 && wwaiters_of(s) && !(s & WRITER))
+		wake_writers_high(state_half(l, true));
+	return 0;
 }
 
 int sync_rwlock_rdunlock(sync_rwlock_t *l)
@@ -262,13 +434,12 @@ int sync_rwlock_rdunlock(sync_rwlock_t *l)
 
 /* ---- writers ------------------------------------------------------------ */
 
-/* Takes the write hold if nobody holds the lock, dropping `unregister` from
- * the waiting writers in the same CAS. Acquire pairs with both unlocks. */
-static bool write_try(sync_rwlock_t *l, uint64_t *s, uint64_t unregister)
+/* Takes the write hold if nobody holds the lock, without a registration.
+ * Acquire pairs with both unlocks. */
+static bool write_try(sync_rwlock_t *l, uint64_t *s)
 {
 	while (!(*s & (WRITER | READERS_MASK))) {
-		if (atomic_compare_exchange_weak_explicit(&l->state, s,
-							  (*s - unregister) | WRITER,
+		if (atomic_compare_exchange_weak_explicit(&l->state, s, *s | WRITER,
 							  memory_order_acquire,
 							  memory_order_relaxed))
 			return true;
@@ -276,65 +447,112 @@ static bool write_try(sync_rwlock_t *l, uint64_t *s, uint64_t unregister)
 	return false;
 }
 
+/* A waiting writer's registration: whether it counts, and `drops` when it
+ * was made (see the top). */
+struct registration {
+	bool on;
+	uint32_t drops;
+};
+
+static void register_writer(sync_rwlock_t *l, struct registration *me)
+{
+	me->drops = atomic_load(&l->drops); /* seq_cst: before the add */
+	if (!is_pshared(l)) /* relaxed: the add below publishes it */
+		atomic_store_explicit(&l->wtoken, thread_process_token(),
+				      memory_order_relaxed);
+	atomic_fetch_add(&l->state, WWAITER_ONE);
+	me->on = true;
+}
+
+/* Call after reading the state (seq_cst): false if a drop took our
+ * registration before that read. */
+static bool still_registered(sync_rwlock_t *l, struct registration *me)
+{
+	if (me->on && atomic_load(&l->drops) != me->drops)
+		me->on = false;
+	return me->on;
+}
+
+/* One CAS from the state s: the write hold, less our registration. */
+static bool write_try_registered(sync_rwlock_t *l, uint64_t *s)
+{
+	if (*s & (WRITER | READERS_MASK))
+		return false;
+	uint64_t n = *s | WRITER;
+	if (wwaiters_of(*s)) /* never below 0, whatever happened */
+		n -= WWAITER_ONE;
+	/* seq_cst: a drop between our read of the state and now fails it */
+	return atomic_compare_exchange_strong(&l->state, s, n);
+}
+
 /* A writer that stops waiting may be what held readers off, or may have
- * swallowed the wake-up meant for the next writer: pass both on. */
-static void writer_give_up(sync_rwlock_t *l)
+ * swallowed the one wake-up wrunlock gave a private lock: pass both on. */
+static void writer_give_up(sync_rwlock_t *l, struct registration *me)
 {
-	/* seq_cst: store-buffering pair with read_sleep, see wake_readers */
-	uint64_t s = atomic_fetch_sub(&l->state, WWAITER_ONE) - WWAITER_ONE;
+	bool pshared = is_pshared(l);
+	uint64_t s = atomic_load(&l->state), n;
+	do {
+		if (!still_registered(l, me) || !wwaiters_of(s))
+			return; /* dropped: the dropper woke everyone */
+		n = s - WWAITER_ONE;
+		if (!readers_blocked(l, n))
+			n &= ~RSLEEP;
+	} while (!atomic_compare_exchange_weak(&l->state, &s, n));
+	if ((s & RSLEEP) && !(n & RSLEEP))
+		wake_readers(state_half(l, false), pshared);
+	if (!(n & WRITER) && wwaiters_of(n))
+		wake_writers_low(state_half(l, false), 1, pshared);
+}
+
+/* One sleep while the lock stays as in s: behind a write hold on the low
+ * half, behind read holds on the high half (shared: see the top). */
+static int write_sleep_once(sync_rwlock_t *l, uint64_t s, const struct timespec *abstime)
+{
 	if (s & WRITER)
-		return;
-	if (wwaiters_of(s) && !readers_of(s))
-		wake_writer(l);
-	if (!wwaiters_of(s))
-		wake_readers(l);
+		return sleep_bounded(state_half(l, false), low_of(s), abstime,
+				     FUTEX_WRITERS, is_pshared(l));
+	return futex_wait(state_half(l, true), readers_of(s), abstime,
+			  FUTEX_WRITERS, true);
 }
 
-/* One futex sleep while the lock stays busy. A woken writer marks writers
- * as sleeping again: its waker cleared the bit, and others may sleep. */
-static int write_sleep_once(sync_rwlock_t *l, const struct timespec *abstime)
-{
-	/* The sequence word is read before the bit is set: a waker that clears
-	 * our bit (after we set it) bumps the word after, so our futex wait
-	 * fails or is woken. Read after the bit, the bump could come first, the
-	 * wake-up go to nobody, and we would sleep with the bit cleared. The
-	 * acquire pairs with wake_writer's increment. */
-	uint32_t seq = atomic_load_explicit(&l->wseq, memory_order_acquire);
-	atomic_fetch_or(&l->sleeping, WRITERS_SLEEP); /* see take_sleeping */
-	if (!(atomic_load(&l->state) & (WRITER | READERS_MASK)))
-		return EAGAIN;
-	if (timeout_before_epoch(abstime))
-		return ETIMEDOUT;
-	int r = futex_wait(&l->wseq, seq, abstime, FUTEX_BITSET_MATCH_ANY,
-			   is_pshared(l));
-	if (r == 0)
-		atomic_fetch_or(&l->sleeping, WRITERS_SLEEP);
-	return r;
-}
-
-/* Registers as a waiting writer at once (in the default mode new readers
- * now wait, so the readers inside drain) and sleeps until the lock is free.
- * A writer does not spin: measured with 8 threads on 2 CPUs, 90% reads, a
- * spinning writer mostly burns the CPU that the readers it waits for need
+/* Registers as a waiting writer (in the default mode new readers now wait,
+ * so the readers inside drain) and sleeps until the lock is free. A writer
+ * does not spin: measured with 8 threads on 2 CPUs, 90% reads, a spinning
+ * writer mostly burns the CPU that the readers it waits for need
  * (bench/rwlock.c; readers, whose wait is one short write section, do
- * spin). */
+ * spin). Each wake-up is a heartbeat (see the top). */
+static int write_wait(sync_rwlock_t *l, const struct timespec *abstime)
+{
+	struct registration me = { false, 0 };
+	int slept = 0;
+	for (;;) {
+		uint64_t s = atomic_load(&l->state);
+		if (still_registered(l, &me) ? write_try_registered(l, &s)
+					     : write_try(l, &s))
+			return 0;
+		if (!(s & (WRITER | READERS_MASK)))
+			continue; /* a CAS lost a race: look again */
+		if (slept == ETIMEDOUT || (!me.on && timeout_passed(abstime))) {
+			writer_give_up(l, &me);
+			return ETIMEDOUT;
+		}
+		if (!me.on) {
+			register_writer(l, &me);
+			continue;
+		}
+		slept = write_sleep_once(l, s, abstime);
+		/* relaxed: a sign of life, compared for change only */
+		atomic_fetch_add_explicit(&l->heartbeat, 1, memory_order_relaxed);
+	}
+}
+
 static int write_slow(sync_rwlock_t *l, uint64_t s, const struct timespec *abstime)
 {
 	if (caller_writes(l, s))
 		return EDEADLK;
-	s = atomic_fetch_add(&l->state, WWAITER_ONE) + WWAITER_ONE;
-	int slept = 0;
-	for (;;) {
-		if (write_try(l, &s, WWAITER_ONE))
-			return 0;
-		if (slept == ETIMEDOUT) {
-			writer_give_up(l);
-			return ETIMEDOUT;
-		}
-		slept = write_sleep_once(l, abstime);
-		/* relaxed: write_try's CAS carries the acquire */
-		s = atomic_load_explicit(&l->state, memory_order_relaxed);
-	}
+	if (timeout_passed(abstime))
+		return ETIMEDOUT; /* the caller just found the lock busy */
+	return write_wait(l, abstime);
 }
 
 static int write_acquire(sync_rwlock_t *l, const struct timespec *abstime)
@@ -345,7 +563,7 @@ static int write_acquire(sync_rwlock_t *l, const struct timespec *abstime)
 		    &l->state, &s, WRITER,
 		    memory_order_acquire, /* pairs with both unlocks */
 		    memory_order_relaxed) &&
-	    !write_try(l, &s, 0))
+	    !write_try(l, &s))
 		r = write_slow(l, s, abstime);
 	if (r == 0)
 		note_writer(l, thread_tid());
@@ -370,31 +588,52 @@ int sync_rwlock_trywrlock(sync_rwlock_t *l)
 		return EINVAL;
 	/* relaxed: write_try's CAS carries the acquire */
 	uint64_t s = atomic_load_explicit(&l->state, memory_order_relaxed);
-	if (!write_try(l, &s, 0))
+	if (!write_try(l, &s))
 		return EBUSY;
 	note_writer(l, thread_tid());
 	return 0;
 }
 
+/* The state after wrunlock's release of s: the write hold gone, phantom
+ * registrations too, and RSLEEP cleared if readers may now go in. */
+static uint64_t released(uint64_t s, bool phantoms, bool prefer)
+{
+	uint64_t n = s & ~WRITER;
+	if (phantoms)
+		n &= ~WWAITERS_MASK;
+	if (!wwaiters_of(n) || prefer)
+		n &= ~RSLEEP;
+	return n;
+}
+
 /* Default: the next writer goes first and readers keep waiting; readers
- * are woken once no writer waits. PREFER_READER wakes both. */
+ * are woken once no writer waits. PREFER_READER wakes both. Everything
+ * used after the releasing CAS is read before it. */
 int sync_rwlock_wrunlock(sync_rwlock_t *l)
 {
 	if (!l)
 		return EINVAL;
-	/* relaxed: only the holder's own writes make this true */
-	uint64_t s = atomic_load_explicit(&l->state, memory_order_relaxed);
+	uint64_t s = atomic_load(&l->state); /* acquire, for only_phantoms */
 	if (!caller_writes(l, s))
 		return EPERM;
+	bool pshared = is_pshared(l), prefer = prefers_readers(l);
+	_Atomic uint32_t *low = state_half(l, false);
 	note_writer(l, 0);
-	/* seq_cst: a release, and a store-buffering pair with read_sleep */
-	s = atomic_fetch_sub(&l->state, WRITER) - WRITER;
-	if (wwaiters_of(s)) {
-		wake_writer(l);
-		if (!(l->flags & SYNC_RWLOCK_PREFER_READER))
-			return 0;
+	uint64_t n;
+	for (;;) {
+		bool phantoms = only_phantoms(l, s);
+		n = released(s, phantoms, prefer);
+		if (phantoms) /* seq_cst, before the CAS: see the top */
+			atomic_fetch_add(&l->drops, 1);
+		/* seq_cst: the release, and RSLEEP's pair with read_sleep_once */
+		if (atomic_compare_exchange_strong(&l->state, &s, n))
+			break;
 	}
-	wake_readers(l);
+	TEST_HOOK("rwlock_wrunlock:released");
+	if (wwaiters_of(n))
+		wake_writers_low(low, pshared ? INT_MAX : 1, pshared);
+	if ((s & RSLEEP) && !(n & RSLEEP))
+		wake_readers(low, pshared);
 	return 0;
 }
 
@@ -405,20 +644,22 @@ int sync_rwlock_init(sync_rwlock_t *l, int flags)
 	/* relaxed: publishing the object to other threads is the caller's job */
 	atomic_store_explicit(&l->state, 0, memory_order_relaxed);
 	atomic_store_explicit(&l->writer, 0, memory_order_relaxed);
-	atomic_store_explicit(&l->rseq, 0, memory_order_relaxed);
-	atomic_store_explicit(&l->wseq, 0, memory_order_relaxed);
-	atomic_store_explicit(&l->rsleepers, 0, memory_order_relaxed);
+	atomic_store_explicit(&l->wtoken, 0, memory_order_relaxed);
+	atomic_store_explicit(&l->heartbeat, 0, memory_order_relaxed);
+	atomic_store_explicit(&l->drops, 0, memory_order_relaxed);
 	l->flags = (uint32_t)flags;
-	atomic_store_explicit(&l->sleeping, 0, memory_order_relaxed);
+	l->reserved = 0;
 	return 0;
 }
 
+/* EBUSY while held. Registrations alone do not count: with the lock free
+ * they are a writer about to take it (misuse to destroy under it) or one
+ * that vanished. */
 int sync_rwlock_destroy(sync_rwlock_t *l)
 {
 	if (!l)
 		return EINVAL;
 	/* a snapshot; destroying while others still use it is misuse */
-	if (atomic_load(&l->state) || atomic_load(&l->rsleepers))
-		return EBUSY;
-	return 0;
+	uint64_t s = atomic_load(&l->state);
+	return (s & (WRITER | READERS_MASK)) ? EBUSY : 0;
 }

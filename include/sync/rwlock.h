@@ -1,6 +1,6 @@
-/* libsync reader-writer lock: one 64-bit state word (readers, writer,
- * waiting writers), readers and writers sleep on separate futexes.
- * See sync_rwlock_rdlock(3). */
+/* libsync reader-writer lock: one 64-bit state word (read holds, waiting
+ * writers, readers asleep, the write hold) that is also the futex both kinds
+ * of waiter sleep on. See sync_rwlock_rdlock(3). */
 #ifndef SYNC_RWLOCK_H
 #define SYNC_RWLOCK_H
 
@@ -15,13 +15,13 @@ extern "C" {
 
 /* Layout is ABI (32 bytes). Fields are private: use the functions. */
 typedef struct sync_rwlock {
-	SYNC_ATOMIC_FIELD(uint64_t) state;     /* readers | writers waiting | WRITER */
+	SYNC_ATOMIC_FIELD(uint64_t) state;     /* read holds | waiting writers | RSLEEP | WRITER */
 	SYNC_ATOMIC_FIELD(uint32_t) writer;    /* thread id of the write holder */
-	SYNC_ATOMIC_FIELD(uint32_t) rseq;      /* readers sleep on this futex */
-	SYNC_ATOMIC_FIELD(uint32_t) wseq;      /* writers sleep on this futex */
-	SYNC_ATOMIC_FIELD(uint32_t) rsleepers; /* readers asleep or about to be */
+	SYNC_ATOMIC_FIELD(uint32_t) wtoken;    /* process of the latest waiting writer (private) */
+	SYNC_ATOMIC_FIELD(uint32_t) heartbeat; /* bumped by waiting writers as they wake */
+	SYNC_ATOMIC_FIELD(uint32_t) drops;     /* stale waiting writers dropped so far */
 	uint32_t flags;                        /* SYNC_PSHARED | SYNC_RWLOCK_PREFER_READER */
-	SYNC_ATOMIC_FIELD(uint32_t) sleeping;  /* readers / writers may sleep: wake them */
+	uint32_t reserved;
 } sync_rwlock_t;
 
 #define SYNC_RWLOCK_INITIALIZER { 0, 0, 0, 0, 0, 0, 0 }
@@ -40,8 +40,10 @@ SYNC_API int sync_rwlock_wrunlock(sync_rwlock_t *l);
 /* Inline fast paths of rdlock and rdunlock: an uncontended read lock costs
  * two atomic instructions, and two calls through the PLT add about a fifth
  * to that (bench/rwlock.c, read row against ck_rwlock's inline functions).
- * They make the state word ABI: bit 0 is the write hold, bits 1-31 count
- * waiting writers, bits 32-63 count read holds. Define SYNC_NO_INLINE to
+ * They make the state word ABI: bits 32-63 count read holds, and bits 0-31
+ * are 0 while no writer holds or waits and no reader sleeps (bit 0 is the
+ * write hold, bit 1 "readers asleep", bits 2-31 count waiting writers); the
+ * slow paths take any other bit. Define SYNC_NO_INLINE to
  * call the library for everything. The sync_impl_ functions are internal. */
 SYNC_API int sync_impl_rwlock_rdlock_undo(sync_rwlock_t *l);
 SYNC_API int sync_impl_rwlock_rdunlock_slow(sync_rwlock_t *l, uint64_t old);
@@ -70,20 +72,21 @@ static inline int sync_impl_rwlock_rdlock(sync_rwlock_t *l)
 	uint64_t s = SYNC_IMPL_RWLOCK_ADD(l, SYNC_IMPL_RWLOCK_READER_ONE);
 	if (__builtin_expect(!(s & 0xffffffffull) &&
 			     (s >> 32) < SYNC_RWLOCK_READERS_MAX, 1))
-		return 0; /* no writer holds or sleeps, and the count had room */
+		return 0; /* no writer holds or waits, and the count had room */
 	return sync_impl_rwlock_rdlock_undo(l);
 }
 
-/* Drops a read hold; the library wakes a sleeping writer after the last
- * reader, and undoes the drop if no read hold was held (EPERM). Release
- * pairs with the next writer's acquire. */
+/* Drops a read hold; the library wakes the waiting writers after the last
+ * reader (by the futex's address alone: the lock may be gone by then), and
+ * undoes the drop if no read hold was held (EPERM). Release pairs with the
+ * next writer's acquire. */
 static inline int sync_impl_rwlock_rdunlock(sync_rwlock_t *l)
 {
 	if (!l)
 		return sync_rwlock_rdunlock(l);
 	uint64_t s = SYNC_IMPL_RWLOCK_SUB(l, SYNC_IMPL_RWLOCK_READER_ONE);
 	if (__builtin_expect(!(s & 0xfffffffeull) && (s >> 32), 1))
-		return 0; /* no writer sleeps, and a read hold was held */
+		return 0; /* no writer waits, and a read hold was held */
 	return sync_impl_rwlock_rdunlock_slow(l, s);
 }
 
