@@ -627,6 +627,41 @@ START_TEST(timedlock_with_negative_seconds_on_held_mutex_returns_etimedout)
 }
 END_TEST
 
+/* A deadline already past, on a held mutex: ETIMEDOUT at once, without the
+ * spin that a waiter with time left does first (the fastest of 20 tries,
+ * so that a preemption cannot fail the test; a spin costs 100 us or more). */
+START_TEST(timedlock_with_past_deadline_on_held_mutex_does_not_spin)
+{
+	sync_mutex_t m = SYNC_MUTEX_INITIALIZER;
+	struct holder h;
+	holder_start(&h, &m, 0);
+	int64_t fastest = INT64_MAX;
+	for (int i = 0; i < 20; i++) {
+		struct timespec d = sync_deadline(0);
+		int64_t start = now_ns();
+		ck_assert_int_eq(sync_mutex_timedlock(&m, &d), ETIMEDOUT);
+		int64_t took = now_ns() - start;
+		fastest = took < fastest ? took : fastest;
+	}
+	holder_finish(&h);
+	ck_assert_msg(fastest < 20000, "fastest timed-out timedlock took %lld ns",
+		      (long long)fastest);
+}
+END_TEST
+
+START_TEST(timedlock_that_times_out_leaves_errno_alone)
+{
+	sync_mutex_t m = SYNC_MUTEX_INITIALIZER;
+	struct holder h;
+	holder_start(&h, &m, 0);
+	struct timespec d = sync_deadline(5 * NS_PER_MS);
+	errno = EILSEQ;
+	ck_assert_int_eq(sync_mutex_timedlock(&m, &d), ETIMEDOUT);
+	ck_assert_int_eq(errno, EILSEQ);
+	holder_finish(&h);
+}
+END_TEST
+
 /* ---- timedlock: waiting ------------------------------------------------ */
 
 START_TEST(timedlock_on_held_mutex_returns_etimedout_not_before_deadline)
@@ -995,6 +1030,138 @@ START_TEST(pshared_errorcheck_unlock_from_other_process_returns_eperm)
 }
 END_TEST
 
+/* ---- waiters that vanish ----------------------------------------------- */
+
+/* White box: the state word's bits 3-31 name the one spinning waiter. */
+static bool spinner_present(sync_mutex_t *m)
+{
+	return atomic_load(&m->state) >> 3;
+}
+
+/* Polls for a spinner on m, for at most about 50 ms. */
+static bool caught_spinning(sync_mutex_t *m)
+{
+	int64_t until = now_ns() + 50 * NS_PER_MS;
+	while (now_ns() < until) {
+		if (spinner_present(m))
+			return true;
+	}
+	return false;
+}
+
+static int lock_forever(void *arg)
+{
+	return sync_mutex_lock(arg);
+}
+
+struct timed_locker {
+	sync_mutex_t *m;
+	int rounds; /* lock+unlock pairs, each lock with a deadline; 0: one */
+	pthread_t thread;
+	atomic_int tid;
+	int result; /* the first failure, else 0 */
+};
+
+static void *timed_locker_main(void *arg)
+{
+	struct timed_locker *t = arg;
+	atomic_store(&t->tid, thread_id());
+	int rounds = t->rounds ? t->rounds : 1;
+	for (int i = 0; i < rounds; i++) {
+		struct timespec d = sync_deadline(WAIT_LIMIT_NS);
+		t->result = sync_mutex_timedlock(t->m, &d);
+		if (t->result)
+			break;
+		if (t->rounds)
+			sleep_ns(20000); /* held long enough for the other to wait */
+		sync_mutex_unlock(t->m);
+	}
+	return NULL;
+}
+
+/* Issue 10, 3a: a process killed while it spins for a shared mutex (it never
+ * held it) must not leave the mutex unable to wake its sleepers. */
+START_TEST(pshared_spinner_killed_leaves_mutex_usable)
+{
+	sync_mutex_t *m = map_shared(sizeof *m);
+	ck_assert(m != MAP_FAILED);
+	ck_assert_int_eq(sync_mutex_init(m, SYNC_PSHARED), 0);
+	ck_assert_int_eq(sync_mutex_lock(m), 0);
+	bool killed_spinning = false;
+	for (int attempt = 0; attempt < 100 && !killed_spinning; attempt++) {
+		pid_t child = fork_running(lock_forever, m);
+		ck_assert_int_ne(child, -1);
+		killed_spinning = caught_spinning(m);
+		kill(child, SIGKILL);
+		child_status(child);
+	}
+	ck_assert_msg(killed_spinning, "never caught the child spinning");
+	struct timed_locker t = { .m = m };
+	ck_assert_int_eq(pthread_create(&t.thread, NULL, timed_locker_main, &t), 0);
+	ck_assert(wait_until_at_least(&t.tid, 1));
+	ck_assert(wait_until_asleep(atomic_load(&t.tid)));
+	ck_assert_int_eq(sync_mutex_unlock(m), 0);
+	ck_assert_int_eq(pthread_join(t.thread, NULL), 0);
+	ck_assert_int_eq(t.result, 0);
+	ck_assert_int_eq(sync_mutex_destroy(m), 0);
+}
+END_TEST
+
+/* Two threads of the fork child contend for m, every lock with a deadline;
+ * exits with how many of them failed. */
+static int contend_in_child(void *arg)
+{
+	sync_mutex_t *m = arg;
+	/* the atfork pattern: the forking thread held m; unlock in the child */
+	if (sync_mutex_unlock(m) != 0)
+		return 100;
+	struct timed_locker t[2] = { { .m = m, .rounds = 500 },
+				     { .m = m, .rounds = 500 } };
+	for (int i = 0; i < 2; i++)
+		pthread_create(&t[i].thread, NULL, timed_locker_main, &t[i]);
+	int failed = 0;
+	for (int i = 0; i < 2; i++) {
+		pthread_join(t[i].thread, NULL);
+		failed += t[i].result != 0;
+	}
+	return failed;
+}
+
+/* Issue 10, 3c: a thread that spins for the mutex when another thread forks
+ * does not exist in the child, but its claim to be the spinner does: the
+ * child's threads must still be woken. White box: the claim is the state
+ * word's bits 3-31, a token of the spinner's process, which the child does
+ * not share (a thread cannot be caught spinning reliably: it spins for
+ * about 100 us, about as long as a fork takes). */
+START_TEST(fork_child_with_a_vanished_spinner_claim_can_use_the_mutex)
+{
+	sync_mutex_t m = SYNC_MUTEX_INITIALIZER;
+	ck_assert_int_eq(sync_mutex_lock(&m), 0);
+	atomic_fetch_or(&m.state, 0x0abcdef0u << 3); /* what a spinner leaves */
+	pid_t child = fork_running(contend_in_child, &m);
+	ck_assert_int_ne(child, -1);
+	int status = child_status(child);
+	ck_assert_msg(status == 0, "child: %d threads failed to lock", status);
+	ck_assert_int_eq(sync_mutex_unlock(&m), 0);
+}
+END_TEST
+
+/* The same for the hand-off: a starving sleeper that claimed the next
+ * release (bit 2, with its token) does not exist in the child either. */
+START_TEST(fork_child_with_a_vanished_heir_can_use_the_mutex)
+{
+	sync_mutex_t m = SYNC_MUTEX_INITIALIZER;
+	ck_assert_int_eq(sync_mutex_lock(&m), 0);
+	atomic_fetch_or(&m.state, 4u | 2u | (0x0abcdef0u << 3)); /* an heir's claim */
+	pid_t child = fork_running(contend_in_child, &m);
+	ck_assert_int_ne(child, -1);
+	int status = child_status(child);
+	ck_assert_msg(status == 0, "child: %d threads failed to lock", status);
+	atomic_fetch_and(&m.state, 1u); /* the heir is this process's to undo */
+	ck_assert_int_eq(sync_mutex_unlock(&m), 0);
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("mutex");
@@ -1062,6 +1229,14 @@ static Suite *suite(void)
 	tcase_add_test(tc, timedlock_on_held_mutex_returns_etimedout_not_before_deadline);
 	tcase_add_test(tc, timedlock_that_timed_out_leaves_mutex_usable);
 	tcase_add_test(tc, timedlock_succeeds_when_holder_unlocks_before_deadline);
+	tcase_add_test(tc, timedlock_with_past_deadline_on_held_mutex_does_not_spin);
+	tcase_add_test(tc, timedlock_that_times_out_leaves_errno_alone);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("vanished");
+	tcase_add_test(tc, pshared_spinner_killed_leaves_mutex_usable);
+	tcase_add_test(tc, fork_child_with_a_vanished_spinner_claim_can_use_the_mutex);
+	tcase_add_test(tc, fork_child_with_a_vanished_heir_can_use_the_mutex);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("blocking");
