@@ -1,9 +1,28 @@
 /* Counting semaphore: value and sleeper count share one 64-bit word, as in
  * glibc's semaphore since 2.21 (Torvald Riegel, nptl/sem_waitcommon.c), so a
  * post learns from its own CAS whether anyone sleeps; waiters spin briefly
- * before sleeping, as musl's sem_timedwait does. */
+ * before sleeping, as musl's sem_timedwait does.
+ *
+ * The word: low half the value (also the futex the sleepers wait on), high
+ * half the sleepers: threads registered to sleep. A waiter registers before
+ * it sleeps and removes itself in the CAS that takes its unit, or when it
+ * times out or is cancelled (its cleanup handler). post adds the unit in
+ * one CAS and, if that CAS saw sleepers, wakes one by the futex's address
+ * alone: it reads the flags before, and touches the semaphore no more after.
+ *
+ * What a vanished waiter (killed process; a thread of the parent, in a fork
+ * child) leaves behind: its registration. It blocks nobody: a post wakes one
+ * of the sleepers the kernel really has, and a wake-up the kernel handed to
+ * a process being killed is made up for by the 10 ms second look of
+ * futex_wait for shared objects. It costs a futex_wake system call per post
+ * that finds no real sleeper, and newcomers skip the spin (they queue behind
+ * what looks like sleepers), until sync_sem_init starts over. destroy counts
+ * the sleepers the kernel has (see kernel_sleepers), so it is not fooled. A
+ * cancelled waiter unregisters in its cleanup handler and passes on a
+ * wake-up it may have swallowed. */
 #include <errno.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 
@@ -11,6 +30,7 @@
 
 #include "backoff.h"
 #include "futex.h"
+#include "test_hook.h"
 #include "timeout.h"
 
 #define VALUE_MASK  0xffffffffull /* low half: the value, also the futex word */
@@ -57,8 +77,9 @@ static bool take_unit(sync_sem_t *s, uint64_t *w, uint64_t unregister)
 }
 
 /* Polls for a unit while nobody sleeps yet (sleepers were first: queue up
- * behind them rather than take the CPU a holder or poster may need). */
-static bool spin_take(sync_sem_t *s)
+ * behind them rather than take the CPU a holder or poster may need), and
+ * while the deadline has not passed. */
+static bool spin_take(sync_sem_t *s, const struct timespec *abstime)
 {
 	struct spin_poll poll = SPIN_POLL_INIT;
 	while (spin_poll(&poll, SPIN_POLL_PAUSES)) {
@@ -68,8 +89,36 @@ static bool spin_take(sync_sem_t *s)
 			return false;
 		if (take_unit(s, &w, 0))
 			return true;
+		if (poll.step >= SPIN_POLL_STEP_MAX && timeout_passed(abstime))
+			return false;
 	}
 	return false;
+}
+
+/* Cleanup handler of a sleeper cancelled in its futex wait: unregisters,
+ * and if a unit is there for the other sleepers, wakes one of them (the
+ * post's wake-up may have been ours). */
+static void sleeper_cancelled(void *arg)
+{
+	sync_sem_t *s = arg;
+	bool pshared = is_pshared(s);
+	_Atomic uint32_t *futex_word = value_word(s);
+	/* seq_cst: the value we look at is the one our removal saw */
+	uint64_t w = atomic_fetch_sub(&s->word, SLEEPER_ONE) - SLEEPER_ONE;
+	if (value_of(w) && sleepers_of(w))
+		futex_wake(futex_word, 1, FUTEX_BITSET_MATCH_ANY, pshared);
+}
+
+/* One sleep while the value is 0, as a cancellation point. */
+static __attribute__((noinline)) int sleep_cancelable(sync_sem_t *s,
+						      const struct timespec *abstime)
+{
+	int r;
+	pthread_cleanup_push(sleeper_cancelled, s);
+	r = futex_wait_cancelable(value_word(s), 0, abstime, FUTEX_BITSET_MATCH_ANY,
+				  is_pshared(s));
+	pthread_cleanup_pop(0);
+	return r;
 }
 
 /* Registers as a sleeper, then sleeps while the value is 0. The unit and
@@ -85,20 +134,20 @@ static int sleep_take(sync_sem_t *s, const struct timespec *abstime)
 			atomic_fetch_sub(&s->word, SLEEPER_ONE);
 			return ETIMEDOUT;
 		}
-		r = timeout_before_epoch(abstime)
-			    ? ETIMEDOUT
-			    : futex_wait(value_word(s), 0, abstime, FUTEX_BITSET_MATCH_ANY,
-					 is_pshared(s));
+		r = timeout_passed(abstime) ? ETIMEDOUT : sleep_cancelable(s, abstime);
 		/* relaxed: take_unit's CAS carries the acquire */
 		w = atomic_load_explicit(&s->word, memory_order_relaxed);
 	}
 }
 
-/* Fast path first and alone, so that the common case pays for nothing else. */
+/* Fast path first and alone, so that the common case pays for nothing else.
+ * A deadline already past is kept: no spin, no sleep. */
 static __attribute__((noinline)) int take_slow(sync_sem_t *s,
 					       const struct timespec *abstime)
 {
-	return spin_take(s) ? 0 : sleep_take(s, abstime);
+	if (timeout_passed(abstime))
+		return ETIMEDOUT;
+	return spin_take(s, abstime) ? 0 : sleep_take(s, abstime);
 }
 
 static inline int take(sync_sem_t *s, const struct timespec *abstime)
@@ -121,22 +170,47 @@ int sync_sem_init(sync_sem_t *s, unsigned value, int flags)
 	return 0;
 }
 
+/* How many threads sleep in the kernel on the value word, whose value was
+ * `value`: FUTEX_CMP_REQUEUE of the word onto itself wakes none, moves none
+ * and returns their number. -1 if the value changed meanwhile. */
+static long kernel_sleepers(sync_sem_t *s, uint32_t value)
+{
+	_Atomic uint32_t *word = value_word(s);
+	long r = futex_syscall((uint32_t *)word, futex_op(is_pshared(s), FUTEX_CMP_REQUEUE),
+			       0, (void *)(long)INT_MAX, (uint32_t *)word, value);
+	return r < 0 ? -1 : r;
+}
+
+/* EBUSY while a thread sleeps in a wait. The registrations in the word
+ * are only a hint here: one may be a waiter that was killed (see the top),
+ * so the kernel is asked. */
 int sync_sem_destroy(sync_sem_t *s)
 {
 	if (!s)
 		return EINVAL;
-	/* relaxed: a snapshot; destroying while others still use it is misuse */
-	uint64_t w = atomic_load_explicit(&s->word, memory_order_relaxed);
-	return sleepers_of(w) ? EBUSY : 0;
+	/* a snapshot; destroying while others still use it is misuse */
+	for (int tries = 0; tries < 3; tries++) {
+		uint64_t w = atomic_load(&s->word);
+		if (!sleepers_of(w))
+			return 0;
+		long n = kernel_sleepers(s, value_of(w));
+		if (n >= 0)
+			return n ? EBUSY : 0;
+	}
+	return EBUSY; /* the value keeps changing: in use */
 }
 
+/* Cancellation points, as POSIX's sem_wait: a cancellation already pending
+ * acts on entry, one that comes while the caller sleeps acts there. */
 int sync_sem_wait(sync_sem_t *s)
 {
+	pthread_testcancel();
 	return s ? take(s, NULL) : EINVAL;
 }
 
 int sync_sem_timedwait(sync_sem_t *s, const struct timespec *abstime)
 {
+	pthread_testcancel();
 	if (!s || !timeout_valid(abstime))
 		return EINVAL;
 	return take(s, abstime);
@@ -167,6 +241,7 @@ int sync_sem_post(sync_sem_t *s)
 	} while (!atomic_compare_exchange_weak_explicit(
 		&s->word, &w, w + 1, memory_order_release, /* pairs with take_unit */
 		memory_order_relaxed));
+	TEST_HOOK("sem_post:published");
 	if (sleepers_of(w))
 		futex_wake(futex_word, 1, FUTEX_BITSET_MATCH_ANY, pshared);
 	return 0;
