@@ -194,6 +194,8 @@ struct wait_end {
 static bool spin_until_signalled(struct waiter *w, const struct timespec *abstime)
 {
 	struct spin_poll poll = SPIN_POLL_INIT;
+	if (timeout_passed(abstime))
+		return false;
 	while (spin_poll(&poll, SPIN_POLL_PAUSES)) {
 		uint64_t word = atomic_load(&w->c->word);
 		if (seq_of(word) != w->seq)
