@@ -27,7 +27,10 @@
  *   private to its process, so no process or fork child can vanish while
  *   waiting on it.
  * - No operation waits for memory or for a grace period: a push that
- *   cannot allocate a segment fails with ENOMEM, a pop needs none. */
+ *   cannot allocate a segment fails with ENOMEM and changes nothing; the
+ *   retire of a drained segment (and of the head at destroy, which frees
+ *   q) never waits, and leaks what it retires if the epoch domain has no
+ *   memory for the callback. */
 #include <errno.h>
 #include <limits.h>
 #include <pthread.h>
