@@ -2234,6 +2234,242 @@ START_TEST(pshared_wrlock_wakes_when_processes_map_rwlock_at_different_addresses
 }
 END_TEST
 
+
+/* ---- waiters that vanish (issue 10, points 3b and 3c) ------------------- */
+
+/* A child process that waits to write, and does nothing else. */
+static int child_wrlock(struct shared *sh)
+{
+	return sync_rwlock_wrlock(&sh->l) == 0 ? 0 : 1;
+}
+
+/* Kills the child, asleep in wrlock (its only blocking call), and reaps it. */
+static void kill_sleeping_writer(pid_t pid)
+{
+	ck_assert_msg(wait_until_asleep(pid), "the writer process never slept");
+	ck_assert_int_eq(kill(pid, SIGKILL), 0);
+	int status;
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert(WIFSIGNALED(status));
+}
+
+static int timedrdlock_2s(sync_rwlock_t *l)
+{
+	struct timespec d = sync_deadline(2000000000u);
+	return sync_rwlock_timedrdlock(l, &d);
+}
+
+START_TEST(pshared_reader_gets_in_beside_a_read_hold_once_the_waiting_writer_was_killed)
+{
+	struct shared *sh = shared_create(SYNC_PSHARED);
+	ck_assert_int_eq(sync_rwlock_rdlock(&sh->l), 0);
+	kill_sleeping_writer(fork_child(child_wrlock, sh));
+	/* nobody waits to write any more: a new reader joins the read hold */
+	ck_assert_int_eq(timedrdlock_2s(&sh->l), 0);
+	ck_assert_int_eq(sync_rwlock_rdunlock(&sh->l), 0);
+	ck_assert_int_eq(sync_rwlock_rdunlock(&sh->l), 0);
+	ck_assert_int_eq(sync_rwlock_trywrlock(&sh->l), 0);
+	ck_assert_int_eq(sync_rwlock_wrunlock(&sh->l), 0);
+	ck_assert_int_eq(sync_rwlock_destroy(&sh->l), 0);
+	shared_destroy(sh);
+}
+END_TEST
+
+START_TEST(pshared_readers_get_in_after_the_last_reader_left_a_killed_writer_behind)
+{
+	struct shared *sh = shared_create(SYNC_PSHARED);
+	ck_assert_int_eq(sync_rwlock_rdlock(&sh->l), 0);
+	kill_sleeping_writer(fork_child(child_wrlock, sh));
+	ck_assert_int_eq(sync_rwlock_rdunlock(&sh->l), 0);
+	ck_assert_int_eq(sync_rwlock_destroy(&sh->l), 0); /* nobody holds it */
+	ck_assert_int_eq(in_other_thread(timedrdlock_2s, &sh->l), 0);
+	ck_assert_int_eq(timedrdlock_2s(&sh->l), 0);
+	ck_assert_int_eq(sync_rwlock_rdunlock(&sh->l), 0);
+	ck_assert_int_eq(other_thread_rdunlock(&sh->l), 0);
+	ck_assert_int_eq(sync_rwlock_trywrlock(&sh->l), 0);
+	ck_assert_int_eq(sync_rwlock_wrunlock(&sh->l), 0);
+	shared_destroy(sh);
+}
+END_TEST
+
+START_TEST(pshared_writer_preference_holds_while_the_waiting_writer_lives)
+{
+	/* the look for dead writers must not let a reader pass a live one: this
+	 * one sleeps behind the read hold well past the 50 ms it takes */
+	struct shared *sh = shared_create(SYNC_PSHARED);
+	ck_assert_int_eq(sync_rwlock_rdlock(&sh->l), 0);
+	pid_t pid = fork_child(child_wrlock, sh);
+	ck_assert(wait_until_asleep(pid));
+	struct timespec d = sync_deadline(300000000u);
+	ck_assert_int_eq(sync_rwlock_timedrdlock(&sh->l, &d), ETIMEDOUT);
+	ck_assert_int_eq(sync_rwlock_rdunlock(&sh->l), 0);
+	ck_assert_int_eq(child_status(pid), 0); /* it got the write lock */
+	shared_destroy(sh);
+}
+END_TEST
+
+/* The pthread_atfork pattern: lock in prepare, unlock in parent and child,
+ * while another thread of the parent waits to write. */
+static sync_rwlock_t atfork_lock;
+static atomic_int atfork_armed;
+static atomic_int contender_tid;
+static atomic_int contender_stop;
+
+static void atfork_prepare(void)
+{
+	if (!atomic_load(&atfork_armed))
+		return;
+	sync_rwlock_wrlock(&atfork_lock);
+	/* the contender sleeps only in wrlock, as a registered waiting writer */
+	wait_until_asleep(atomic_load(&contender_tid));
+}
+
+static void atfork_release(void)
+{
+	if (atomic_load(&atfork_armed))
+		sync_rwlock_wrunlock(&atfork_lock);
+}
+
+static void *write_contender(void *arg)
+{
+	(void)arg;
+	atomic_store(&contender_tid, thread_id());
+	while (!atomic_load(&contender_stop))
+		if (sync_rwlock_wrlock(&atfork_lock) == 0)
+			sync_rwlock_wrunlock(&atfork_lock);
+	return NULL;
+}
+
+/* In the child only the forking thread exists: the lock is free for it. */
+static int child_uses_rwlock(void)
+{
+	if (sync_rwlock_tryrdlock(&atfork_lock) != 0)
+		return 1;
+	if (sync_rwlock_rdunlock(&atfork_lock) != 0)
+		return 2;
+	if (timedrdlock_2s(&atfork_lock) != 0)
+		return 3;
+	if (sync_rwlock_rdunlock(&atfork_lock) != 0 ||
+	    sync_rwlock_trywrlock(&atfork_lock) != 0 ||
+	    sync_rwlock_wrunlock(&atfork_lock) != 0)
+		return 4;
+	return sync_rwlock_destroy(&atfork_lock) == 0 ? 0 : 5;
+}
+
+START_TEST(fork_child_can_read_lock_a_rwlock_another_thread_waited_to_write)
+{
+	ck_assert_int_eq(sync_rwlock_init(&atfork_lock, 0), 0);
+	ck_assert_int_eq(pthread_atfork(atfork_prepare, atfork_release, atfork_release), 0);
+	pthread_t t;
+	ck_assert_int_eq(pthread_create(&t, NULL, write_contender, NULL), 0);
+	while (!atomic_load(&contender_tid))
+		sleep_ns(NS_PER_MS);
+	atomic_store(&atfork_armed, 1);
+	for (int i = 0; i < 5; i++) {
+		pid_t pid = fork();
+		ck_assert_int_ge(pid, 0);
+		if (pid == 0) {
+			prctl(PR_SET_PDEATHSIG, SIGKILL);
+			_exit(child_uses_rwlock());
+		}
+		ck_assert_int_eq(child_status(pid), 0);
+	}
+	atomic_store(&atfork_armed, 0);
+	atomic_store(&contender_stop, 1);
+	ck_assert_int_eq(pthread_join(t, NULL), 0);
+}
+END_TEST
+
+/* ---- deadlines already past, errno (issue 10, points 13 and 8) ----------- */
+
+/* Least time, over 50 calls, of a timed lock whose deadline has just passed,
+ * on a lock another thread holds in the other mode. */
+static int64_t least_ns_with_deadline_passed(sync_rwlock_t *l, bool read)
+{
+	int64_t least = INT64_MAX;
+	for (int i = 0; i < 50; i++) {
+		struct timespec past;
+		clock_gettime(CLOCK_MONOTONIC, &past);
+		int64_t t0 = now_ns();
+		int r = read ? sync_rwlock_timedrdlock(l, &past)
+			     : sync_rwlock_timedwrlock(l, &past);
+		int64_t t = now_ns() - t0;
+		ck_assert_int_eq(r, ETIMEDOUT);
+		if (t < least)
+			least = t;
+	}
+	return least;
+}
+
+START_TEST(timedrdlock_with_deadline_passed_returns_etimedout_at_once)
+{
+	/* behind a writer that holds the lock, a reader would first spin for a
+	 * few tens of microseconds; not with a deadline already past */
+	sync_rwlock_t l = SYNC_RWLOCK_INITIALIZER;
+	struct actor w = { 0 };
+	actor_hold(&w, &l, WRLOCK);
+	int64_t least = least_ns_with_deadline_passed(&l, true);
+	ck_assert_msg(least < 10000, "fastest took %lld ns", (long long)least);
+	actor_finish(&w);
+}
+END_TEST
+
+START_TEST(timedwrlock_with_deadline_passed_returns_etimedout_at_once)
+{
+	sync_rwlock_t l = SYNC_RWLOCK_INITIALIZER;
+	struct actor r = { 0 };
+	actor_hold(&r, &l, RDLOCK);
+	int64_t least = least_ns_with_deadline_passed(&l, false);
+	ck_assert_msg(least < 10000, "fastest took %lld ns", (long long)least);
+	/* and it left no waiting writer behind: readers still get in */
+	ck_assert_int_eq(sync_rwlock_tryrdlock(&l), 0);
+	ck_assert_int_eq(sync_rwlock_rdunlock(&l), 0);
+	actor_finish(&r);
+}
+END_TEST
+
+START_TEST(timedrdlock_that_times_out_leaves_errno_alone)
+{
+	sync_rwlock_t l = SYNC_RWLOCK_INITIALIZER;
+	struct actor w = { 0 };
+	actor_hold(&w, &l, WRLOCK);
+	struct timespec d = sync_deadline(2000000u);
+	errno = ENOTTY;
+	ck_assert_int_eq(sync_rwlock_timedrdlock(&l, &d), ETIMEDOUT);
+	ck_assert_int_eq(errno, ENOTTY);
+	actor_finish(&w);
+}
+END_TEST
+
+START_TEST(timedwrlock_that_times_out_leaves_errno_alone)
+{
+	sync_rwlock_t l = SYNC_RWLOCK_INITIALIZER;
+	struct actor r = { 0 };
+	actor_hold(&r, &l, RDLOCK);
+	struct timespec d = sync_deadline(2000000u);
+	errno = ENOTTY;
+	ck_assert_int_eq(sync_rwlock_timedwrlock(&l, &d), ETIMEDOUT);
+	ck_assert_int_eq(errno, ENOTTY);
+	actor_finish(&r);
+}
+END_TEST
+
+START_TEST(pshared_timed_locks_that_time_out_leave_errno_alone)
+{
+	/* shared sleepers look again every 10 ms: that look is no error either */
+	struct shared *sh = shared_create(SYNC_PSHARED);
+	struct actor w = { 0 };
+	actor_hold(&w, &sh->l, WRLOCK);
+	struct timespec d = sync_deadline(30000000u);
+	errno = ENOTTY;
+	ck_assert_int_eq(sync_rwlock_timedrdlock(&sh->l, &d), ETIMEDOUT);
+	ck_assert_int_eq(sync_rwlock_timedwrlock(&sh->l, &d), ETIMEDOUT);
+	ck_assert_int_eq(errno, ENOTTY);
+	actor_finish(&w);
+	shared_destroy(sh);
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("rwlock");
@@ -2415,6 +2651,21 @@ static Suite *suite(void)
 	tcase_add_test(tc, pshared_wrlock_from_other_process_wakes_when_reader_unlocks);
 	tcase_add_test(tc, pshared_rdlock_wakes_when_processes_map_rwlock_at_different_addresses);
 	tcase_add_test(tc, pshared_wrlock_wakes_when_processes_map_rwlock_at_different_addresses);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("vanished-waiters");
+	tcase_add_test(tc, pshared_reader_gets_in_beside_a_read_hold_once_the_waiting_writer_was_killed);
+	tcase_add_test(tc, pshared_readers_get_in_after_the_last_reader_left_a_killed_writer_behind);
+	tcase_add_test(tc, pshared_writer_preference_holds_while_the_waiting_writer_lives);
+	tcase_add_test(tc, fork_child_can_read_lock_a_rwlock_another_thread_waited_to_write);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("deadline-passed-errno");
+	tcase_add_test(tc, timedrdlock_with_deadline_passed_returns_etimedout_at_once);
+	tcase_add_test(tc, timedwrlock_with_deadline_passed_returns_etimedout_at_once);
+	tcase_add_test(tc, timedrdlock_that_times_out_leaves_errno_alone);
+	tcase_add_test(tc, timedwrlock_that_times_out_leaves_errno_alone);
+	tcase_add_test(tc, pshared_timed_locks_that_time_out_leave_errno_alone);
 	suite_add_tcase(s, tc);
 
 	return s;

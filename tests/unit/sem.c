@@ -1120,6 +1120,187 @@ START_TEST(pshared_ring_buffer_works_with_consumers_mapping_it_at_other_addresse
 }
 END_TEST
 
+
+/* ---- cancellation (issue 10, point 9) ----------------------------------- */
+
+/* Joins t within 2 s; its exit value, or NULL if it did not end in time. */
+static void *join_within_2s(pthread_t t)
+{
+	struct timespec until;
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += 2;
+	void *ret = NULL;
+	if (pthread_timedjoin_np(t, &ret, &until) != 0)
+		return NULL;
+	return ret;
+}
+
+static void check_sleeper_is_cancelled(int64_t timeout_ns)
+{
+	sync_sem_t s = SYNC_SEM_INITIALIZER(0);
+	atomic_int returned = 0;
+	struct waiter w;
+	waiter_start(&w, &s, timeout_ns, &returned);
+	ck_assert_int_eq(pthread_cancel(w.thread), 0);
+	void *ret = join_within_2s(w.thread);
+	if (ret != PTHREAD_CANCELED)
+		sync_sem_post(&s); /* let it go before failing */
+	ck_assert_msg(ret == PTHREAD_CANCELED, "the sleeper was not cancelled");
+	ck_assert_int_eq(atomic_load(&returned), 0);
+	ck_assert_int_eq(value_of(&s), 0);
+	ck_assert_int_eq(sync_sem_destroy(&s), 0); /* it left no registration */
+}
+
+START_TEST(thread_sleeping_in_wait_is_cancelled)
+{
+	check_sleeper_is_cancelled(0);
+}
+END_TEST
+
+START_TEST(thread_sleeping_in_timedwait_is_cancelled)
+{
+	check_sleeper_is_cancelled(WAIT_LIMIT_NS);
+}
+END_TEST
+
+START_TEST(post_after_a_sleeper_was_cancelled_wakes_another_sleeper)
+{
+	sync_sem_t s = SYNC_SEM_INITIALIZER(0);
+	atomic_int returned = 0;
+	struct waiter a, b;
+	waiter_start(&a, &s, 0, &returned);
+	waiter_start(&b, &s, 0, &returned);
+	ck_assert_int_eq(pthread_cancel(a.thread), 0);
+	void *ret = join_within_2s(a.thread);
+	if (ret != PTHREAD_CANCELED) {
+		sync_sem_post(&s);
+		sync_sem_post(&s);
+	}
+	ck_assert_msg(ret == PTHREAD_CANCELED, "the sleeper was not cancelled");
+	ck_assert_int_eq(sync_sem_post(&s), 0);
+	ck_assert(wait_until_equal(&returned, 1));
+	ck_assert_int_eq(waiter_finish(&b), 0);
+	ck_assert_int_eq(value_of(&s), 0);
+	ck_assert_int_eq(sync_sem_destroy(&s), 0);
+}
+END_TEST
+
+struct pending_cancel {
+	sync_sem_t *s;
+	atomic_int ready, cancelled;
+	int result;
+};
+
+/* Waits with a cancellation already pending, on a semaphore with a unit:
+ * as POSIX's sem_wait, the wait acts on it and takes nothing. */
+static void *wait_with_cancel_pending(void *arg)
+{
+	struct pending_cancel *p = arg;
+	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);
+	atomic_store(&p->ready, 1);
+	wait_until_equal(&p->cancelled, 1);
+	pthread_setcancelstate(PTHREAD_CANCEL_ENABLE, NULL);
+	p->result = sync_sem_wait(p->s);
+	return NULL;
+}
+
+START_TEST(wait_with_cancellation_pending_acts_on_it_and_takes_no_unit)
+{
+	sync_sem_t s = SYNC_SEM_INITIALIZER(1);
+	struct pending_cancel p = { .s = &s, .result = -1 };
+	pthread_t t;
+	ck_assert_int_eq(pthread_create(&t, NULL, wait_with_cancel_pending, &p), 0);
+	ck_assert(wait_until_equal(&p.ready, 1));
+	ck_assert_int_eq(pthread_cancel(t), 0);
+	atomic_store(&p.cancelled, 1);
+	ck_assert(join_within_2s(t) == PTHREAD_CANCELED);
+	ck_assert_int_eq(value_of(&s), 1);
+}
+END_TEST
+
+/* ---- deadlines already past, errno (issue 10, points 13 and 8) ----------- */
+
+START_TEST(timedwait_with_deadline_passed_on_empty_semaphore_returns_at_once)
+{
+	/* no spin first (about 25 us here): the least of 50 calls is far below */
+	sync_sem_t s = SYNC_SEM_INITIALIZER(0);
+	int64_t least = INT64_MAX;
+	for (int i = 0; i < 50; i++) {
+		struct timespec past;
+		clock_gettime(CLOCK_MONOTONIC, &past);
+		int64_t t0 = now_ns();
+		ck_assert_int_eq(sync_sem_timedwait(&s, &past), ETIMEDOUT);
+		int64_t took = now_ns() - t0;
+		if (took < least)
+			least = took;
+	}
+	ck_assert_msg(least < 10000, "fastest took %lld ns", (long long)least);
+	ck_assert_int_eq(sync_sem_destroy(&s), 0);
+}
+END_TEST
+
+START_TEST(timedwait_that_times_out_leaves_errno_alone)
+{
+	sync_sem_t s = SYNC_SEM_INITIALIZER(0);
+	struct timespec d = sync_deadline(2000000u);
+	errno = ENOTTY;
+	ck_assert_int_eq(sync_sem_timedwait(&s, &d), ETIMEDOUT);
+	ck_assert_int_eq(errno, ENOTTY);
+}
+END_TEST
+
+START_TEST(pshared_timedwait_that_times_out_leaves_errno_alone)
+{
+	/* a shared sleeper looks again every 10 ms: no error either */
+	sync_sem_t s;
+	ck_assert_int_eq(sync_sem_init(&s, 0, SYNC_PSHARED), 0);
+	struct timespec d = sync_deadline(30000000u);
+	errno = ENOTTY;
+	ck_assert_int_eq(sync_sem_timedwait(&s, &d), ETIMEDOUT);
+	ck_assert_int_eq(errno, ENOTTY);
+}
+END_TEST
+
+/* ---- a waiter process that was killed (issue 10, point 3) ---------------- */
+
+/* Starts a child that sleeps in wait, kills it there and reaps it. */
+static void kill_sleeping_waiter(struct shared *sh)
+{
+	atomic_store(&sh->stage, 0);
+	pid_t pid = fork_child(child_wait, sh);
+	ck_assert(wait_until_equal(&sh->stage, 1));
+	ck_assert_msg(wait_until_asleep(pid), "child never slept in wait");
+	ck_assert_int_eq(kill(pid, SIGKILL), 0);
+	ck_assert_int_eq(child_status(pid), -1);
+}
+
+START_TEST(pshared_destroy_returns_zero_after_the_sleeping_waiter_was_killed)
+{
+	struct shared *sh = shared_create(0);
+	kill_sleeping_waiter(sh);
+	ck_assert_int_eq(sync_sem_destroy(&sh->s), 0);
+	shared_destroy(sh);
+}
+END_TEST
+
+START_TEST(pshared_post_wakes_a_live_sleeper_after_another_was_killed)
+{
+	struct shared *sh = shared_create(0);
+	kill_sleeping_waiter(sh);
+	atomic_store(&sh->stage, 0);
+	pid_t pid = fork_child(child_wait, sh);
+	ck_assert(wait_until_equal(&sh->stage, 1));
+	ck_assert_msg(wait_until_asleep(pid), "child never slept in wait");
+	ck_assert_int_eq(sync_sem_destroy(&sh->s), EBUSY); /* a live one sleeps */
+	ck_assert_int_eq(sync_sem_post(&sh->s), 0);
+	ck_assert_int_eq(child_status(pid), 0);
+	ck_assert_int_eq(sync_sem_trywait(&sh->s), EAGAIN);
+	ck_assert_int_eq(sync_sem_post(&sh->s), 0);
+	ck_assert_int_eq(sync_sem_trywait(&sh->s), 0);
+	shared_destroy(sh);
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("sem");
@@ -1216,6 +1397,21 @@ static Suite *suite(void)
 	tcase_add_test(tc, pshared_post_wakes_waiter_that_maps_semaphore_at_other_address);
 	tcase_add_test(tc, pshared_ring_buffer_passes_every_item_exactly_once);
 	tcase_add_test(tc, pshared_ring_buffer_works_with_consumers_mapping_it_at_other_addresses);
+	tcase_add_test(tc, pshared_destroy_returns_zero_after_the_sleeping_waiter_was_killed);
+	tcase_add_test(tc, pshared_post_wakes_a_live_sleeper_after_another_was_killed);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("cancellation");
+	tcase_add_test(tc, thread_sleeping_in_wait_is_cancelled);
+	tcase_add_test(tc, thread_sleeping_in_timedwait_is_cancelled);
+	tcase_add_test(tc, post_after_a_sleeper_was_cancelled_wakes_another_sleeper);
+	tcase_add_test(tc, wait_with_cancellation_pending_acts_on_it_and_takes_no_unit);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("deadline-passed-errno");
+	tcase_add_test(tc, timedwait_with_deadline_passed_on_empty_semaphore_returns_at_once);
+	tcase_add_test(tc, timedwait_that_times_out_leaves_errno_alone);
+	tcase_add_test(tc, pshared_timedwait_that_times_out_leaves_errno_alone);
 	suite_add_tcase(s, tc);
 
 	return s;
