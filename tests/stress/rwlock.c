@@ -7,7 +7,9 @@
  * library. */
 #include <errno.h>
 #include <stdio.h>
+#include <pthread.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include <sync/rwlock.h>
 
@@ -311,10 +313,123 @@ static const struct rw_case cases[] = {
 	  .calls = CALLS_MIXED, .pause_every = 32, .pause_us = 20 },
 };
 
+
+/* ---- self-synchronized destruction (issue 10, point 2) ------------------
+ * POSIX's reference-counted object: lock, drop a reference, unlock; whoever
+ * dropped the last one destroys and frees the object at once. The releasing
+ * call of the other thread is held up for 10 ms right after its release (the
+ * library's TEST_HOOK points "rwlock_wrunlock:released" and
+ * "rwlock_rdunlock:released"), while the last owner, a writer that waits
+ * with 2 ms deadlines and so needs no wake-up, takes the lock, destroys and
+ * frees it: any access the held-up call still makes is a heap-use-after-free
+ * for ThreadSanitizer and ASan (a wake-up the last owner needed would show as
+ * a race with free). */
+
+struct refcounted {
+	sync_rwlock_t l;
+	int refs; /* under l */
+};
+
+#define UAF_ROUNDS 20
+
+static _Thread_local bool hold_up_my_release;
+
+static void hold_up_release(const char *point)
+{
+	if (hold_up_my_release && (!strcmp(point, "rwlock_wrunlock:released") ||
+				   !strcmp(point, "rwlock_rdunlock:released")))
+		stress_sleep_us(10000);
+}
+
+static struct refcounted *refcounted_new(int flags, int refs)
+{
+	struct refcounted *o = malloc(sizeof *o);
+	if (!o)
+		abort();
+	must(sync_rwlock_init(&o->l, flags), "sync_rwlock_init");
+	o->refs = refs;
+	return o;
+}
+
+/* Writes the reference away; the last one out destroys and frees. */
+static void *drop_reference(void *arg)
+{
+	struct refcounted *o = arg;
+	int r;
+	do {
+		struct timespec d = sync_deadline(2000000u);
+		r = sync_rwlock_timedwrlock(&o->l, &d);
+	} while (r == ETIMEDOUT);
+	must(r, "sync_rwlock_timedwrlock");
+	bool last = --o->refs == 0;
+	must(sync_rwlock_wrunlock(&o->l), "sync_rwlock_wrunlock");
+	if (last) {
+		must(sync_rwlock_destroy(&o->l), "sync_rwlock_destroy");
+		free(o);
+	}
+	return NULL;
+}
+
+/* The other thread waits to write while we write; our wrunlock is held up
+ * after its release while it takes the last reference and frees. */
+static bool wrunlock_round(int flags)
+{
+	struct refcounted *o = refcounted_new(flags, 2);
+	pthread_t t;
+	must(sync_rwlock_wrlock(&o->l), "sync_rwlock_wrlock");
+	if (pthread_create(&t, NULL, drop_reference, o))
+		abort();
+	stress_sleep_us(200); /* most often it waits to write by now */
+	--o->refs;
+	hold_up_my_release = true;
+	int r = sync_rwlock_wrunlock(&o->l); /* o may be gone from here on */
+	hold_up_my_release = false;
+	pthread_join(t, NULL);
+	return r == 0;
+}
+
+/* We read while the other thread waits to write; our rdunlock, the last
+ * read hold, is held up after its release while it frees. */
+static bool rdunlock_round(int flags)
+{
+	struct refcounted *o = refcounted_new(flags, 1);
+	pthread_t t;
+	must(sync_rwlock_rdlock(&o->l), "sync_rwlock_rdlock");
+	if (pthread_create(&t, NULL, drop_reference, o))
+		abort();
+	/* wait until it waits to write: new readers are then refused */
+	int r;
+	while ((r = sync_rwlock_tryrdlock(&o->l)) == 0) {
+		must(sync_rwlock_rdunlock(&o->l), "sync_rwlock_rdunlock");
+		stress_sleep_us(50);
+	}
+	hold_up_my_release = true;
+	r = sync_rwlock_rdunlock(&o->l); /* o may be gone from here on */
+	hold_up_my_release = false;
+	pthread_join(t, NULL);
+	return r == 0;
+}
+
+static void check_destruction_after_release(const char *name, bool (*round)(int),
+					    int flags)
+{
+	test_hook_set(hold_up_release);
+	int ok = 0;
+	for (int i = 0; i < UAF_ROUNDS; i++)
+		ok += round(flags);
+	test_hook_set(NULL);
+	tap_check(ok == UAF_ROUNDS, "%s: the next owner destroys and frees the lock "
+		  "while the release is held up, %d rounds", name, ok);
+}
+
 int main(void)
 {
 	int n = (int)(sizeof cases / sizeof cases[0]);
-	tap_plan(n * 4);
+	tap_plan(n * 4 + 4);
+	check_destruction_after_release("wrunlock", wrunlock_round, 0);
+	check_destruction_after_release("wrunlock pshared", wrunlock_round, SYNC_PSHARED);
+	check_destruction_after_release("rdunlock", rdunlock_round, 0);
+	check_destruction_after_release("rdunlock pshared", rdunlock_round, SYNC_PSHARED);
 	for (int i = 0; i < n; i++)
 		check_case(&cases[i]);
 	return tap_exit_status();
