@@ -5,9 +5,11 @@
  * atomics are relaxed, so every happens-before edge ThreadSanitizer sees
  * comes from the library. */
 #include <errno.h>
+#include <pthread.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include <sync/sem.h>
 
@@ -255,9 +257,72 @@ static void check_handoff(int producers, int consumers)
 		  what);
 }
 
+
+/* ---- self-synchronized destruction (issue 10, point 2) ------------------
+ * A semaphore used once as a completion, then freed by its waiter: the
+ * post is held up for 10 ms right after it published the unit (TEST_HOOK
+ * "sem_post:published") while the waiter, which waits with 2 ms deadlines
+ * and so needs no wake-up, takes the unit, destroys and frees the
+ * semaphore. Any access the held-up post still makes is a
+ * heap-use-after-free for ThreadSanitizer and ASan. */
+
+#define UAF_ROUNDS 20
+
+static _Thread_local bool hold_up_my_post;
+
+static void hold_up_post(const char *point)
+{
+	if (hold_up_my_post && !strcmp(point, "sem_post:published"))
+		stress_sleep_us(10000);
+}
+
+static void *wait_then_free(void *arg)
+{
+	sync_sem_t *s = arg;
+	int r;
+	do {
+		struct timespec d = sync_deadline(2000000u);
+		r = sync_sem_timedwait(s, &d);
+	} while (r == ETIMEDOUT);
+	must(r, "sync_sem_timedwait");
+	must(sync_sem_destroy(s), "sync_sem_destroy");
+	free(s);
+	return NULL;
+}
+
+static bool post_round(int flags)
+{
+	sync_sem_t *s = malloc(sizeof *s);
+	if (!s)
+		abort();
+	must(sync_sem_init(s, 0, flags), "sync_sem_init");
+	pthread_t t;
+	if (pthread_create(&t, NULL, wait_then_free, s))
+		abort();
+	stress_sleep_us(200); /* most often it sleeps by now */
+	hold_up_my_post = true;
+	int r = sync_sem_post(s); /* s may be gone from here on */
+	hold_up_my_post = false;
+	pthread_join(t, NULL);
+	return r == 0;
+}
+
+static void check_destruction_after_post(const char *name, int flags)
+{
+	test_hook_set(hold_up_post);
+	int ok = 0;
+	for (int i = 0; i < UAF_ROUNDS; i++)
+		ok += post_round(flags);
+	test_hook_set(NULL);
+	tap_check(ok == UAF_ROUNDS, "%s: the waiter destroys and frees the semaphore "
+		  "while the post is held up, %d rounds", name, ok);
+}
+
 int main(void)
 {
-	tap_plan(7 * 3 + 3 * 3);
+	tap_plan(7 * 3 + 3 * 3 + 2);
+	check_destruction_after_post("sem post", 0);
+	check_destruction_after_post("sem post pshared", SYNC_PSHARED);
 	check_limit(1, 0, 2, TAKE_WAIT);
 	check_limit(1, -1, 4, TAKE_MIXED);
 	check_limit(1, SYNC_PSHARED, 8, TAKE_WAIT); /* more threads than cores */
