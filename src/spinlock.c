@@ -2,13 +2,28 @@
  * (backoff.h) and then yields the CPU between attempts.
  *  - TTAS with exponential backoff (Anderson, IEEE TPDS 1990);
  *  - ticket lock with proportional backoff and
- *  - MCS queue lock (both Mellor-Crummey & Scott, ACM TOCS 1991). */
+ *  - MCS queue lock (both Mellor-Crummey & Scott, ACM TOCS 1991).
+ *
+ * Hand-off: an unlock's last access is its releasing store (TTAS, ticket) or
+ * its releasing CAS of the tail or store of MCS_GO (MCS); before that store
+ * the MCS unlock reads its successor's `next` and marks the node after it as
+ * next, nodes whose owners cannot leave before the store. So the next owner
+ * may destroy and free the lock (and the MCS unlocker reuse its node) at once.
+ * No store is followed by a load that must not pass it.
+ *
+ * What a vanished waiter (killed process; another thread of the parent, in a
+ * fork child) leaves behind: TTAS, nothing. Ticket: its ticket, which comes
+ * up in turn and is never taken, so every later waiter waits for good. MCS:
+ * its node in the queue, likewise. A FIFO queue lock cannot tell a waiter
+ * that is gone from one that is slow; where a waiter may die (shared memory
+ * between processes) or be forked away while it waits, use the TTAS lock. */
 #include <errno.h>
 #include <stdatomic.h>
 
 #include <sync/spinlock.h>
 
 #include "backoff.h"
+#include "test_hook.h"
 
 /* Pauses a ticket waiter spends per thread ahead of it before looking again. */
 #define TICKET_PAUSES_PER_WAITER 8u
@@ -64,6 +79,7 @@ void sync_spinlock_unlock(sync_spinlock_t *l)
 {
 	/* release: pairs with the acquire exchange in lock/trylock */
 	atomic_store_explicit(&l->locked, 0, memory_order_release);
+	TEST_HOOK("spinlock_unlock:released");
 }
 
 /* ---- Ticket ----------------------------------------------------------- */
@@ -130,6 +146,7 @@ void sync_ticketlock_unlock(sync_ticketlock_t *l)
 	uint32_t serving = atomic_load_explicit(&l->serving, memory_order_relaxed);
 	/* release: pairs with the acquire loads of `serving` in lock/trylock */
 	atomic_store_explicit(&l->serving, serving + 1, memory_order_release);
+	TEST_HOOK("ticketlock_unlock:released");
 }
 
 /* ---- MCS -------------------------------------------------------------- */
@@ -233,8 +250,10 @@ void sync_mcslock_unlock(sync_mcslock_t *l, sync_mcsnode_t *node)
 		/* release: pairs with the acquire exchange/CAS of the next locker */
 		if (atomic_compare_exchange_strong_explicit(&l->tail, &self, 0,
 							    memory_order_release,
-							    memory_order_relaxed))
+							    memory_order_relaxed)) {
+			TEST_HOOK("mcslock_unlock:released");
 			return;
+		}
 		next = mcs_wait_successor(node);
 	}
 	sync_mcsnode_t *succ = node_at(l, next);
@@ -247,4 +266,5 @@ void sync_mcslock_unlock(sync_mcslock_t *l, sync_mcsnode_t *node)
 				      memory_order_relaxed);
 	/* release: pairs with the acquire load of `wait` in mcs_wait_turn */
 	atomic_store_explicit(&succ->wait, MCS_GO, memory_order_release);
+	TEST_HOOK("mcslock_unlock:released");
 }
