@@ -107,7 +107,7 @@ struct refcounted {
 };
 
 static _Thread_local bool hold_up_release;
-static atomic_bool object_freed;
+static atomic_bool object_freed, sleeper_holds;
 
 static void hold_up_until_freed(const char *point)
 {
@@ -123,6 +123,7 @@ static void *sleeper_then_slow_unlock(void *arg)
 	struct refcounted *obj = arg;
 	must(sync_mutex_lock(&obj->m), "sync_mutex_lock"); /* sleeps first */
 	obj->refs--;
+	atomic_store(&sleeper_holds, true);
 	hold_up_release = true;
 	must(sync_mutex_unlock(&obj->m), "sync_mutex_unlock");
 	return NULL;
@@ -149,12 +150,17 @@ static void check_no_access_after_release(void)
 	must(obj == NULL, "malloc");
 	*obj = (struct refcounted){ .m = SYNC_MUTEX_INITIALIZER, .refs = 2 };
 	atomic_store(&object_freed, false);
+	atomic_store(&sleeper_holds, false);
 	test_hook_set(hold_up_until_freed);
 	must(sync_mutex_lock(&obj->m), "sync_mutex_lock");
 	pthread_t sleeper, last;
 	must(pthread_create(&sleeper, NULL, sleeper_then_slow_unlock, obj), "pthread_create");
-	stress_sleep_us(50000); /* the sleeper is asleep on the mutex */
+	/* white box: bit 1 of the state word, set by a thread about to sleep */
+	for (int i = 0; i < 20000 && !(atomic_load(&obj->m.state) & 2); i++)
+		stress_sleep_us(100);
 	must(sync_mutex_unlock(&obj->m), "sync_mutex_unlock");
+	while (!atomic_load(&sleeper_holds))
+		stress_sleep_us(100);
 	must(pthread_create(&last, NULL, last_owner_frees, obj), "pthread_create");
 	pthread_join(sleeper, NULL);
 	pthread_join(last, NULL);
