@@ -29,8 +29,9 @@
  * What a vanished waiter leaves behind: a cancelled thread, nothing (its
  * cleanup handler undoes its counts); a killed process or a fork child's
  * missing threads, counts in waiters and sleepers that make signals bump
- * seq and call futex(2) for nobody, and make destroy return EBUSY after
- * DESTROY_WAIT_NS. */
+ * seq and call futex(2) for nobody, and make destroy wait VANISHED_AFTER_NS
+ * before it sees that they are gone (the kernel's count of sleepers, not
+ * ours, says whether a waiter is blocked). */
 #include <errno.h>
 #include <limits.h>
 #include <pthread.h>
@@ -54,9 +55,10 @@
 /* Low bit of the recorded mutex address: that mutex is process-shared. */
 #define MUTEX_TAG_PSHARED 1u
 
-/* How long destroy waits for woken waiters to leave before it says EBUSY
- * (they need only to run; a waiter of a vanished process never leaves). */
-#define DESTROY_WAIT_NS 1000000000ull
+/* How long a waiter counted in the condition variable may make no move
+ * (not leave, not go to sleep) before destroy takes it for one that
+ * vanished: woken waiters need only to run. */
+#define VANISHED_AFTER_NS 100000000ull /* 100 ms */
 
 static uint32_t seq_of(uint64_t w)
 {
@@ -116,25 +118,61 @@ int sync_cond_init(sync_cond_t *c, int flags)
 	return 0;
 }
 
-/* Waits until every waiter has stopped touching c; false after
- * DESTROY_WAIT_NS. Woken waiters need only to run: yield to them. */
-static bool waiters_left(sync_cond_t *c)
+static uint64_t now_ns(void)
 {
-	struct timespec start, now;
-	clock_gettime(CLOCK_MONOTONIC, &start);
-	for (unsigned round = 0; atomic_load(&c->waiters); round++) {
-		if (round < 64) {
-			sched_yield();
-			continue;
-		}
-		clock_gettime(CLOCK_MONOTONIC, &now);
-		uint64_t ns = (uint64_t)(now.tv_sec - start.tv_sec) * 1000000000ull +
-			      (uint64_t)now.tv_nsec - (uint64_t)start.tv_nsec;
-		if (ns >= DESTROY_WAIT_NS)
-			return false;
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (uint64_t)now.tv_sec * 1000000000ull + (uint64_t)now.tv_nsec;
+}
+
+/* Yields to the waiters destroy waits for: first the CPU, then time. */
+static void let_waiters_run(unsigned round)
+{
+	if (round < 64)
+		sched_yield();
+	else
 		nanosleep(&(struct timespec){ 0, 50000 }, NULL);
+}
+
+/* True if a waiter that no signal reached is blocked: the latest waiter
+ * registered after the last signal or broadcast, and a thread sleeps on
+ * seq (the kernel's count: the waiters' own counts cannot tell a sleeper
+ * from a waiter that was killed). A waiter that registered but does not
+ * sleep yet is given VANISHED_AFTER_NS to get there or leave. */
+static bool waiter_is_blocked(sync_cond_t *c)
+{
+	uint64_t since = now_ns();
+	for (unsigned round = 0;; round++) {
+		uint32_t seq = load_seq(c);
+		if (atomic_load(&c->wait_seq) != seq || !atomic_load(&c->waiters))
+			return false;
+		long sleeping = futex_sleepers(seq_word(c), seq, is_pshared(c));
+		if (sleeping > 0)
+			return true;
+		if (sleeping == 0 && now_ns() - since >= VANISHED_AFTER_NS)
+			return false;
+		let_waiters_run(round);
 	}
-	return true;
+}
+
+/* Waits until the woken waiters have stopped touching c. A waiter of a
+ * killed process, or one that does not exist in a fork child, stays
+ * counted forever: once the count has not moved for VANISHED_AFTER_NS,
+ * the rest are taken as gone. */
+static void wait_for_woken_waiters(sync_cond_t *c)
+{
+	uint32_t last = atomic_load(&c->waiters);
+	uint64_t since = now_ns();
+	for (unsigned round = 0; last; round++) {
+		let_waiters_run(round);
+		uint32_t n = atomic_load(&c->waiters);
+		if (n != last) {
+			last = n;
+			since = now_ns();
+		} else if (now_ns() - since >= VANISHED_AFTER_NS) {
+			return;
+		}
+	}
 }
 
 /* POSIX allows destroy as soon as no thread is blocked, e.g. right after
@@ -148,13 +186,14 @@ int sync_cond_destroy(sync_cond_t *c)
 		return EINVAL;
 	if (!atomic_load(&c->waiters))
 		return 0;
-	if (atomic_load(&c->wait_seq) == load_seq(c))
+	if (waiter_is_blocked(c))
 		return EBUSY;
 	sync_mutex_t *m = requeue_target(c);
 	futex_wake(seq_word(c), INT_MAX, FUTEX_BITSET_MATCH_ANY, is_pshared(c));
 	if (m)
 		futex_wake(&m->state, INT_MAX, MUTEX_SLEEPER_BITSET, false);
-	return waiters_left(c) ? 0 : EBUSY;
+	wait_for_woken_waiters(c);
+	return 0;
 }
 
 /* Binds a private cond to the waiter's mutex, for broadcast's requeue.

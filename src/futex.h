@@ -3,6 +3,7 @@
 #define SYNC_SRC_FUTEX_H
 
 #include <errno.h>
+#include <limits.h>
 #include <linux/futex.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -113,6 +114,18 @@ static inline int futex_cmp_requeue(_Atomic uint32_t *from, uint32_t expected,
 			       futex_op(pshared, FUTEX_CMP_REQUEUE), (uint32_t)n_wake,
 			       (void *)(long)n_move, (uint32_t *)to, expected);
 	return r < 0 ? (int)-r : 0;
+}
+
+/* How many threads sleep in the kernel on *word, if it still equals
+ * expected (else -1): FUTEX_CMP_REQUEUE of the word onto itself wakes
+ * none, moves them all to where they are, and returns their number. The
+ * waiters' own counts cannot tell a sleeper from a waiter that was killed. */
+static inline long futex_sleepers(_Atomic uint32_t *word, uint32_t expected,
+				  bool pshared)
+{
+	long r = futex_syscall((uint32_t *)word, futex_op(pshared, FUTEX_CMP_REQUEUE),
+			       0, (void *)(long)INT_MAX, (uint32_t *)word, expected);
+	return r < 0 ? -1 : r;
 }
 
 #endif /* SYNC_SRC_FUTEX_H */
