@@ -662,26 +662,36 @@ static void reclaim_now_and_then(struct record *r, unsigned pending, bool may_wa
 	if (++self.since_reclaim < CHUNK_CALLBACKS)
 		return;
 	self.since_reclaim = 0;
+	int cancel = cancel_off();
 	if (may_wait && !own_depth() && pending >= PENDING_HIGH_WATER)
 		grace_period();
 	else
 		grace_period_poll();
 	run_safe_callbacks(r);
+	cancel_restore(cancel);
+}
+
+static void retire_without_memory(struct record *r, void *p, void (*fn)(void *),
+				  bool may_wait)
+{
+	int cancel = cancel_off();
+	if (may_wait)
+		retire_waiting_for_memory(r, p, fn);
+	else
+		retire_without_waiting(r, p, fn);
+	cancel_restore(cancel);
 }
 
 static void retire(void *p, void (*fn)(void *), bool may_wait)
 {
-	int saved = errno, cancel = cancel_off();
+	int saved = errno; /* malloc, nanosleep, membarrier(2) */
 	/* an unlisted thread joins only outside its sections */
 	struct record *r = self.unlisted_depth ? NULL : listed_self();
 	unsigned pending = append_callback(r, p, fn, true);
-	if (!pending && may_wait)
-		retire_waiting_for_memory(r, p, fn);
-	else if (!pending)
-		retire_without_waiting(r, p, fn);
+	if (!pending)
+		retire_without_memory(r, p, fn, may_wait);
 	else
 		reclaim_now_and_then(r, pending, may_wait);
-	cancel_restore(cancel);
 	errno = saved;
 }
 
