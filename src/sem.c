@@ -25,6 +25,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <time.h>
 
 #include <sync/sem.h>
 
@@ -181,23 +182,34 @@ static long kernel_sleepers(sync_sem_t *s, uint32_t value)
 	return r < 0 ? -1 : r;
 }
 
+/* Sleeps about 100 us, errno untouched (an EINTR ends it early). */
+static void pause_100us(void)
+{
+	int saved = errno;
+	nanosleep(&(struct timespec){ 0, 100000 }, NULL);
+	errno = saved;
+}
+
 /* EBUSY while a thread sleeps in a wait. The registrations in the word
  * are only a hint here: one may be a waiter that was killed (see the top),
- * so the kernel is asked. */
+ * so the kernel is asked. A live sleeper is out of the kernel only for
+ * moments (a shared one looks again every 10 ms, a signal interrupts one):
+ * it is asked three times, 100 us apart, before the count is believed. */
 int sync_sem_destroy(sync_sem_t *s)
 {
 	if (!s)
 		return EINVAL;
 	/* a snapshot; destroying while others still use it is misuse */
-	for (int tries = 0; tries < 3; tries++) {
+	for (int looks = 0; looks < 3; looks++) {
+		if (looks)
+			pause_100us();
 		uint64_t w = atomic_load(&s->word);
 		if (!sleepers_of(w))
 			return 0;
-		long n = kernel_sleepers(s, value_of(w));
-		if (n >= 0)
-			return n ? EBUSY : 0;
+		if (kernel_sleepers(s, value_of(w)) != 0)
+			return EBUSY; /* asleep there, or the value moved: in use */
 	}
-	return EBUSY; /* the value keeps changing: in use */
+	return 0;
 }
 
 /* Cancellation points, as POSIX's sem_wait: a cancellation already pending
