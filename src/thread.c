@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <sys/random.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -15,22 +16,38 @@ _Thread_local uint32_t thread_cached_tid;
  * and the first one stored wins (see draw_token). */
 static _Atomic uint32_t process_token;
 
+/* The pid that drew process_token: a second way to see a fork, for when the
+ * fork handler could not be registered (pthread_atfork allocates). */
+static _Atomic pid_t token_pid;
+static bool fork_handler_missing;
+
 static void forget_in_child(void)
 {
 	thread_cached_tid = 0;
 	atomic_store_explicit(&process_token, 0, memory_order_relaxed);
 }
 
-static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
-
-static void register_atfork(void)
+/* Registered when the library is loaded, never lazily: a first call from a
+ * thread that is blocked while another forks (or from a fork handler) would
+ * otherwise register it inside fork(2), where glibc holds the lock of the
+ * handler list. */
+__attribute__((constructor)) static void register_fork_handler(void)
 {
-	pthread_atfork(NULL, NULL, forget_in_child);
+	fork_handler_missing = pthread_atfork(NULL, NULL, forget_in_child) != 0;
+}
+
+static void forget_if_forked(void)
+{
+	if (!fork_handler_missing)
+		return;
+	/* relaxed: each process reads its own copy */
+	pid_t drew = atomic_load_explicit(&token_pid, memory_order_relaxed);
+	if (drew && drew != getpid())
+		forget_in_child();
 }
 
 uint32_t thread_tid_slow(void)
 {
-	pthread_once(&atfork_once, register_atfork);
 	thread_cached_tid = (uint32_t)syscall(SYS_gettid);
 	return thread_cached_tid;
 }
@@ -47,6 +64,7 @@ static uint32_t draw_token(void)
 	errno = saved;
 	t &= mask;
 	uint32_t none = 0;
+	atomic_store_explicit(&token_pid, getpid(), memory_order_relaxed);
 	if (!atomic_compare_exchange_strong_explicit(&process_token, &none, t ? t : 1,
 						     memory_order_relaxed,
 						     memory_order_relaxed))
@@ -56,9 +74,7 @@ static uint32_t draw_token(void)
 
 uint32_t thread_process_token(void)
 {
+	forget_if_forked();
 	uint32_t t = atomic_load_explicit(&process_token, memory_order_relaxed);
-	if (t)
-		return t;
-	pthread_once(&atfork_once, register_atfork);
-	return draw_token();
+	return t ? t : draw_token();
 }
