@@ -62,6 +62,7 @@
 #define SYNC_NO_INLINE 1 /* this file defines what the inline paths call */
 #include <errno.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 
@@ -139,11 +140,38 @@ static bool readers_blocked(const sync_rwlock_t *l, uint64_t s)
 	return wwaiters_of(s) && !prefers_readers(l);
 }
 
+/* A fork child's thread is a replica of the thread that forked, with its
+ * write holds (POSIX), but a new kernel id: the id it had is remembered
+ * around fork(), so that the pthread_atfork pattern (wrlock in prepare,
+ * wrunlock in parent and child) finds the child's thread the writer. */
+static _Thread_local uint32_t tid_before_fork;
+
+static void remember_tid(void)
+{
+	tid_before_fork = thread_tid();
+}
+
+static void forget_tid(void)
+{
+	tid_before_fork = 0;
+}
+
+__attribute__((constructor)) static void register_fork_handlers(void)
+{
+	pthread_atfork(remember_tid, forget_tid, NULL);
+}
+
 static bool caller_writes(sync_rwlock_t *l, uint64_t s)
 {
+	if (!(s & WRITER))
+		return false;
 	/* relaxed: equals our id only if we stored it, in program order */
-	return (s & WRITER) &&
-	       atomic_load_explicit(&l->writer, memory_order_relaxed) == thread_tid();
+	uint32_t writer = atomic_load_explicit(&l->writer, memory_order_relaxed);
+	if (writer == thread_tid())
+		return true;
+	/* in a fork child, its thread's write holds from before the fork (a
+	 * shared lock's writer of that id is the parent's thread, alive) */
+	return writer && writer == tid_before_fork && !is_pshared(l);
 }
 
 static void note_writer(sync_rwlock_t *l, uint32_t tid)

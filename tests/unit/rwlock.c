@@ -2380,6 +2380,32 @@ START_TEST(fork_child_can_read_lock_a_rwlock_another_thread_waited_to_write)
 }
 END_TEST
 
+static int child_wrunlocks_then_reads(sync_rwlock_t *l)
+{
+	if (sync_rwlock_wrunlock(l) != 0)
+		return 1;
+	if (sync_rwlock_tryrdlock(l) != 0 || sync_rwlock_rdunlock(l) != 0)
+		return 2;
+	return sync_rwlock_destroy(l) == 0 ? 0 : 3;
+}
+
+START_TEST(fork_child_of_the_writer_can_release_the_write_lock)
+{
+	/* the child's thread is a replica of the writer, under a new kernel id */
+	sync_rwlock_t l = SYNC_RWLOCK_INITIALIZER;
+	ck_assert_int_eq(sync_rwlock_wrlock(&l), 0);
+	pid_t pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		_exit(child_wrunlocks_then_reads(&l));
+	}
+	ck_assert_int_eq(child_status(pid), 0);
+	ck_assert_int_eq(other_thread_wrunlock(&l), EPERM); /* still ours here */
+	ck_assert_int_eq(sync_rwlock_wrunlock(&l), 0);
+}
+END_TEST
+
 /* ---- deadlines already past, errno (issue 10, points 13 and 8) ----------- */
 
 /* Least time, over 50 calls, of a timed lock whose deadline has just passed,
@@ -2658,6 +2684,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, pshared_readers_get_in_after_the_last_reader_left_a_killed_writer_behind);
 	tcase_add_test(tc, pshared_writer_preference_holds_while_the_waiting_writer_lives);
 	tcase_add_test(tc, fork_child_can_read_lock_a_rwlock_another_thread_waited_to_write);
+	tcase_add_test(tc, fork_child_of_the_writer_can_release_the_write_lock);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("deadline-passed-errno");
