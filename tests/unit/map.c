@@ -1,8 +1,7 @@
 /* Unit tests for <sync/map.h>: one behaviour of the contract per test
  * (../shared/API.md, "Concurrent hash map", and notes/map-design.md). */
-#define _GNU_SOURCE /* memalign, malloc_usable_size, pthreads under strict -std modes */
+#define _GNU_SOURCE /* pthreads under strict -std modes */
 #include <errno.h>
-#include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -12,217 +11,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
-#include <unistd.h>
 
 #include <sync.h>
 
+#include "fault_alloc.h"
 #include "tap_main.h"
 #include "util.h"
-
-/* ---- failing allocations ------------------------------------------------ */
-
-/* The test program replaces malloc and its kin with wrappers around glibc's
- * own allocator (__libc_malloc, ...), and mmap and munmap with system calls,
- * that count live bytes and can be told to fail chosen allocations of the
- * calling thread; the library's calls land here too (glibc's own calls to
- * mmap, as malloc's, do not). Not under a sanitizer, whose allocator must see
- * every allocation (plain_malloc() in util.h), nor outside glibc: the tests
- * of running out of memory and of memory use then return early. */
-#if !defined(__GLIBC__) || defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-#define FAULTS 0
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer) || \
-	__has_feature(memory_sanitizer)
-#define FAULTS 0
-#endif
-#endif
-#ifndef FAULTS
-#define FAULTS 1
-#endif
-
-/* Consecutive failures after which one allocation goes through anyway: a
- * caller that retries until memory returns (sync_epoch_retire inside a
- * section, every millisecond) is slowed down, not hung. Tests that count on
- * every allocation failing make fewer calls than this. */
-#define MAX_CONSECUTIVE_FAILURES 100
-
-struct faults {
-	bool armed;
-	long nth;        /* fail the nth allocation since arming (1: the first) */
-	long every;      /* fail every every-th allocation since arming */
-	size_t at_least; /* fail every allocation of at least this many bytes */
-	long calls;      /* allocations asked for since arming */
-	long failed;     /* how many of them failed */
-	long consecutive;
-};
-
-/* Per thread: other threads allocate as usual. */
-static _Thread_local struct faults faults;
-
-#if FAULTS
-extern void *__libc_malloc(size_t size);
-extern void *__libc_calloc(size_t n, size_t size);
-extern void *__libc_realloc(void *p, size_t size);
-extern void *__libc_memalign(size_t align, size_t size);
-extern void __libc_free(void *p);
-
-/* Bytes the wrappers handed out and free or munmap has not had back, all
- * threads: exact, unlike mallinfo2, which counts glibc's per-thread caches
- * as used and misses the library's own mappings. */
-static atomic_long live_bytes;
-
-static void *counted(void *p)
-{
-	if (p)
-		atomic_fetch_add_explicit(&live_bytes, (long)malloc_usable_size(p),
-					  memory_order_relaxed);
-	return p;
-}
-
-static bool allocation_fails(size_t size)
-{
-	if (!faults.armed)
-		return false;
-	long n = ++faults.calls;
-	bool fail = (faults.nth && n == faults.nth) || (faults.every && n % faults.every == 0) ||
-		    (faults.at_least && size >= faults.at_least);
-	if (!fail || faults.consecutive >= MAX_CONSECUTIVE_FAILURES) {
-		faults.consecutive = 0;
-		return false;
-	}
-	faults.consecutive++;
-	faults.failed++;
-	errno = ENOMEM;
-	return true;
-}
-
-void *malloc(size_t size)
-{
-	return allocation_fails(size) ? NULL : counted(__libc_malloc(size));
-}
-
-void *calloc(size_t n, size_t size)
-{
-	size_t total;
-	if (__builtin_mul_overflow(n, size, &total))
-		total = SIZE_MAX;
-	return allocation_fails(total) ? NULL : counted(__libc_calloc(n, size));
-}
-
-void *realloc(void *p, size_t size)
-{
-	if (allocation_fails(size))
-		return NULL;
-	long before = p ? (long)malloc_usable_size(p) : 0;
-	void *q = __libc_realloc(p, size);
-	if (q || size == 0) /* p was moved or freed */
-		atomic_fetch_sub_explicit(&live_bytes, before, memory_order_relaxed);
-	return counted(q);
-}
-
-void *aligned_alloc(size_t align, size_t size)
-{
-	return allocation_fails(size) ? NULL : counted(__libc_memalign(align, size));
-}
-
-void *memalign(size_t align, size_t size)
-{
-	return allocation_fails(size) ? NULL : counted(__libc_memalign(align, size));
-}
-
-int posix_memalign(void **p, size_t align, size_t size)
-{
-	if (align < sizeof(void *) || (align & (align - 1)) != 0)
-		return EINVAL;
-	if (allocation_fails(size))
-		return ENOMEM;
-	void *q = counted(__libc_memalign(align, size));
-	if (!q)
-		return ENOMEM;
-	*p = q;
-	return 0;
-}
-
-void free(void *p)
-{
-	if (p)
-		atomic_fetch_sub_explicit(&live_bytes, (long)malloc_usable_size(p),
-					  memory_order_relaxed);
-	__libc_free(p);
-}
-
-static long page_rounded(size_t len)
-{
-	size_t page = (size_t)sysconf(_SC_PAGESIZE);
-	return (long)((len + page - 1) / page * page);
-}
-
-void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
-{
-	if ((flags & MAP_ANONYMOUS) && allocation_fails(len))
-		return MAP_FAILED;
-	long r = syscall(SYS_mmap, addr, len, (long)prot, (long)flags, (long)fd, (long)off);
-	if (r == -1)
-		return MAP_FAILED;
-	atomic_fetch_add_explicit(&live_bytes, page_rounded(len), memory_order_relaxed);
-	return (void *)r;
-}
-
-void *mmap64(void *addr, size_t len, int prot, int flags, int fd, off64_t off)
-{
-	return mmap(addr, len, prot, flags, fd, (off_t)off);
-}
-
-int munmap(void *addr, size_t len)
-{
-	if (syscall(SYS_munmap, addr, len) != 0)
-		return -1;
-	atomic_fetch_sub_explicit(&live_bytes, page_rounded(len), memory_order_relaxed);
-	return 0;
-}
-
-/* Bytes allocated or mapped and not given back. */
-static long heap_in_use(void)
-{
-	return atomic_load(&live_bytes);
-}
-#else
-static long heap_in_use(void)
-{
-	return 0; /* the tests that measure it return early */
-}
-#endif /* FAULTS */
-
-/* Arms the calling thread's faults: the nth allocation from now fails (0:
- * none), every every-th does (0: none), every one of at_least bytes or more
- * does (0: none). Nothing may assert while armed: Check allocates. */
-static void fail_allocations(long nth, long every, size_t at_least)
-{
-	faults = (struct faults){ true, nth, every, at_least, 0, 0, 0 };
-}
-
-/* Counts allocations without failing any. */
-static void count_allocations(void)
-{
-	fail_allocations(0, 0, 0);
-}
-
-/* Disarms; how many allocations failed since arming. */
-static long allocations_failed(void)
-{
-	faults.armed = false;
-	return faults.failed;
-}
-
-/* Disarms; how many allocations were asked for since arming. */
-static long allocations_made(void)
-{
-	faults.armed = false;
-	return faults.calls;
-}
 
 /* ---- keys and values ---------------------------------------------------- */
 
@@ -1942,11 +1737,11 @@ static void check_inserts_with_failing_allocations(long n, long nth, long every,
 	sync_map_t *m = new_map(0);
 	fail_allocations(nth, every, at_least);
 	for (long i = 0; i < n; i++) {
-		long failed_before = faults.failed;
+		long failed_before = allocations_failed_so_far();
 		struct key k = key_of(i);
 		result[i] = i % 2 ? sync_map_insert(m, k.bytes, k.len, value_of(i))
 				  : sync_map_put(m, k.bytes, k.len, value_of(i), NULL);
-		failed_during[i] = faults.failed - failed_before;
+		failed_during[i] = allocations_failed_so_far() - failed_before;
 	}
 	long failed = allocations_failed();
 	long inserted = 0;

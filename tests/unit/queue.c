@@ -1,9 +1,8 @@
 /* Unit tests for <sync/queue.h>: one behaviour of the contract per test. */
-#define _GNU_SOURCE /* SIGUSR1, syscall, memalign, malloc_usable_size, pthreads */
+#define _GNU_SOURCE /* SIGUSR1, syscall, pthreads */
 #include <errno.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
-#include <malloc.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
@@ -21,6 +20,7 @@
 
 #include <sync.h>
 
+#include "fault_alloc.h"
 #include "tap_main.h"
 #include "util.h"
 
@@ -28,154 +28,6 @@
 #define SEGMENT_SLOTS 1024
 /* Bytes of a segment: at least its 1024 slots of an item and a state word. */
 #define SEGMENT_BYTES (SEGMENT_SLOTS * 16)
-
-/* ---- failing and counting allocations ----------------------------------- */
-
-/* As in tests/unit/map.c: the program replaces malloc and its kin with
- * wrappers around glibc's allocator that count live bytes (all threads) and
- * fail the calling thread's allocations when told to; the library's calls
- * land here too. Not under a sanitizer, whose allocator must see every
- * allocation, nor outside glibc: those tests then return early. */
-#if !defined(__GLIBC__) || defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-#define FAULTS 0
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer) || \
-	__has_feature(memory_sanitizer)
-#define FAULTS 0
-#endif
-#endif
-#ifndef FAULTS
-#define FAULTS 1
-#endif
-
-/* Consecutive failures after which one allocation goes through anyway, so
- * that code that retries until memory returns is slowed down, not hung. */
-#define MAX_CONSECUTIVE_FAILURES 100
-
-struct faults {
-	bool armed;
-	size_t at_least; /* fail every allocation of at least this many bytes */
-	long calls;      /* allocations asked for since arming */
-	long failed;     /* how many of them failed */
-	long consecutive;
-};
-
-/* Per thread: other threads allocate as usual. */
-static _Thread_local struct faults faults;
-
-#if FAULTS
-extern void *__libc_malloc(size_t size);
-extern void *__libc_calloc(size_t n, size_t size);
-extern void *__libc_realloc(void *p, size_t size);
-extern void *__libc_memalign(size_t align, size_t size);
-extern void __libc_free(void *p);
-
-static atomic_long live_bytes;
-
-static void *counted(void *p)
-{
-	if (p)
-		atomic_fetch_add_explicit(&live_bytes, (long)malloc_usable_size(p),
-					  memory_order_relaxed);
-	return p;
-}
-
-static bool allocation_fails(size_t size)
-{
-	if (!faults.armed)
-		return false;
-	faults.calls++;
-	if (size < faults.at_least || faults.consecutive >= MAX_CONSECUTIVE_FAILURES) {
-		faults.consecutive = 0;
-		return false;
-	}
-	faults.consecutive++;
-	faults.failed++;
-	errno = ENOMEM;
-	return true;
-}
-
-void *malloc(size_t size)
-{
-	return allocation_fails(size) ? NULL : counted(__libc_malloc(size));
-}
-
-void *calloc(size_t n, size_t size)
-{
-	size_t total;
-	if (__builtin_mul_overflow(n, size, &total))
-		total = SIZE_MAX;
-	return allocation_fails(total) ? NULL : counted(__libc_calloc(n, size));
-}
-
-void *realloc(void *p, size_t size)
-{
-	if (allocation_fails(size))
-		return NULL;
-	long before = p ? (long)malloc_usable_size(p) : 0;
-	void *q = __libc_realloc(p, size);
-	if (q || size == 0) /* p was moved or freed */
-		atomic_fetch_sub_explicit(&live_bytes, before, memory_order_relaxed);
-	return counted(q);
-}
-
-void *aligned_alloc(size_t align, size_t size)
-{
-	return allocation_fails(size) ? NULL : counted(__libc_memalign(align, size));
-}
-
-void *memalign(size_t align, size_t size)
-{
-	return allocation_fails(size) ? NULL : counted(__libc_memalign(align, size));
-}
-
-int posix_memalign(void **p, size_t align, size_t size)
-{
-	if (align < sizeof(void *) || (align & (align - 1)) != 0)
-		return EINVAL;
-	if (allocation_fails(size))
-		return ENOMEM;
-	void *q = counted(__libc_memalign(align, size));
-	if (!q)
-		return ENOMEM;
-	*p = q;
-	return 0;
-}
-
-void free(void *p)
-{
-	if (p)
-		atomic_fetch_sub_explicit(&live_bytes, (long)malloc_usable_size(p),
-					  memory_order_relaxed);
-	__libc_free(p);
-}
-
-/* Bytes allocated and not freed, by every thread. */
-static long heap_in_use(void)
-{
-	return atomic_load(&live_bytes);
-}
-#else
-static long heap_in_use(void)
-{
-	return 0; /* the tests that measure it return early */
-}
-#endif /* FAULTS */
-
-/* Arms the calling thread's faults: every allocation of at_least bytes or
- * more fails (1: every one). Nothing may assert while armed: Check
- * allocates. */
-static void fail_allocations(size_t at_least)
-{
-	faults = (struct faults){ true, at_least, 0, 0, 0 };
-}
-
-/* Disarms; how many allocations were asked for since arming. */
-static long allocations_made(void)
-{
-	faults.armed = false;
-	return faults.calls;
-}
 
 /* Deadline of waiters that a push should wake: past WAIT_LIMIT_NS, so that
  * a missing wake-up fails the wait for it rather than times out into a
@@ -1717,7 +1569,7 @@ START_TEST(push_that_cannot_allocate_a_segment_leaves_errno_and_queue_alone)
 	sync_queue_t *q = new_queue();
 	push_items(q, 0, SEGMENT_SLOTS);
 	errno = EDOM;
-	fail_allocations(SEGMENT_BYTES);
+	fail_allocations(0, 0, SEGMENT_BYTES);
 	int r = sync_queue_push(q, item_of(SEGMENT_SLOTS));
 	int e = errno;
 	long calls = allocations_made();
@@ -1748,7 +1600,7 @@ START_TEST(pop_past_a_drained_segment_without_memory_neither_waits_nor_changes_e
 	sync_epoch_barrier();
 	void *item = UNTOUCHED;
 	errno = EDOM;
-	fail_allocations(1);
+	fail_allocations(0, 0, 1);
 	int r = sync_queue_pop(q, &item);
 	int e = errno;
 	long calls = allocations_made();
