@@ -93,7 +93,10 @@ static void note_owner(sync_mutex_t *m)
 static bool caller_owns(sync_mutex_t *m)
 {
 	/* relaxed: equals our id only if we stored it, in program order */
-	return atomic_load_explicit(&m->owner, memory_order_relaxed) == thread_tid();
+	uint32_t owner = atomic_load_explicit(&m->owner, memory_order_relaxed);
+	if (owner == thread_tid())
+		return true;
+	return !is_pshared(m) && thread_held_before_fork(owner);
 }
 
 /* CAS *s -> want on the state word; acquire pairs with the release in unlock. */

@@ -21,10 +21,24 @@ static _Atomic uint32_t process_token;
 static _Atomic pid_t token_pid;
 static bool fork_handler_missing;
 
+_Thread_local uint32_t thread_tid_before_fork;
+
 static void forget_in_child(void)
 {
 	thread_cached_tid = 0;
 	atomic_store_explicit(&process_token, 0, memory_order_relaxed);
+}
+
+/* Around fork(2), the forking thread notes its id; the parent forgets it,
+ * the child keeps it (see thread_held_before_fork). */
+static void note_tid_before_fork(void)
+{
+	thread_tid_before_fork = thread_tid();
+}
+
+static void forget_tid_before_fork(void)
+{
+	thread_tid_before_fork = 0;
 }
 
 /* Registered when the library is loaded, never lazily: a first call from a
@@ -33,7 +47,9 @@ static void forget_in_child(void)
  * handler list. */
 __attribute__((constructor)) static void register_fork_handler(void)
 {
-	fork_handler_missing = pthread_atfork(NULL, NULL, forget_in_child) != 0;
+	fork_handler_missing = pthread_atfork(note_tid_before_fork,
+					      forget_tid_before_fork,
+					      forget_in_child) != 0;
 }
 
 static void forget_if_forked(void)

@@ -3,6 +3,7 @@
 #ifndef SYNC_SRC_THREAD_H
 #define SYNC_SRC_THREAD_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 extern _Thread_local uint32_t thread_cached_tid;
@@ -14,6 +15,19 @@ static inline uint32_t thread_tid(void)
 {
 	uint32_t tid = thread_cached_tid;
 	return tid ? tid : thread_tid_slow();
+}
+
+/* In a fork child, the id its thread had in the parent; else 0. POSIX
+ * makes the child's thread a replica of the forking thread, holding what it
+ * held, under a new kernel id: an owner recorded as this id is the caller
+ * (the pthread_atfork pattern: lock in prepare, unlock in parent and
+ * child). Only for objects private to the process: in a shared one, that
+ * id is the parent's thread, alive. */
+extern _Thread_local uint32_t thread_tid_before_fork;
+
+static inline bool thread_held_before_fork(uint32_t owner)
+{
+	return owner && owner == thread_tid_before_fork;
 }
 
 /* A random non-zero value of THREAD_PROCESS_TOKEN_BITS bits, the same in

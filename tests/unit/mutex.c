@@ -1162,6 +1162,50 @@ START_TEST(fork_child_with_a_vanished_heir_can_use_the_mutex)
 }
 END_TEST
 
+/* The pthread_atfork pattern with an error-checking mutex: locked in the
+ * prepare handler, unlocked in the parent and in the child handler. The
+ * child's thread has a new kernel id but is the forking thread's replica,
+ * holding what it held: its unlock must not fail with EPERM. */
+static sync_mutex_t atfork_mutex;
+static int parent_unlock = -1, child_unlock = -1;
+
+static void atfork_prepare_lock(void)
+{
+	sync_mutex_lock(&atfork_mutex);
+}
+
+static void atfork_parent_unlock(void)
+{
+	parent_unlock = sync_mutex_unlock(&atfork_mutex);
+}
+
+static void atfork_child_unlock(void)
+{
+	child_unlock = sync_mutex_unlock(&atfork_mutex);
+}
+
+START_TEST(errorcheck_mutex_locked_in_atfork_prepare_unlocks_in_the_child)
+{
+	ck_assert_int_eq(sync_mutex_init(&atfork_mutex, SYNC_MUTEX_ERRORCHECK), 0);
+	ck_assert_int_eq(sync_mutex_lock(&atfork_mutex), 0); /* a used library */
+	ck_assert_int_eq(sync_mutex_unlock(&atfork_mutex), 0);
+	ck_assert_int_eq(pthread_atfork(atfork_prepare_lock, atfork_parent_unlock,
+					atfork_child_unlock), 0);
+	pid_t child = fork();
+	ck_assert_int_ne(child, -1);
+	if (child == 0) {
+		int relock = sync_mutex_lock(&atfork_mutex);
+		int unlock = sync_mutex_unlock(&atfork_mutex);
+		_exit(child_unlock == 0 && relock == 0 && unlock == 0 ? 0 :
+		      child_unlock == EPERM ? 2 : 1);
+	}
+	ck_assert_int_eq(parent_unlock, 0);
+	int status = child_status(child);
+	ck_assert_msg(status == 0, "child: %s", status == 2 ? "unlock returned EPERM"
+							   : "lock or unlock failed");
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("mutex");
@@ -1237,6 +1281,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, pshared_spinner_killed_leaves_mutex_usable);
 	tcase_add_test(tc, fork_child_with_a_vanished_spinner_claim_can_use_the_mutex);
 	tcase_add_test(tc, fork_child_with_a_vanished_heir_can_use_the_mutex);
+	tcase_add_test(tc, errorcheck_mutex_locked_in_atfork_prepare_unlocks_in_the_child);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("blocking");
