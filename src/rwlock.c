@@ -341,7 +341,8 @@ static int read_wait(sync_rwlock_t *l, const struct timespec *abstime)
 	}
 }
 
-static int read_slow(sync_rwlock_t *l, const struct timespec *abstime)
+static __attribute__((noinline)) int read_slow(sync_rwlock_t *l,
+					       const struct timespec *abstime)
 {
 	/* relaxed: read_try's CAS carries the acquire */
 	uint64_t s = atomic_load_explicit(&l->state, memory_order_relaxed);
@@ -363,9 +364,11 @@ static int read_slow(sync_rwlock_t *l, const struct timespec *abstime)
 	}
 }
 
-/* The fetch-and-add of the fast path found a writer holding or waiting, or
- * the count full: undo it, then wait. If ours was the last read count, a
- * writer may sleep on the high half for it: wake them. */
+/* The fast path's fetch-and-add found a writer holding or waiting (one
+ * that came in after its look; binaries built against an older header add
+ * without looking), or the count full: undo the add, then wait. If ours was
+ * the last read count, a writer may sleep on the high half for it: wake
+ * them. */
 static __attribute__((noinline)) int
 read_undo_and_wait(sync_rwlock_t *l, const struct timespec *abstime)
 {
@@ -381,12 +384,23 @@ int sync_impl_rwlock_rdlock_undo(sync_rwlock_t *l)
 	return read_undo_and_wait(l, NULL);
 }
 
-/* Fast path: one fetch-and-add, undone if a writer holds or waits. */
+/* Fast path, as the inline one of <sync/rwlock.h>: a CAS that guesses the
+ * lock free and unread; else, if the state it returned is open to readers,
+ * a fetch-and-add, undone only if a writer came in between. A reader adds
+ * to the count only when it has just seen the lock open: one that is killed
+ * while it waits leaves no read hold behind. */
 static inline int read_acquire(sync_rwlock_t *l, const struct timespec *abstime)
 {
+	uint64_t s = 0;
 	/* acquire: pairs with the release of wrunlock */
-	uint64_t s = atomic_fetch_add_explicit(&l->state, READER_ONE,
-					       memory_order_acquire);
+	if (atomic_compare_exchange_strong_explicit(&l->state, &s, READER_ONE,
+						    memory_order_acquire,
+						    memory_order_relaxed))
+		return 0;
+	if (readers_blocked(l, s))
+		return read_slow(l, abstime);
+	/* acquire: as above */
+	s = atomic_fetch_add_explicit(&l->state, READER_ONE, memory_order_acquire);
 	if (!readers_blocked(l, s) && readers_of(s) < SYNC_RWLOCK_READERS_MAX)
 		return 0;
 	return read_undo_and_wait(l, abstime);

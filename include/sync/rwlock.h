@@ -15,9 +15,9 @@ extern "C" {
 
 /* Layout is ABI (32 bytes). Fields are private: use the functions. */
 typedef struct sync_rwlock {
-	SYNC_ATOMIC_FIELD(uint64_t) state;     /* read holds | waiting writers | RSLEEP | WRITER */
+	SYNC_ATOMIC_FIELD(uint64_t) state;     /* read holds | writers waiting | RSLEEP | WRITER */
 	SYNC_ATOMIC_FIELD(uint32_t) writer;    /* thread id of the write holder */
-	SYNC_ATOMIC_FIELD(uint32_t) wtoken;    /* process of the latest waiting writer (private) */
+	SYNC_ATOMIC_FIELD(uint32_t) wtoken;    /* process of the last waiting writer (private) */
 	SYNC_ATOMIC_FIELD(uint32_t) heartbeat; /* bumped by waiting writers as they wake */
 	SYNC_ATOMIC_FIELD(uint32_t) drops;     /* stale waiting writers dropped so far */
 	uint32_t flags;                        /* SYNC_PSHARED | SYNC_RWLOCK_PREFER_READER */
@@ -53,23 +53,38 @@ SYNC_API int sync_impl_rwlock_rdunlock_slow(sync_rwlock_t *l, uint64_t old);
 
 /* C sees the state as _Atomic, C++ as a plain word (see SYNC_ATOMIC_FIELD). */
 #ifdef __cplusplus
+#define SYNC_IMPL_RWLOCK_CAS(l, s, v) \
+	__atomic_compare_exchange_n(&(l)->state, s, v, 0, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED)
 #define SYNC_IMPL_RWLOCK_ADD(l, v) __atomic_fetch_add(&(l)->state, v, __ATOMIC_ACQUIRE)
 #define SYNC_IMPL_RWLOCK_SUB(l, v) __atomic_fetch_sub(&(l)->state, v, __ATOMIC_RELEASE)
 #else
 #include <stdatomic.h>
+#define SYNC_IMPL_RWLOCK_CAS(l, s, v)                                         \
+	atomic_compare_exchange_strong_explicit(&(l)->state, s, v,            \
+						memory_order_acquire,         \
+						memory_order_relaxed)
 #define SYNC_IMPL_RWLOCK_ADD(l, v) \
 	atomic_fetch_add_explicit(&(l)->state, v, memory_order_acquire)
 #define SYNC_IMPL_RWLOCK_SUB(l, v) \
 	atomic_fetch_sub_explicit(&(l)->state, v, memory_order_release)
 #endif
 
-/* Takes a read hold by fetch-and-add if no writer holds or waits; else the
- * library undoes the add and waits. Acquire pairs with the write unlock. */
+/* Takes a read hold: a compare-and-swap that guesses the lock free and
+ * unread; if the state it returns (the line is now ours) is open to
+ * readers, a fetch-and-add, undone by the library only if a writer came
+ * in between; else the library waits. So a reader adds to the count only
+ * when it has just seen no writer: one killed while it waits leaves no
+ * hold behind. Acquire pairs with the write unlock. */
 static inline int sync_impl_rwlock_rdlock(sync_rwlock_t *l)
 {
+	uint64_t s = 0;
 	if (!l)
 		return sync_rwlock_rdlock(l);
-	uint64_t s = SYNC_IMPL_RWLOCK_ADD(l, SYNC_IMPL_RWLOCK_READER_ONE);
+	if (__builtin_expect(SYNC_IMPL_RWLOCK_CAS(l, &s, SYNC_IMPL_RWLOCK_READER_ONE), 1))
+		return 0;
+	if (s & 0xffffffffull)
+		return sync_rwlock_rdlock(l); /* a writer holds or waits */
+	s = SYNC_IMPL_RWLOCK_ADD(l, SYNC_IMPL_RWLOCK_READER_ONE);
 	if (__builtin_expect(!(s & 0xffffffffull) &&
 			     (s >> 32) < SYNC_RWLOCK_READERS_MAX, 1))
 		return 0; /* no writer holds or waits, and the count had room */
