@@ -18,8 +18,11 @@
  *              before it sleeps and removes itself in the CAS that takes the
  *              lock, or when it gives up. Readers (default mode) wait while
  *              this is not 0; writers are not held off by it.
- *   bits 32-63 read holds, and the inline fast path's add, undone at once if
- *              the lock was not open to readers.
+ *   bits 32-63 read holds. The fast path (inline and read_acquire) adds
+ *              one only when it has just seen the lock open to readers (a
+ *              CAS guessing it free and unread, whose failure shows the
+ *              state) and undoes it if a writer came in between: a reader
+ *              that waits holds no count, so a killed one leaves none.
  * Readers sleep on the low half (futex bitset FUTEX_READERS). A writer
  * sleeps on the low half behind a write hold (FUTEX_WRITERS), on the high
  * half behind read holds: the last reader to leave changes it and wakes all
@@ -33,7 +36,9 @@
  * slow path only calls futex_wake on the high half. Nothing else releases.
  *
  * What a vanished waiter (killed process; another thread of the parent, in a
- * fork child) leaves behind: a reader, at most RSLEEP (one useless wake-up).
+ * fork child) leaves behind: a reader, at most RSLEEP (one useless wake-up),
+ * or, only if it dies in the few instructions between an add that a writer
+ * overtook and its undo, a read count (as a reader that dies holding).
  * A writer, its registration, which would keep readers out for good. So a
  * registration is re-asserted while it lives and dropped when it looks dead:
  *   - A waiting writer wakes at least every FUTEX_PSHARED_RECHECK_NS (the
