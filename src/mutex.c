@@ -15,15 +15,20 @@
  *              or cleared with a stale token (below). Private mutexes only:
  *              a process killed while it is the heir would wedge a shared one.
  *   token      (bits 3-31) 0, or a process token (thread_process_token):
- *              with M_HANDOFF, the heir's; without, that of the one waiter
- *              that spins. A thread that finds its own process's token
- *              knows the spinner or heir is a live thread (a thread cannot
- *              vanish while it waits). An unlock that finds its own token
- *              without M_HANDOFF leaves M_WAITERS set and wakes nobody: the
- *              spinner takes the lock and the duty to wake, or sees the lock
- *              free when it gives up. Any other token may be stale (a killed
- *              process's, or the parent's in a fork child): an unlock, or a
- *              sleeper, clears it and goes on as if it were not there.
+ *              with M_HANDOFF, the heir's; without, the spinner's stamp,
+ *              which the spinner puts there only while M_WAITERS is set
+ *              (without sleepers no unlock needs it, and the fast paths
+ *              stay single CASes). A thread that finds its own process's
+ *              token knows the spinner or heir is a live thread (a thread
+ *              cannot vanish while it waits). An unlock that finds its own
+ *              stamp leaves M_WAITERS set and wakes nobody: the spinner takes
+ *              the lock and the duty to wake, or sees the lock free when it
+ *              drops the stamp and gives up. Any other token may be stale (a
+ *              killed process's, or the parent's in a fork child): an unlock,
+ *              or a sleeper, clears it and goes on as if it were not there.
+ * The `spinner` word holds the token of the one waiter allowed to spin (its
+ * claim), or 0; it only keeps others from spinning. An unlock that finds
+ * another process's token there clears it.
  * What a vanished waiter leaves behind: a sleeper, nothing (the kernel
  * drops it; a wake-up the kernel handed to a process being killed is made
  * up for by the periodic second look of futex_wait for shared objects); a
@@ -115,7 +120,7 @@ int sync_mutex_init(sync_mutex_t *m, int flags)
 	atomic_store_explicit(&m->state, 0, memory_order_relaxed);
 	atomic_store_explicit(&m->owner, 0, memory_order_relaxed);
 	m->flags = (uint32_t)flags;
-	m->reserved = 0;
+	atomic_store_explicit(&m->spinner, 0, memory_order_relaxed);
 	return 0;
 }
 
@@ -138,40 +143,51 @@ static bool take_if_free(sync_mutex_t *m, uint32_t *s)
 	return false;
 }
 
-enum spin_claim { CLAIM_TOOK_LOCK, CLAIM_SPIN, CLAIM_NONE };
-
-/* Takes the lock if free, else becomes the one spinner if there is none. */
-static enum spin_claim claim_spinner(sync_mutex_t *m, uint32_t token)
+/* Becomes the one spinner, if no other thread (or process) is. */
+static bool claim_spinner(sync_mutex_t *m, uint32_t token)
 {
-	/* relaxed: the CASes carry the acquire */
-	uint32_t s = atomic_load_explicit(&m->state, memory_order_relaxed);
-	for (;;) {
-		if (take_if_free(m, &s))
-			return CLAIM_TOOK_LOCK;
-		if ((s & M_HANDOFF) || spinner_of(s))
-			return CLAIM_NONE;
-		/* relaxed: claims a role; the lock is taken by a later CAS */
-		if (atomic_compare_exchange_weak_explicit(
-			    &m->state, &s, s | token_bits(token),
-			    memory_order_relaxed, memory_order_relaxed))
-			return CLAIM_SPIN;
-	}
+	uint32_t none = 0;
+	/* relaxed: claims a role; the lock is taken by a CAS on the state */
+	return atomic_compare_exchange_strong_explicit(&m->spinner, &none, token,
+						       memory_order_relaxed,
+						       memory_order_relaxed);
 }
 
-/* The state with our spinner claim dropped, if it is still there (an
- * unlock in another process may have cleared it, an heir may have put its
- * token in its place, and another thread of ours may have claimed since:
- * that claim is dropped too, which only lets the next unlock wake a
- * sleeper that was not needed). */
-static uint32_t without_claim(uint32_t s, uint32_t token)
+/* Gives the role up, unless an unlock in another process took it already. */
+static void release_spinner(sync_mutex_t *m, uint32_t token)
+{
+	/* relaxed: the role orders nothing */
+	atomic_compare_exchange_strong_explicit(&m->spinner, &token, 0,
+						memory_order_relaxed,
+						memory_order_relaxed);
+}
+
+/* The state without our stamp, if it is there (an unlock in another process
+ * may have cleared it, and an heir may have put its token in its place;
+ * another spinner of ours may have stamped the same token: dropping it only
+ * lets the next unlock wake a sleeper that was not needed). */
+static uint32_t without_stamp(uint32_t s, uint32_t token)
 {
 	if ((s & M_HANDOFF) || spinner_of(s) != token)
 		return s;
 	return s & ~M_SPIN_MASK;
 }
 
-/* Spins for a free lock and takes it, dropping the claim in the same CAS,
- * so an unlock that saw the claim and skipped its wake-up leaves M_WAITERS
+/* Stamps our token on a held lock that has sleepers, so that its unlock
+ * leaves the wake-up to us (replacing a stale token of another process). */
+static void stamp_if_sleepers(sync_mutex_t *m, uint32_t s, uint32_t token)
+{
+	if ((s & (M_LOCKED | M_WAITERS | M_HANDOFF)) != (M_LOCKED | M_WAITERS) ||
+	    spinner_of(s) == token)
+		return;
+	/* relaxed: a role again; a failed CAS is retried at the next look */
+	atomic_compare_exchange_strong_explicit(
+		&m->state, &s, (s & ~M_SPIN_MASK) | token_bits(token),
+		memory_order_relaxed, memory_order_relaxed);
+}
+
+/* Spins for a free lock and takes it, dropping our stamp in the same CAS,
+ * so an unlock that saw the stamp and skipped its wake-up leaves M_WAITERS
  * to us. False once the budget is spent, an heir waits or abstime passed. */
 static bool spin_take(sync_mutex_t *m, uint32_t token, const struct timespec *abstime)
 {
@@ -184,13 +200,28 @@ static bool spin_take(sync_mutex_t *m, uint32_t token, const struct timespec *ab
 		/* relaxed: the CAS carries the acquire */
 		uint32_t s = atomic_load_explicit(&m->state, memory_order_relaxed);
 		while (!(s & (M_LOCKED | M_HANDOFF))) {
-			if (state_cas_acquire(m, &s, without_claim(s, token) | M_LOCKED))
+			if (state_cas_acquire(m, &s, without_stamp(s, token) | M_LOCKED))
 				return true;
 		}
 		if (s & M_HANDOFF)
 			return false;
+		stamp_if_sleepers(m, s, token);
 	}
 	return false;
+}
+
+/* Drops our stamp. An unlock that skipped its wake-up for us came before
+ * this in the state's modification order, so sleep_acquire's first look
+ * sees the lock free and takes it. */
+static void drop_stamp(sync_mutex_t *m, uint32_t token)
+{
+	/* relaxed: drops a role, publishes nothing */
+	uint32_t s = atomic_load_explicit(&m->state, memory_order_relaxed);
+	while (!atomic_compare_exchange_weak_explicit(&m->state, &s,
+						      without_stamp(s, token),
+						      memory_order_relaxed,
+						      memory_order_relaxed))
+		;
 }
 
 /* At most one thread spins (after the kernel's optimistic spinning of
@@ -199,22 +230,14 @@ static bool spin_take(sync_mutex_t *m, uint32_t token, const struct timespec *ab
 static bool spin_acquire(sync_mutex_t *m, const struct timespec *abstime)
 {
 	uint32_t token = thread_process_token();
-	enum spin_claim claim = claim_spinner(m, token);
-	if (claim != CLAIM_SPIN)
-		return claim == CLAIM_TOOK_LOCK;
+	if (!claim_spinner(m, token))
+		return false;
 	TEST_HOOK("mutex_spin:claimed");
-	if (spin_take(m, token, abstime))
-		return true;
-	/* relaxed: drops a role, publishes nothing. An unlock that skipped its
-	 * wake-up for us came before this in the state's modification order,
-	 * so sleep_acquire's first look sees the lock free and takes it. */
-	uint32_t s = atomic_load_explicit(&m->state, memory_order_relaxed);
-	while (!atomic_compare_exchange_weak_explicit(&m->state, &s,
-						      without_claim(s, token),
-						      memory_order_relaxed,
-						      memory_order_relaxed))
-		;
-	return false;
+	bool took = spin_take(m, token, abstime);
+	if (!took)
+		drop_stamp(m, token);
+	release_spinner(m, token);
+	return took;
 }
 
 static int sleep_on(sync_mutex_t *m, uint32_t s, const struct timespec *abstime,
@@ -258,7 +281,7 @@ static int heir_acquire(sync_mutex_t *m, const struct timespec *abstime)
 
 /* Drepper's loop: whoever takes the lock from here marks M_WAITERS, since
  * other sleepers may remain; a sleeper that keeps losing claims the hand-off
- * (putting its token in place of a spinner's, which then stops spinning). */
+ * (putting its token in place of a spinner's stamp; the spinner stops). */
 static int sleep_acquire(sync_mutex_t *m, const struct timespec *abstime)
 {
 	uint32_t token = thread_process_token();
@@ -313,7 +336,7 @@ static int lock_slow(sync_mutex_t *m, const struct timespec *abstime)
 
 /* A running thread may take a free lock even while a spinner or sleepers
  * wait (barging keeps the cache line where the work is). */
-static bool try_fast(sync_mutex_t *m)
+static inline bool try_fast(sync_mutex_t *m)
 {
 	uint32_t s = 0;
 	if (atomic_compare_exchange_strong_explicit(
@@ -384,12 +407,26 @@ static uint32_t released(uint32_t s, uint32_t token, enum wake *wake)
 	return want & ~M_WAITERS;
 }
 
-/* Someone may sleep or spin, or an heir waits: one CAS releases the lock
- * and records the decision, then at most one futex wake by address. */
+/* A spinner claim of another process may be stale: clear it while we still
+ * hold the mutex (a live one only keeps spinning without the role). */
+static void clear_foreign_claim(sync_mutex_t *m, uint32_t token)
+{
+	/* relaxed: the role orders nothing */
+	uint32_t claim = atomic_load_explicit(&m->spinner, memory_order_relaxed);
+	if (claim && claim != token)
+		atomic_compare_exchange_strong_explicit(&m->spinner, &claim, 0,
+							memory_order_relaxed,
+							memory_order_relaxed);
+}
+
+/* Someone may sleep, or an heir waits: one CAS releases the lock and
+ * records the decision, then at most one futex wake by address. */
 static int unlock_slow(sync_mutex_t *m, uint32_t s, bool pshared)
 {
 	uint32_t token = thread_process_token();
 	enum wake wake;
+	if (s & M_LOCKED)
+		clear_foreign_claim(m, token);
 	do {
 		if (!(s & M_LOCKED))
 			return EPERM;

@@ -36,6 +36,17 @@ static inline bool thread_held_before_fork(uint32_t owner)
  * token is the caller's own (a thread cannot vanish while it waits; a
  * process can, and a fork child has none of its parent's other threads). */
 #define THREAD_PROCESS_TOKEN_BITS 29
-uint32_t thread_process_token(void);
+
+/* Written when the library loads and in a fork child, which has one thread. */
+extern uint32_t thread_token;
+extern bool thread_fork_unwatched; /* no fork handler: see the _slow call */
+uint32_t thread_process_token_slow(void);
+
+static inline uint32_t thread_process_token(void)
+{
+	if (__builtin_expect(thread_fork_unwatched, 0))
+		return thread_process_token_slow();
+	return thread_token;
+}
 
 #endif /* SYNC_SRC_THREAD_H */

@@ -11,10 +11,10 @@ extern "C" {
 
 /* Layout is ABI (16 bytes). Fields are private: use the functions. */
 typedef struct sync_mutex {
-	SYNC_ATOMIC_FIELD(uint32_t) state; /* LOCKED, WAITERS, HANDOFF; spinner or heir */
+	SYNC_ATOMIC_FIELD(uint32_t) state; /* LOCKED, WAITERS, HANDOFF; spinner's or heir's token */
 	SYNC_ATOMIC_FIELD(uint32_t) owner; /* holder's thread id, ERRORCHECK only */
 	uint32_t flags;                    /* SYNC_PSHARED | SYNC_MUTEX_ERRORCHECK */
-	uint32_t reserved;                 /* 0 */
+	SYNC_ATOMIC_FIELD(uint32_t) spinner; /* token of the one spinning waiter */
 } sync_mutex_t;
 
 #define SYNC_MUTEX_INITIALIZER { 0, 0, 0, 0 }

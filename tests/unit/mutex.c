@@ -1032,10 +1032,10 @@ END_TEST
 
 /* ---- waiters that vanish ----------------------------------------------- */
 
-/* White box: the state word's bits 3-31 name the one spinning waiter. */
+/* White box: the spinner field holds the token of the one spinning waiter. */
 static bool spinner_present(sync_mutex_t *m)
 {
-	return atomic_load(&m->state) >> 3;
+	return atomic_load(&m->spinner);
 }
 
 /* Polls for a spinner on m, for at most about 50 ms. */
@@ -1128,16 +1128,18 @@ static int contend_in_child(void *arg)
 }
 
 /* Issue 10, 3c: a thread that spins for the mutex when another thread forks
- * does not exist in the child, but its claim to be the spinner does: the
- * child's threads must still be woken. White box: the claim is the state
- * word's bits 3-31, a token of the spinner's process, which the child does
- * not share (a thread cannot be caught spinning reliably: it spins for
- * about 100 us, about as long as a fork takes). */
+ * does not exist in the child, but its claim to be the spinner does, and
+ * its stamp on the lock word (bits 3-31, with the waiters bit 1) that tells
+ * an unlock to leave the wake-up to it: the child's threads must still be
+ * woken. White box: both hold a token of the spinner's process, which the
+ * child does not share (a thread cannot be caught spinning reliably: it
+ * spins for about 40 us, less than a fork takes). */
 START_TEST(fork_child_with_a_vanished_spinner_claim_can_use_the_mutex)
 {
 	sync_mutex_t m = SYNC_MUTEX_INITIALIZER;
 	ck_assert_int_eq(sync_mutex_lock(&m), 0);
-	atomic_fetch_or(&m.state, 0x0abcdef0u << 3); /* what a spinner leaves */
+	atomic_store(&m.spinner, 0x0abcdef0u); /* what a spinner leaves */
+	atomic_fetch_or(&m.state, 2u | (0x0abcdef0u << 3));
 	pid_t child = fork_running(contend_in_child, &m);
 	ck_assert_int_ne(child, -1);
 	int status = child_status(child);
