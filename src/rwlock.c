@@ -14,21 +14,46 @@
  *              the readers woken, by every CAS that unblocks readers:
  *              wrunlock, a writer giving up, a drop of stale registrations,
  *              the undo of an rdunlock of an unheld lock.
- *   bits 2-31  waiting writers ("registrations"). A writer adds itself
+ *   bit 2      WSLEEP: writers may sleep on the low half. Set by a waiting
+ *              writer (by CAS, while a writer holds the lock) before it
+ *              sleeps there; cleared by wrunlock's releasing CAS, which then
+ *              wakes one (all, for a shared lock), and by the CAS that
+ *              leaves no writer registered. The writer that takes the lock
+ *              sets it again if others are registered, since they may
+ *              sleep. So a write unlock makes no system call while woken
+ *              writers wait for a CPU (as the old separate flag word did,
+ *              but decided by the releasing operation itself).
+ *   bits 3-31  waiting writers ("registrations"). A writer adds itself
  *              before it sleeps and removes itself in the CAS that takes the
  *              lock, or when it gives up. Readers (default mode) wait while
  *              this is not 0; writers are not held off by it.
- *   bits 32-63 read holds. The fast path (inline and read_acquire) adds
- *              one only when it has just seen the lock open to readers (a
- *              CAS guessing it free and unread, whose failure shows the
- *              state) and undoes it if a writer came in between: a reader
- *              that waits holds no count, so a killed one leaves none.
+ *   bits 32-61 read holds. The fast path adds one by fetch-and-add and
+ *              undoes it if a writer holds or waits. A process that has met
+ *              a process-shared lock (sync_impl_rwlock_pshared_seen) adds
+ *              instead only when it has just seen the lock open to readers
+ *              (read_acquire_looking): a reader killed between an add and
+ *              its undo would leave a read count behind for good. (The look
+ *              costs a second trip of the cache line when readers contend,
+ *              so private-only processes, whose threads cannot vanish one
+ *              by one, do without it.)
+ *   bit 62     HSLEEP: writers may sleep on the high half, behind readers.
+ *              Set by such a writer (by CAS, while readers hold the lock)
+ *              before it sleeps; cleared by the CAS that takes the write
+ *              hold (nobody can sleep behind readers then: whoever took the
+ *              count to 0 woke them, see below), by a blocked reader's undo
+ *              that takes the count to 0 (it wakes them), and with the last
+ *              registration. It is in the high half so that its clearing
+ *              changes the word those writers compare: the count can come
+ *              back, by the add and undo of blocked readers, to the value a
+ *              writer compared before a drop to 0 whose wake-up came too
+ *              early; the next drop to 0 then still sees HSLEEP and wakes.
+ *   bit 63     set only while an rdunlock of an unheld lock has wrapped the
+ *              count (the borrow), undone at once.
  * Readers sleep on the low half (futex bitset FUTEX_READERS). A writer
  * sleeps on the low half behind a write hold (FUTEX_WRITERS), on the high
- * half behind read holds: the last reader to leave changes it and wakes all
- * of them. That wake comes from rdunlock's slow path after its release, when
- * the flags may no longer be read, so the high half is always used as a
- * process-shared futex, by sleepers and wakers alike.
+ * half behind read holds, where whoever takes the count to 0 with HSLEEP
+ * set wakes all of them. The last reader does so after its release, when
+ * the flags may no longer be read: see wake_writers_high_released.
  *
  * Self-synchronized destruction: wrunlock reads the flags and the process
  * token before its releasing CAS and after it makes only futex calls by
@@ -40,23 +65,25 @@
  * or, only if it dies in the few instructions between an add that a writer
  * overtook and its undo, a read count (as a reader that dies holding).
  * A writer, its registration, which would keep readers out for good. So a
- * registration is re-asserted while it lives and dropped when it looks dead:
- *   - A waiting writer wakes at least every FUTEX_PSHARED_RECHECK_NS (the
- *     futex wrapper does so for shared sleeps, sleep_bounded for private
- *     ones) and bumps `heartbeat` whenever it wakes. While the lock is not
+ * registration is dropped when it is a phantom or looks dead:
+ *   - In a fork child the parent's other threads are gone: a private lock
+ *     whose registrations were made under another process's token (`wtoken`,
+ *     stored by each registering writer before its add) holds only phantoms;
+ *     wrunlock and readers drop them at once (a CAS against the state whose
+ *     registrations they checked: no live one goes with them). In a private
+ *     lock nothing else can vanish while it waits.
+ *   - In a process-shared lock, a waiting writer is re-asserted: it wakes at
+ *     least every FUTEX_PSHARED_RECHECK_NS (futex_wait does so for shared
+ *     sleeps) and bumps `heartbeat` whenever it wakes. While the lock is not
  *     write-held, a live registered writer is either awake (the release that
  *     opened the lock to it woke it) or asleep behind read holds and beating.
  *     A reader kept out by registrations alone that sees neither the state
  *     nor the heartbeat change for STALE_NS takes them all for dead and drops
  *     them (drop_registrations). A live writer denied the CPU that long loses
  *     its place once (it registers again); nothing else breaks.
- *   - In a fork child the parent's other threads are gone: a private lock
- *     whose registrations were made under another process's token (`wtoken`,
- *     stored by each registering writer before its add) holds only phantoms;
- *     wrunlock and readers drop them at once.
- *   - A drop bumps `drops` before its CAS. A writer reads the state, then
- *     `drops`, and acts as registered only if `drops` is unchanged since it
- *     registered, with a CAS against that state: if the drop's CAS came
+ *   - Such a drop bumps `drops` before its CAS. A writer reads the state,
+ *     then `drops`, and acts as registered only if `drops` is unchanged since
+ *     it registered, with a CAS against that state: if the drop's CAS came
  *     before the state it read, it sees the bump (seq_cst); if after, its own
  *     CAS fails. A drop whose CAS fails can make a writer register twice: the
  *     extra registration is dead and goes as above. Removal never takes the
@@ -83,13 +110,16 @@
  * borrows past the top of the word and leaves the other fields alone. */
 #define WRITER        1ull                   /* write hold */
 #define RSLEEP        2ull                   /* readers may sleep */
-#define WWAITER_ONE   4ull                   /* writers waiting (readers wait too) */
-#define WWAITERS_MASK 0xfffffffcull
+#define WSLEEP        4ull                   /* writers may sleep */
+#define WWAITER_ONE   8ull                   /* writers waiting (readers wait too) */
+#define WWAITERS_MASK 0xfffffff8ull
 #define READERS_SHIFT 32
 #define READER_ONE    (1ull << READERS_SHIFT) /* read holds (at most READERS_MAX) */
-#define READERS_MASK  (~0ull << READERS_SHIFT)
-/* A count this high is not real: an rdunlock of an unheld lock wrapped it. */
-#define READERS_WRAPPED 0x80000000u
+#define HSLEEP        (1ull << 62)            /* writers sleep behind readers */
+#define READERS_MASK  ((~0ull << READERS_SHIFT) & ~HSLEEP)
+/* Bit 63 is set only by an rdunlock of an unheld lock, whose borrow wrapped
+ * the high half (and is undone at once). */
+#define WRAPPED       (1ull << 63)
 
 #define RWLOCK_FLAGS (SYNC_PSHARED | SYNC_RWLOCK_PREFER_READER)
 
@@ -104,12 +134,12 @@
 
 static uint32_t readers_of(uint64_t s)
 {
-	return (uint32_t)(s >> READERS_SHIFT);
+	return (uint32_t)((s & READERS_MASK & ~WRAPPED) >> READERS_SHIFT);
 }
 
 static uint32_t wwaiters_of(uint64_t s)
 {
-	return (uint32_t)((s & WWAITERS_MASK) >> 2);
+	return (uint32_t)((s & WWAITERS_MASK) >> 3);
 }
 
 static uint32_t low_of(uint64_t s)
@@ -125,6 +155,16 @@ static bool is_pshared(const sync_rwlock_t *l)
 static bool prefers_readers(const sync_rwlock_t *l)
 {
 	return l->flags & SYNC_RWLOCK_PREFER_READER;
+}
+
+int sync_impl_rwlock_pshared_seen;
+
+/* Notes that this process uses process-shared locks (see read_acquire).
+ * relaxed: a hint that only selects between two correct fast paths. */
+static void note_pshared(void)
+{
+	if (!__atomic_load_n(&sync_impl_rwlock_pshared_seen, __ATOMIC_RELAXED))
+		__atomic_store_n(&sync_impl_rwlock_pshared_seen, 1, __ATOMIC_RELAXED);
 }
 
 /* The low (flags, writers) or high (read holds) 32-bit half of the state,
@@ -198,23 +238,35 @@ static void wake_writers_low(_Atomic uint32_t *low, int n, bool pshared)
 	futex_wake(low, n, FUTEX_WRITERS, pshared);
 }
 
-/* Writers asleep behind read holds: always a shared futex (see the top). */
-static void wake_writers_high(_Atomic uint32_t *high)
+/* Writers asleep behind read holds, woken by a caller that may still read
+ * the flags (a waiter). */
+static void wake_writers_high(sync_rwlock_t *l)
 {
-	futex_wake(high, INT_MAX, FUTEX_WRITERS, true);
+	futex_wake(state_half(l, true), INT_MAX, FUTEX_WRITERS, is_pshared(l));
 }
 
-/* futex_wait that returns (EINTR) at least every FUTEX_PSHARED_RECHECK_NS,
- * private or shared, so that the sleeper looks at the lock again. */
-static int sleep_bounded(_Atomic uint32_t *word, uint32_t expected,
-			 const struct timespec *abstime, uint32_t bitset, bool pshared)
+/* The same from rdunlock, after its release: the flags may not be read. A
+ * process that never met a process-shared lock has only private ones; one
+ * that did wakes with both kinds of futex operation. (A process that only
+ * takes read locks, never waiting, of a shared lock it did not initialise
+ * wakes with the private one: its writers find out at their 10 ms look.) */
+static void wake_writers_high_released(_Atomic uint32_t *high)
 {
-	if (pshared)
-		return futex_wait(word, expected, abstime, bitset, true);
-	struct timespec soon;
-	bool recheck = futex_recheck_deadline(abstime, &soon);
-	int r = futex_wait(word, expected, &soon, bitset, false);
-	return r == ETIMEDOUT && recheck ? EINTR : r;
+	/* relaxed: see note_pshared */
+	bool maybe_shared = __atomic_load_n(&sync_impl_rwlock_pshared_seen,
+					    __ATOMIC_RELAXED);
+	futex_wake(high, INT_MAX, FUTEX_WRITERS, false);
+	if (maybe_shared)
+		futex_wake(high, INT_MAX, FUTEX_WRITERS, true);
+}
+
+/* A sleep on the high half. A process-shared lock's sleeper looks again
+ * every 10 ms (futex_wait). */
+static int sleep_high(sync_rwlock_t *l, uint32_t expected,
+		      const struct timespec *abstime)
+{
+	return futex_wait(state_half(l, true), expected, abstime, FUTEX_WRITERS,
+			  is_pshared(l));
 }
 
 /* ---- stale registrations ------------------------------------------------- */
@@ -233,23 +285,25 @@ static bool only_phantoms(sync_rwlock_t *l, uint64_t s)
 
 /* Drops every registration counted in s, if the state is still s, and wakes
  * everyone: readers may go in, and live writers among the dropped must see
- * it and register again. */
-static bool drop_registrations(sync_rwlock_t *l, uint64_t s)
+ * it and register again. `live` says whether any of them may be live (a
+ * stale drop): then `drops` is bumped first; a phantom drop takes none. */
+static bool drop_registrations(sync_rwlock_t *l, uint64_t s, bool live)
 {
-	uint64_t n = s & ~WWAITERS_MASK;
+	uint64_t n = s & ~(WWAITERS_MASK | WSLEEP | HSLEEP);
 	if (!(n & WRITER))
 		n &= ~RSLEEP;
 	if (atomic_load(&l->state) != s)
 		return false; /* no bump for a drop that would fail */
 	/* seq_cst, before the CAS: see the top (writers read state, then drops) */
-	atomic_fetch_add(&l->drops, 1);
+	if (live)
+		atomic_fetch_add(&l->drops, 1);
 	if (!atomic_compare_exchange_strong(&l->state, &s, n))
 		return false;
 	bool pshared = is_pshared(l);
 	if ((s & RSLEEP) && !(n & RSLEEP))
 		wake_readers(state_half(l, false), pshared);
 	wake_writers_low(state_half(l, false), INT_MAX, pshared);
-	wake_writers_high(state_half(l, true));
+	wake_writers_high(l);
 	return true;
 }
 
@@ -284,14 +338,17 @@ static bool looks_stale(sync_rwlock_t *l, uint64_t s, struct stale_watch *w)
 }
 
 /* Readers are kept out by registrations alone (default mode, no write hold);
- * drops them if they are phantoms or look dead. True if it dropped. */
+ * drops them if they are phantoms (private) or look dead (shared). True if
+ * it dropped. */
 static bool drop_if_dead(sync_rwlock_t *l, uint64_t s, struct stale_watch *w)
 {
 	if ((s & WRITER) || !wwaiters_of(s) || prefers_readers(l))
 		return false;
-	if (!only_phantoms(l, s) && (!w || !looks_stale(l, s, w)))
-		return false;
-	return drop_registrations(l, s);
+	if (only_phantoms(l, s))
+		return drop_registrations(l, s, false);
+	if (is_pshared(l) && w && looks_stale(l, s, w))
+		return drop_registrations(l, s, true);
+	return false;
 }
 
 /* ---- readers ------------------------------------------------------------ */
@@ -304,7 +361,7 @@ static int read_try(sync_rwlock_t *l, uint64_t *s)
 	for (;;) {
 		if (readers_blocked(l, *s))
 			return EBUSY;
-		if (readers_of(*s) >= READERS_WRAPPED)
+		if (*s & WRAPPED)
 			return EBUSY; /* wrapped by a bad rdunlock, being undone */
 		if (readers_of(*s) >= SYNC_RWLOCK_READERS_MAX)
 			return EAGAIN;
@@ -315,19 +372,16 @@ static int read_try(sync_rwlock_t *l, uint64_t *s)
 	}
 }
 
-/* Marks readers as asleep (s: the blocked state last seen) and sleeps once.
- * In the default mode the sleep is bounded: registrations may die. */
+/* Marks readers as asleep (s: the blocked state last seen) and sleeps once
+ * (a shared lock's sleeper looks again every 10 ms: see futex_wait). */
 static int read_sleep_once(sync_rwlock_t *l, uint64_t s, const struct timespec *abstime)
 {
 	/* seq_cst: the waker's CAS either comes after this (and sees RSLEEP) or
 	 * changes the low half first (and our futex_wait does not sleep) */
 	if (!(s & RSLEEP) && !atomic_compare_exchange_strong(&l->state, &s, s | RSLEEP))
 		return EAGAIN;
-	_Atomic uint32_t *low = state_half(l, false);
-	uint32_t expected = low_of(s | RSLEEP);
-	if (prefers_readers(l))
-		return futex_wait(low, expected, abstime, FUTEX_READERS, is_pshared(l));
-	return sleep_bounded(low, expected, abstime, FUTEX_READERS, is_pshared(l));
+	return futex_wait(state_half(l, false), low_of(s | RSLEEP), abstime,
+			  FUTEX_READERS, is_pshared(l));
 }
 
 static int read_wait(sync_rwlock_t *l, const struct timespec *abstime)
@@ -353,6 +407,8 @@ static __attribute__((noinline)) int read_slow(sync_rwlock_t *l,
 	uint64_t s = atomic_load_explicit(&l->state, memory_order_relaxed);
 	if (caller_writes(l, s))
 		return EDEADLK;
+	if (is_pshared(l))
+		note_pshared(); /* a process that waits on one it did not init */
 	struct spin_poll poll = SPIN_POLL_INIT;
 	for (;;) {
 		int r = read_try(l, &s);
@@ -378,9 +434,14 @@ static __attribute__((noinline)) int
 read_undo_and_wait(sync_rwlock_t *l, const struct timespec *abstime)
 {
 	/* seq_cst: the change of the high half comes before the wake-up */
-	uint64_t s = atomic_fetch_sub(&l->state, READER_ONE);
-	if (readers_of(s) == 1 && wwaiters_of(s) && !(s & WRITER))
-		wake_writers_high(state_half(l, true));
+	uint64_t s = atomic_load(&l->state), n;
+	do {
+		n = s - READER_ONE;
+		if (!readers_of(n))
+			n &= ~HSLEEP; /* we wake them: see the top */
+	} while (!atomic_compare_exchange_weak(&l->state, &s, n));
+	if ((s & HSLEEP) && !(n & HSLEEP))
+		wake_writers_high(l);
 	return read_slow(l, abstime);
 }
 
@@ -389,12 +450,14 @@ int sync_impl_rwlock_rdlock_undo(sync_rwlock_t *l)
 	return read_undo_and_wait(l, NULL);
 }
 
-/* Fast path, as the inline one of <sync/rwlock.h>: a CAS that guesses the
- * lock free and unread; else, if the state it returned is open to readers,
- * a fetch-and-add, undone only if a writer came in between. A reader adds
- * to the count only when it has just seen the lock open: one that is killed
- * while it waits leaves no read hold behind. */
-static inline int read_acquire(sync_rwlock_t *l, const struct timespec *abstime)
+/* A CAS that guesses the lock free and unread; else, if the state it
+ * returned is open to readers, a fetch-and-add, undone only if a writer
+ * came in between. A reader adds to the count only when it has just seen
+ * the lock open, so one that is killed while it waits leaves no read count
+ * behind. Dearer than a lone fetch-and-add when readers contend (the line
+ * moves twice), so used where it matters: by processes that use
+ * process-shared locks. */
+static int read_acquire_looking(sync_rwlock_t *l, const struct timespec *abstime)
 {
 	uint64_t s = 0;
 	/* acquire: pairs with the release of wrunlock */
@@ -406,6 +469,20 @@ static inline int read_acquire(sync_rwlock_t *l, const struct timespec *abstime)
 		return read_slow(l, abstime);
 	/* acquire: as above */
 	s = atomic_fetch_add_explicit(&l->state, READER_ONE, memory_order_acquire);
+	if (!readers_blocked(l, s) && readers_of(s) < SYNC_RWLOCK_READERS_MAX)
+		return 0;
+	return read_undo_and_wait(l, abstime);
+}
+
+/* Fast path, as the inline one of <sync/rwlock.h>: one fetch-and-add,
+ * undone if a writer holds or waits. */
+static inline int read_acquire(sync_rwlock_t *l, const struct timespec *abstime)
+{
+	if (__atomic_load_n(&sync_impl_rwlock_pshared_seen, __ATOMIC_RELAXED))
+		return read_acquire_looking(l, abstime);
+	/* acquire: pairs with the release of wrunlock */
+	uint64_t s = atomic_fetch_add_explicit(&l->state, READER_ONE,
+					       memory_order_acquire);
 	if (!readers_blocked(l, s) && readers_of(s) < SYNC_RWLOCK_READERS_MAX)
 		return 0;
 	return read_undo_and_wait(l, abstime);
@@ -445,14 +522,16 @@ static int undo_bad_rdunlock(sync_rwlock_t *l)
 	bool pshared = is_pshared(l);
 	uint64_t s = atomic_load(&l->state), n;
 	do {
-		n = s + READER_ONE;
+		n = s + READER_ONE; /* clears WRAPPED, and gives back HSLEEP */
 		if (!readers_blocked(l, n))
 			n &= ~RSLEEP;
+		if (!readers_of(n))
+			n &= ~HSLEEP;
 	} while (!atomic_compare_exchange_weak(&l->state, &s, n));
 	if ((s & RSLEEP) && !(n & RSLEEP))
 		wake_readers(state_half(l, false), pshared);
-	if (wwaiters_of(n) && !readers_of(n) && !(n & WRITER))
-		wake_writers_high(state_half(l, true));
+	if (((s + READER_ONE) & HSLEEP) && !(n & HSLEEP))
+		wake_writers_high(l);
 	return EPERM;
 }
 
@@ -464,8 +543,8 @@ int sync_impl_rwlock_rdunlock_slow(sync_rwlock_t *l, uint64_t s)
 	if (!readers_of(s))
 		return undo_bad_rdunlock(l);
 	TEST_HOOK("rwlock_rdunlock:released");
-	if (readers_of(s) == 1 && wwaiters_of(s) && !(s & WRITER))
-		wake_writers_high(state_half(l, true));
+	if (readers_of(s) == 1 && (s & HSLEEP))
+		wake_writers_high_released(state_half(l, true));
 	return 0;
 }
 
@@ -486,7 +565,9 @@ int sync_rwlock_rdunlock(sync_rwlock_t *l)
 static bool write_try(sync_rwlock_t *l, uint64_t *s)
 {
 	while (!(*s & (WRITER | READERS_MASK))) {
-		if (atomic_compare_exchange_weak_explicit(&l->state, s, *s | WRITER,
+		/* no writer can sleep behind readers now: see the top */
+		if (atomic_compare_exchange_weak_explicit(&l->state, s,
+							  (*s | WRITER) & ~HSLEEP,
 							  memory_order_acquire,
 							  memory_order_relaxed))
 			return true;
@@ -525,9 +606,11 @@ static bool write_try_registered(sync_rwlock_t *l, uint64_t *s)
 {
 	if (*s & (WRITER | READERS_MASK))
 		return false;
-	uint64_t n = *s | WRITER;
+	uint64_t n = (*s | WRITER) & ~HSLEEP; /* see write_try */
 	if (wwaiters_of(*s)) /* never below 0, whatever happened */
 		n -= WWAITER_ONE;
+	/* others registered may sleep, and our waker may have cleared WSLEEP */
+	n = wwaiters_of(n) ? n | WSLEEP : n & ~WSLEEP;
 	/* seq_cst: a drop between our read of the state and now fails it */
 	return atomic_compare_exchange_strong(&l->state, s, n);
 }
@@ -542,6 +625,8 @@ static void writer_give_up(sync_rwlock_t *l, struct registration *me)
 		if (!still_registered(l, me) || !wwaiters_of(s))
 			return; /* dropped: the dropper woke everyone */
 		n = s - WWAITER_ONE;
+		/* as on taking it; with nobody registered, nobody sleeps */
+		n = wwaiters_of(n) ? n | WSLEEP : n & ~(WSLEEP | HSLEEP);
 		if (!readers_blocked(l, n))
 			n &= ~RSLEEP;
 	} while (!atomic_compare_exchange_weak(&l->state, &s, n));
@@ -555,11 +640,20 @@ static void writer_give_up(sync_rwlock_t *l, struct registration *me)
  * half, behind read holds on the high half (shared: see the top). */
 static int write_sleep_once(sync_rwlock_t *l, uint64_t s, const struct timespec *abstime)
 {
-	if (s & WRITER)
-		return sleep_bounded(state_half(l, false), low_of(s), abstime,
-				     FUTEX_WRITERS, is_pshared(l));
-	return futex_wait(state_half(l, true), readers_of(s), abstime,
-			  FUTEX_WRITERS, true);
+	if (!(s & WRITER)) {
+		/* seq_cst: a drop of the count to 0 either comes after this (and
+		 * sees HSLEEP) or changes the high half first */
+		if (!(s & HSLEEP) &&
+		    !atomic_compare_exchange_strong(&l->state, &s, s | HSLEEP))
+			return EAGAIN;
+		return sleep_high(l, (uint32_t)((s | HSLEEP) >> READERS_SHIFT), abstime);
+	}
+	/* seq_cst: wrunlock's releasing CAS either comes after this (and sees
+	 * WSLEEP) or changes the low half first */
+	if (!(s & WSLEEP) && !atomic_compare_exchange_strong(&l->state, &s, s | WSLEEP))
+		return EAGAIN;
+	return futex_wait(state_half(l, false), low_of(s | WSLEEP), abstime,
+			  FUTEX_WRITERS, is_pshared(l));
 }
 
 /* Registers as a waiting writer (in the default mode new readers now wait,
@@ -567,11 +661,14 @@ static int write_sleep_once(sync_rwlock_t *l, uint64_t s, const struct timespec 
  * does not spin: measured with 8 threads on 2 CPUs, 90% reads, a spinning
  * writer mostly burns the CPU that the readers it waits for need
  * (bench/rwlock.c; readers, whose wait is one short write section, do
- * spin). Each wake-up is a heartbeat (see the top). */
+ * spin). Each wake-up of a shared lock's writer is a heartbeat (see the
+ * top). */
 static int write_wait(sync_rwlock_t *l, const struct timespec *abstime)
 {
 	struct registration me = { false, 0 };
 	int slept = 0;
+	if (is_pshared(l))
+		note_pshared(); /* see wake_writers_high_released */
 	for (;;) {
 		uint64_t s = atomic_load(&l->state);
 		if (still_registered(l, &me) ? write_try_registered(l, &s)
@@ -588,8 +685,8 @@ static int write_wait(sync_rwlock_t *l, const struct timespec *abstime)
 			continue;
 		}
 		slept = write_sleep_once(l, s, abstime);
-		/* relaxed: a sign of life, compared for change only */
-		atomic_fetch_add_explicit(&l->heartbeat, 1, memory_order_relaxed);
+		if (is_pshared(l)) /* relaxed: a sign of life, compared only */
+			atomic_fetch_add_explicit(&l->heartbeat, 1, memory_order_relaxed);
 	}
 }
 
@@ -641,11 +738,12 @@ int sync_rwlock_trywrlock(sync_rwlock_t *l)
 	return 0;
 }
 
-/* The state after wrunlock's release of s: the write hold gone, phantom
- * registrations too, and RSLEEP cleared if readers may now go in. */
+/* The state after wrunlock's release of s: the write hold and WSLEEP gone
+ * (the writers are woken), phantom registrations too, and RSLEEP cleared if
+ * readers may now go in. */
 static uint64_t released(uint64_t s, bool phantoms, bool prefer)
 {
-	uint64_t n = s & ~WRITER;
+	uint64_t n = s & ~(WRITER | WSLEEP); /* sleeping writers are woken */
 	if (phantoms)
 		n &= ~WWAITERS_MASK;
 	if (!wwaiters_of(n) || prefer)
@@ -668,16 +766,13 @@ int sync_rwlock_wrunlock(sync_rwlock_t *l)
 	note_writer(l, 0);
 	uint64_t n;
 	for (;;) {
-		bool phantoms = only_phantoms(l, s);
-		n = released(s, phantoms, prefer);
-		if (phantoms) /* seq_cst, before the CAS: see the top */
-			atomic_fetch_add(&l->drops, 1);
+		n = released(s, only_phantoms(l, s), prefer);
 		/* seq_cst: the release, and RSLEEP's pair with read_sleep_once */
 		if (atomic_compare_exchange_strong(&l->state, &s, n))
 			break;
 	}
 	TEST_HOOK("rwlock_wrunlock:released");
-	if (wwaiters_of(n))
+	if (s & WSLEEP)
 		wake_writers_low(low, pshared ? INT_MAX : 1, pshared);
 	if ((s & RSLEEP) && !(n & RSLEEP))
 		wake_readers(low, pshared);
@@ -696,6 +791,8 @@ int sync_rwlock_init(sync_rwlock_t *l, int flags)
 	atomic_store_explicit(&l->drops, 0, memory_order_relaxed);
 	l->flags = (uint32_t)flags;
 	l->reserved = 0;
+	if (flags & SYNC_PSHARED)
+		note_pshared();
 	return 0;
 }
 

@@ -40,51 +40,48 @@ SYNC_API int sync_rwlock_wrunlock(sync_rwlock_t *l);
 /* Inline fast paths of rdlock and rdunlock: an uncontended read lock costs
  * two atomic instructions, and two calls through the PLT add about a fifth
  * to that (bench/rwlock.c, read row against ck_rwlock's inline functions).
- * They make the state word ABI: bits 32-63 count read holds, and bits 0-31
- * are 0 while no writer holds or waits and no reader sleeps (bit 0 is the
- * write hold, bit 1 "readers asleep", bits 2-31 count waiting writers); the
+ * They make the state word ABI: bits 32-61 count read holds, bits 62-63
+ * are 0 while no writer sleeps behind readers (and no read unlock of an
+ * unheld lock is being undone), and bits 0-31 are 0 while no writer holds
+ * or waits and no reader sleeps (bit 0 is the write hold, bits 1 and 2
+ * "readers asleep" and "writers asleep", bits 3-31 count waiting writers);
+ * the
  * slow paths take any other bit. Define SYNC_NO_INLINE to
  * call the library for everything. The sync_impl_ functions are internal. */
 SYNC_API int sync_impl_rwlock_rdlock_undo(sync_rwlock_t *l);
 SYNC_API int sync_impl_rwlock_rdunlock_slow(sync_rwlock_t *l, uint64_t old);
+/* Not 0 once this process has initialised, or waited on, a SYNC_PSHARED
+ * lock: read locks then go to the library, which adds to the read count
+ * only after it has seen the lock open (see sync_rwlock_rdlock(3)). */
+SYNC_API extern int sync_impl_rwlock_pshared_seen;
 
 #if defined(__GNUC__) && !defined(SYNC_NO_INLINE)
 #define SYNC_IMPL_RWLOCK_READER_ONE (1ull << 32)
 
 /* C sees the state as _Atomic, C++ as a plain word (see SYNC_ATOMIC_FIELD). */
 #ifdef __cplusplus
-#define SYNC_IMPL_RWLOCK_CAS(l, s, v) \
-	__atomic_compare_exchange_n(&(l)->state, s, v, 0, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED)
 #define SYNC_IMPL_RWLOCK_ADD(l, v) __atomic_fetch_add(&(l)->state, v, __ATOMIC_ACQUIRE)
 #define SYNC_IMPL_RWLOCK_SUB(l, v) __atomic_fetch_sub(&(l)->state, v, __ATOMIC_RELEASE)
 #else
 #include <stdatomic.h>
-#define SYNC_IMPL_RWLOCK_CAS(l, s, v)                                         \
-	atomic_compare_exchange_strong_explicit(&(l)->state, s, v,            \
-						memory_order_acquire,         \
-						memory_order_relaxed)
 #define SYNC_IMPL_RWLOCK_ADD(l, v) \
 	atomic_fetch_add_explicit(&(l)->state, v, memory_order_acquire)
 #define SYNC_IMPL_RWLOCK_SUB(l, v) \
 	atomic_fetch_sub_explicit(&(l)->state, v, memory_order_release)
 #endif
 
-/* Takes a read hold: a compare-and-swap that guesses the lock free and
- * unread; if the state it returns (the line is now ours) is open to
- * readers, a fetch-and-add, undone by the library only if a writer came
- * in between; else the library waits. So a reader adds to the count only
- * when it has just seen no writer: one killed while it waits leaves no
- * hold behind. Acquire pairs with the write unlock. */
+/* Takes a read hold by fetch-and-add if no writer holds or waits; else the
+ * library undoes the add and waits. A process that uses process-shared
+ * locks calls the library instead, which adds only after it has seen the
+ * lock open, so that a reader killed while it waits leaves no read count
+ * (the add and its undo are a few instructions apart; in a private lock
+ * only the whole process dies). Acquire pairs with the write unlock. */
 static inline int sync_impl_rwlock_rdlock(sync_rwlock_t *l)
 {
-	uint64_t s = 0;
-	if (!l)
+	if (!l || __builtin_expect(__atomic_load_n(&sync_impl_rwlock_pshared_seen,
+						   __ATOMIC_RELAXED), 0))
 		return sync_rwlock_rdlock(l);
-	if (__builtin_expect(SYNC_IMPL_RWLOCK_CAS(l, &s, SYNC_IMPL_RWLOCK_READER_ONE), 1))
-		return 0;
-	if (s & 0xffffffffull)
-		return sync_rwlock_rdlock(l); /* a writer holds or waits */
-	s = SYNC_IMPL_RWLOCK_ADD(l, SYNC_IMPL_RWLOCK_READER_ONE);
+	uint64_t s = SYNC_IMPL_RWLOCK_ADD(l, SYNC_IMPL_RWLOCK_READER_ONE);
 	if (__builtin_expect(!(s & 0xffffffffull) &&
 			     (s >> 32) < SYNC_RWLOCK_READERS_MAX, 1))
 		return 0; /* no writer holds or waits, and the count had room */
