@@ -365,7 +365,10 @@ static int read_try(sync_rwlock_t *l, uint64_t *s)
 			return EBUSY; /* wrapped by a bad rdunlock, being undone */
 		if (readers_of(*s) >= SYNC_RWLOCK_READERS_MAX)
 			return EAGAIN;
-		if (atomic_compare_exchange_weak_explicit(&l->state, s, *s + READER_ONE,
+		/* RSLEEP while readers may go in is stale: whoever let them in
+		 * woke the sleepers (release_plain leaves it set) */
+		if (atomic_compare_exchange_weak_explicit(&l->state, s,
+							  (*s + READER_ONE) & ~RSLEEP,
 							  memory_order_acquire,
 							  memory_order_acquire))
 			return 0;
@@ -751,6 +754,23 @@ static uint64_t released(uint64_t s, bool phantoms, bool prefer)
 	return n;
 }
 
+/* wrunlock when nobody was seen asleep: one fetch-and-sub, which (unlike a
+ * CAS) readers' adds cannot make fail. Flags set meanwhile are seen in its
+ * result: the sleepers are woken by address, the flags stay (a later
+ * release, or read_try for a stale RSLEEP, clears them). */
+static int release_plain(sync_rwlock_t *l, bool pshared, bool prefer)
+{
+	_Atomic uint32_t *low = state_half(l, false);
+	/* seq_cst: the release, and the flags' pair with the sleepers' CAS */
+	uint64_t s = atomic_fetch_sub(&l->state, WRITER);
+	TEST_HOOK("rwlock_wrunlock:released");
+	if (s & WSLEEP)
+		wake_writers_low(low, pshared ? INT_MAX : 1, pshared);
+	if ((s & RSLEEP) && (!wwaiters_of(s) || prefer))
+		wake_readers(low, pshared);
+	return 0;
+}
+
 /* Default: the next writer goes first and readers keep waiting; readers
  * are woken once no writer waits. PREFER_READER wakes both. Everything
  * used after the releasing CAS is read before it. */
@@ -764,6 +784,8 @@ int sync_rwlock_wrunlock(sync_rwlock_t *l)
 	bool pshared = is_pshared(l), prefer = prefers_readers(l);
 	_Atomic uint32_t *low = state_half(l, false);
 	note_writer(l, 0);
+	if (!(s & (WSLEEP | RSLEEP)) && !only_phantoms(l, s))
+		return release_plain(l, pshared, prefer);
 	uint64_t n;
 	for (;;) {
 		n = released(s, only_phantoms(l, s), prefer);
