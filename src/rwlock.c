@@ -8,16 +8,20 @@
  * The state word (<sync/rwlock.h>'s inline paths take the slow path for any
  * bit of the low half):
  *   bit 0      WRITER: the write hold. Set by the CAS that takes it, cleared
- *              by wrunlock's releasing CAS.
+ *              by wrunlock's release.
  *   bit 1      RSLEEP: readers may sleep on the low half. Set by a blocked
  *              reader (by CAS, while blocked) before it sleeps; cleared, and
  *              the readers woken, by every CAS that unblocks readers:
  *              wrunlock, a writer giving up, a drop of stale registrations,
- *              the undo of an rdunlock of an unheld lock.
+ *              the undo of an rdunlock of an unheld lock. (wrunlock's plain
+ *              release wakes them for a flag it finds in its result and
+ *              leaves it: the next reader to get in clears it.)
  *   bit 2      WSLEEP: writers may sleep on the low half. Set by a waiting
  *              writer (by CAS, while a writer holds the lock) before it
  *              sleeps there; cleared by wrunlock's releasing CAS, which then
- *              wakes one (all, for a shared lock), and by the CAS that
+ *              wakes one (all, for a shared lock; a wrunlock that saw no
+ *              flag releases by fetch-and-sub and wakes, by address, for a
+ *              flag set meanwhile, leaving it set), and by the CAS that
  *              leaves no writer registered. The writer that takes the lock
  *              sets it again if others are registered, since they may
  *              sleep. So a write unlock makes no system call while woken
