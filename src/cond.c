@@ -78,11 +78,7 @@ static bool is_pshared(const sync_cond_t *c)
 /* The 32-bit half of the word holding seq, which waiters sleep on. */
 static _Atomic uint32_t *seq_word(sync_cond_t *c)
 {
-	char *p = (char *)&c->word;
-#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-	p += 4;
-#endif
-	return (_Atomic uint32_t *)p;
+	return futex_half(&c->word, true);
 }
 
 static uint32_t load_seq(sync_cond_t *c)
@@ -125,13 +121,17 @@ static uint64_t now_ns(void)
 	return (uint64_t)now.tv_sec * 1000000000ull + (uint64_t)now.tv_nsec;
 }
 
-/* Yields to the waiters destroy waits for: first the CPU, then time. */
+/* Yields to the waiters destroy waits for: first the CPU, then time
+ * (errno untouched: a signal may interrupt the sleep). */
 static void let_waiters_run(unsigned round)
 {
-	if (round < 64)
+	if (round < 64) {
 		sched_yield();
-	else
-		nanosleep(&(struct timespec){ 0, 50000 }, NULL);
+		return;
+	}
+	int saved = errno;
+	nanosleep(&(struct timespec){ 0, 50000 }, NULL);
+	errno = saved;
 }
 
 /* True if a waiter that no signal reached is blocked: the latest waiter

@@ -18,6 +18,18 @@ static inline int futex_op(bool pshared, int op)
 	return pshared ? op : (op | FUTEX_PRIVATE_FLAG);
 }
 
+/* The low or high 32-bit half of a 64-bit atomic word, as a futex word
+ * (objects that keep a futex value and a count in one word, so that one
+ * read-modify-write sees both). */
+static inline _Atomic uint32_t *futex_half(_Atomic uint64_t *word, bool high)
+{
+	char *p = (char *)word;
+#if __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+	high = !high;
+#endif
+	return (_Atomic uint32_t *)(p + (high ? 4 : 0));
+}
+
 /* syscall(2) reports failure through errno; the callers' contract is to
  * leave errno as they found it (API.md), so each wrapper restores it and
  * returns the error instead: the result, or -errno. */

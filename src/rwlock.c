@@ -175,11 +175,7 @@ static void note_pshared(void)
  * as a futex word. Only its address is used. */
 static _Atomic uint32_t *state_half(sync_rwlock_t *l, bool high)
 {
-	char *p = (char *)&l->state;
-#if __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
-	high = !high;
-#endif
-	return (_Atomic uint32_t *)(p + (high ? 4 : 0));
+	return futex_half(&l->state, high);
 }
 
 static bool readers_blocked(const sync_rwlock_t *l, uint64_t s)
@@ -187,27 +183,6 @@ static bool readers_blocked(const sync_rwlock_t *l, uint64_t s)
 	if (s & WRITER)
 		return true;
 	return wwaiters_of(s) && !prefers_readers(l);
-}
-
-/* A fork child's thread is a replica of the thread that forked, with its
- * write holds (POSIX), but a new kernel id: the id it had is remembered
- * around fork(), so that the pthread_atfork pattern (wrlock in prepare,
- * wrunlock in parent and child) finds the child's thread the writer. */
-static _Thread_local uint32_t tid_before_fork;
-
-static void remember_tid(void)
-{
-	tid_before_fork = thread_tid();
-}
-
-static void forget_tid(void)
-{
-	tid_before_fork = 0;
-}
-
-__attribute__((constructor)) static void register_fork_handlers(void)
-{
-	pthread_atfork(remember_tid, forget_tid, NULL);
 }
 
 static bool caller_writes(sync_rwlock_t *l, uint64_t s)
@@ -220,7 +195,7 @@ static bool caller_writes(sync_rwlock_t *l, uint64_t s)
 		return true;
 	/* in a fork child, its thread's write holds from before the fork (a
 	 * shared lock's writer of that id is the parent's thread, alive) */
-	return writer && writer == tid_before_fork && !is_pshared(l);
+	return !is_pshared(l) && thread_held_before_fork(writer);
 }
 
 static void note_writer(sync_rwlock_t *l, uint32_t tid)

@@ -17,7 +17,7 @@
  * futex_wait for shared objects. It costs a futex_wake system call per post
  * that finds no real sleeper, and newcomers skip the spin (they queue behind
  * what looks like sleepers), until sync_sem_init starts over. destroy counts
- * the sleepers the kernel has (see kernel_sleepers), so it is not fooled. A
+ * the sleepers the kernel has (see futex_sleepers), so it is not fooled. A
  * cancelled waiter unregisters in its cleanup handler and passes on a
  * wake-up it may have swallowed. */
 #include <errno.h>
@@ -56,11 +56,7 @@ static bool is_pshared(const sync_sem_t *s)
 /* The 32-bit half holding the value, which waiters sleep on. */
 static _Atomic uint32_t *value_word(sync_sem_t *s)
 {
-	char *p = (char *)&s->word;
-#if __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
-	p += 4;
-#endif
-	return (_Atomic uint32_t *)p;
+	return futex_half(&s->word, false);
 }
 
 /* Takes one unit if there is one; *w is the word as last seen. The acquire
@@ -171,17 +167,6 @@ int sync_sem_init(sync_sem_t *s, unsigned value, int flags)
 	return 0;
 }
 
-/* How many threads sleep in the kernel on the value word, whose value was
- * `value`: FUTEX_CMP_REQUEUE of the word onto itself wakes none, moves none
- * and returns their number. -1 if the value changed meanwhile. */
-static long kernel_sleepers(sync_sem_t *s, uint32_t value)
-{
-	_Atomic uint32_t *word = value_word(s);
-	long r = futex_syscall((uint32_t *)word, futex_op(is_pshared(s), FUTEX_CMP_REQUEUE),
-			       0, (void *)(long)INT_MAX, (uint32_t *)word, value);
-	return r < 0 ? -1 : r;
-}
-
 /* Sleeps about 100 us, errno untouched (an EINTR ends it early). */
 static void pause_100us(void)
 {
@@ -206,7 +191,7 @@ int sync_sem_destroy(sync_sem_t *s)
 		uint64_t w = atomic_load(&s->word);
 		if (!sleepers_of(w))
 			return 0;
-		if (kernel_sleepers(s, value_of(w)) != 0)
+		if (futex_sleepers(value_word(s), value_of(w), is_pshared(s)) != 0)
 			return EBUSY; /* asleep there, or the value moved: in use */
 	}
 	return 0;
