@@ -98,4 +98,16 @@ void release_memory(void *hoard);
  * running out of memory and of memory use have nothing to check there. */
 bool plain_malloc(void);
 
+/* ASan's runtime (gcc 12) aborts with "CHECK failed: asan_thread.cpp:371"
+ * in __asan_handle_no_return when a cancellation that was pending when a
+ * cancellation point was called unwinds the thread through its cleanup
+ * handlers; one that arrives while the thread sleeps unwinds fine. The
+ * tests of the pending case are not registered under ASan; the plain build
+ * runs them. */
+#if defined(__SANITIZE_ADDRESS__)
+#define PENDING_CANCEL_UNWINDS 0
+#else
+#define PENDING_CANCEL_UNWINDS 1
+#endif
+
 #endif /* SYNC_TESTS_UTIL_H */
