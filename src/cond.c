@@ -114,24 +114,13 @@ int sync_cond_init(sync_cond_t *c, int flags)
 	return 0;
 }
 
-static uint64_t now_ns(void)
-{
-	struct timespec now;
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	return (uint64_t)now.tv_sec * 1000000000ull + (uint64_t)now.tv_nsec;
-}
-
-/* Yields to the waiters destroy waits for: first the CPU, then time
- * (errno untouched: a signal may interrupt the sleep). */
+/* Yields to the waiters destroy waits for: first the CPU, then time. */
 static void let_waiters_run(unsigned round)
 {
-	if (round < 64) {
+	if (round < 64)
 		sched_yield();
-		return;
-	}
-	int saved = errno;
-	nanosleep(&(struct timespec){ 0, 50000 }, NULL);
-	errno = saved;
+	else
+		timeout_nap(50000);
 }
 
 /* True if a waiter that no signal reached is blocked: the latest waiter
@@ -141,7 +130,7 @@ static void let_waiters_run(unsigned round)
  * sleep yet is given VANISHED_AFTER_NS to get there or leave. */
 static bool waiter_is_blocked(sync_cond_t *c)
 {
-	uint64_t since = now_ns();
+	uint64_t since = timeout_now_ns();
 	for (unsigned round = 0;; round++) {
 		uint32_t seq = load_seq(c);
 		if (atomic_load(&c->wait_seq) != seq || !atomic_load(&c->waiters))
@@ -149,7 +138,7 @@ static bool waiter_is_blocked(sync_cond_t *c)
 		long sleeping = futex_sleepers(seq_word(c), seq, is_pshared(c));
 		if (sleeping > 0)
 			return true;
-		if (sleeping == 0 && now_ns() - since >= VANISHED_AFTER_NS)
+		if (sleeping == 0 && timeout_now_ns() - since >= VANISHED_AFTER_NS)
 			return false;
 		let_waiters_run(round);
 	}
@@ -162,14 +151,14 @@ static bool waiter_is_blocked(sync_cond_t *c)
 static void wait_for_woken_waiters(sync_cond_t *c)
 {
 	uint32_t last = atomic_load(&c->waiters);
-	uint64_t since = now_ns();
+	uint64_t since = timeout_now_ns();
 	for (unsigned round = 0; last; round++) {
 		let_waiters_run(round);
 		uint32_t n = atomic_load(&c->waiters);
 		if (n != last) {
 			last = n;
-			since = now_ns();
-		} else if (now_ns() - since >= VANISHED_AFTER_NS) {
+			since = timeout_now_ns();
+		} else if (timeout_now_ns() - since >= VANISHED_AFTER_NS) {
 			return;
 		}
 	}

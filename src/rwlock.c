@@ -134,7 +134,7 @@
 /* Registrations that keep readers out, with neither the state nor the
  * writers' heartbeat moving for this long, are taken for dead: five of the
  * 10 ms beats of a live sleeping writer. */
-#define STALE_NS 50000000LL
+#define STALE_NS 50000000ull
 
 static uint32_t readers_of(uint64_t s)
 {
@@ -292,13 +292,8 @@ struct stale_watch {
 	uint64_t state;
 	uint32_t heartbeat;
 	bool armed;
-	struct timespec since;
+	uint64_t since; /* ns */
 };
-
-static int64_t ns_between(const struct timespec *a, const struct timespec *b)
-{
-	return (int64_t)(b->tv_sec - a->tv_sec) * 1000000000LL + (b->tv_nsec - a->tv_nsec);
-}
 
 /* True once s, held off by registrations alone, has stood still (heartbeat
  * included) for STALE_NS of this reader's looks. */
@@ -306,14 +301,13 @@ static bool looks_stale(sync_rwlock_t *l, uint64_t s, struct stale_watch *w)
 {
 	/* relaxed: compared for change only; the drop's CAS decides */
 	uint32_t beat = atomic_load_explicit(&l->heartbeat, memory_order_relaxed);
-	struct timespec now;
-	clock_gettime(CLOCK_MONOTONIC, &now);
+	uint64_t now = timeout_now_ns();
 	s &= ~RSLEEP; /* our own sleeping is no sign of life */
 	if (!w->armed || w->state != s || w->heartbeat != beat) {
 		*w = (struct stale_watch){ s, beat, true, now };
 		return false;
 	}
-	return ns_between(&w->since, &now) >= STALE_NS;
+	return now - w->since >= STALE_NS;
 }
 
 /* Readers are kept out by registrations alone (default mode, no write hold);

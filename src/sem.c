@@ -167,14 +167,6 @@ int sync_sem_init(sync_sem_t *s, unsigned value, int flags)
 	return 0;
 }
 
-/* Sleeps about 100 us, errno untouched (an EINTR ends it early). */
-static void pause_100us(void)
-{
-	int saved = errno;
-	nanosleep(&(struct timespec){ 0, 100000 }, NULL);
-	errno = saved;
-}
-
 /* EBUSY while a thread sleeps in a wait. The registrations in the word
  * are only a hint here: one may be a waiter that was killed (see the top),
  * so the kernel is asked. A live sleeper is out of the kernel only for
@@ -187,7 +179,7 @@ int sync_sem_destroy(sync_sem_t *s)
 	/* a snapshot; destroying while others still use it is misuse */
 	for (int looks = 0; looks < 3; looks++) {
 		if (looks)
-			pause_100us();
+			timeout_nap(100000);
 		uint64_t w = atomic_load(&s->word);
 		if (!sleepers_of(w))
 			return 0;
