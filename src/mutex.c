@@ -50,8 +50,8 @@
 #define M_LOCKED      1u
 #define M_WAITERS     2u
 #define M_HANDOFF     4u
-#define M_SPIN_SHIFT  3
-#define M_SPIN_MASK   (~0u << M_SPIN_SHIFT)
+#define M_TOKEN_SHIFT  3
+#define M_TOKEN_MASK   (~0u << M_TOKEN_SHIFT)
 
 #define BITSET_SLEEPER MUTEX_SLEEPER_BITSET /* ordinary sleepers */
 #define BITSET_HEIR    2u /* the single starving waiter that set M_HANDOFF */
@@ -66,17 +66,17 @@
 
 #define MUTEX_FLAGS (SYNC_PSHARED | SYNC_MUTEX_ERRORCHECK)
 
-_Static_assert(THREAD_PROCESS_TOKEN_BITS <= 32 - M_SPIN_SHIFT,
-	       "the process token fits the spinner field");
+_Static_assert(THREAD_PROCESS_TOKEN_BITS <= 32 - M_TOKEN_SHIFT,
+	       "the process token fits the token field");
 
-static uint32_t spinner_of(uint32_t s)
+static uint32_t token_of(uint32_t s)
 {
-	return s >> M_SPIN_SHIFT;
+	return s >> M_TOKEN_SHIFT;
 }
 
 static uint32_t token_bits(uint32_t token)
 {
-	return token << M_SPIN_SHIFT;
+	return token << M_TOKEN_SHIFT;
 }
 
 static bool is_pshared(const sync_mutex_t *m)
@@ -168,9 +168,9 @@ static void release_spinner(sync_mutex_t *m, uint32_t token)
  * lets the next unlock wake a sleeper that was not needed). */
 static uint32_t without_stamp(uint32_t s, uint32_t token)
 {
-	if ((s & M_HANDOFF) || spinner_of(s) != token)
+	if ((s & M_HANDOFF) || token_of(s) != token)
 		return s;
-	return s & ~M_SPIN_MASK;
+	return s & ~M_TOKEN_MASK;
 }
 
 /* Stamps our token on a held lock that has sleepers, so that its unlock
@@ -178,11 +178,11 @@ static uint32_t without_stamp(uint32_t s, uint32_t token)
 static void stamp_if_sleepers(sync_mutex_t *m, uint32_t s, uint32_t token)
 {
 	if ((s & (M_LOCKED | M_WAITERS | M_HANDOFF)) != (M_LOCKED | M_WAITERS) ||
-	    spinner_of(s) == token)
+	    token_of(s) == token)
 		return;
 	/* relaxed: a role again; a failed CAS is retried at the next look */
 	atomic_compare_exchange_strong_explicit(
-		&m->state, &s, (s & ~M_SPIN_MASK) | token_bits(token),
+		&m->state, &s, (s & ~M_TOKEN_MASK) | token_bits(token),
 		memory_order_relaxed, memory_order_relaxed);
 }
 
@@ -254,7 +254,7 @@ static int heir_timeout(sync_mutex_t *m)
 	/* relaxed: the CAS carries the acquire */
 	uint32_t s = atomic_load_explicit(&m->state, memory_order_relaxed);
 	for (;;) {
-		uint32_t want = s & ~(M_HANDOFF | M_SPIN_MASK);
+		uint32_t want = s & ~(M_HANDOFF | M_TOKEN_MASK);
 		if (!(s & M_LOCKED))
 			want |= M_LOCKED;
 		if (state_cas_acquire(m, &s, want))
@@ -270,7 +270,7 @@ static int heir_acquire(sync_mutex_t *m, const struct timespec *abstime)
 		uint32_t s = atomic_load_explicit(&m->state, memory_order_relaxed);
 		if (!(s & M_LOCKED)) {
 			if (state_cas_acquire(m, &s,
-					      (s & ~(M_HANDOFF | M_SPIN_MASK)) | M_LOCKED))
+					      (s & ~(M_HANDOFF | M_TOKEN_MASK)) | M_LOCKED))
 				return 0;
 			continue;
 		}
@@ -294,16 +294,16 @@ static int sleep_acquire(sync_mutex_t *m, const struct timespec *abstime)
 				return 0;
 			continue;
 		}
-		if ((s & M_HANDOFF) && spinner_of(s) != token) {
+		if ((s & M_HANDOFF) && token_of(s) != token) {
 			/* relaxed: drops a vanished heir's claim, publishes nothing */
 			atomic_compare_exchange_weak_explicit(
-				&m->state, &s, s & ~(M_HANDOFF | M_SPIN_MASK),
+				&m->state, &s, s & ~(M_HANDOFF | M_TOKEN_MASK),
 				memory_order_relaxed, memory_order_relaxed);
 			continue;
 		}
 		if (!(s & M_HANDOFF) && lost >= LOST_RACES_BEFORE_HANDOFF &&
 		    !is_pshared(m)) {
-			uint32_t heir = (s & ~M_SPIN_MASK) | M_HANDOFF | M_WAITERS |
+			uint32_t heir = (s & ~M_TOKEN_MASK) | M_HANDOFF | M_WAITERS |
 					token_bits(token);
 			if (state_cas_acquire(m, &s, heir))
 				return heir_acquire(m, abstime);
@@ -391,14 +391,14 @@ enum wake { WAKE_NONE, WAKE_SLEEPER, WAKE_HEIR };
  * bit again if others remain. */
 static uint32_t released(uint32_t s, uint32_t token, enum wake *wake)
 {
-	bool own = spinner_of(s) == token;
+	bool own = token_of(s) == token;
 	if ((s & M_HANDOFF) && own) {
 		*wake = WAKE_HEIR;
 		return s & ~M_LOCKED;
 	}
 	uint32_t want = s & ~(M_LOCKED | M_HANDOFF);
 	if (!own)
-		want &= ~M_SPIN_MASK;
+		want &= ~M_TOKEN_MASK;
 	if (!(s & M_WAITERS) || own) {
 		*wake = WAKE_NONE;
 		return want;

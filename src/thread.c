@@ -3,7 +3,6 @@
 
 #include <errno.h>
 #include <pthread.h>
-#include <stdatomic.h>
 #include <stdbool.h>
 #include <sys/random.h>
 #include <sys/syscall.h>
@@ -80,4 +79,3 @@ uint32_t thread_tid_slow(void)
 	thread_cached_tid = (uint32_t)syscall(SYS_gettid);
 	return thread_cached_tid;
 }
-
