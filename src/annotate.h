@@ -93,15 +93,22 @@
 extern int ann_tools __attribute__((visibility("hidden")));
 
 #define ANN_COLD __attribute__((cold, noinline, visibility("hidden")))
-ANN_COLD void ann_lock_create_slow(const void *l, size_t size);
-ANN_COLD void ann_lock_destroy_slow(const void *l);
-ANN_COLD void ann_lock_pre_slow(const void *l, size_t size, unsigned flags);
-ANN_COLD void ann_lock_post_slow(const void *l, unsigned flags, int r);
-ANN_COLD void ann_unlock_pre_slow(const void *l, size_t size, unsigned flags);
-ANN_COLD void ann_unlock_post_slow(const void *l, unsigned flags);
-ANN_COLD void ann_release_slow(const void *p);
-ANN_COLD void ann_acquire_slow(const void *p);
-ANN_COLD void ann_internal_slow(const void *p, size_t size);
+/* The hooks use the address only (gcc would otherwise warn about passing
+ * memory not yet written, e.g. a fresh node, to a const pointer). */
+#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 10
+#define ANN_ADDR_ONLY __attribute__((access(none, 1)))
+#else
+#define ANN_ADDR_ONLY
+#endif
+ANN_COLD ANN_ADDR_ONLY void ann_lock_create_slow(const void *l, size_t size);
+ANN_COLD ANN_ADDR_ONLY void ann_lock_destroy_slow(const void *l);
+ANN_COLD ANN_ADDR_ONLY void ann_lock_pre_slow(const void *l, size_t size, unsigned flags);
+ANN_COLD ANN_ADDR_ONLY void ann_lock_post_slow(const void *l, unsigned flags, int r);
+ANN_COLD ANN_ADDR_ONLY void ann_unlock_pre_slow(const void *l, size_t size, unsigned flags);
+ANN_COLD ANN_ADDR_ONLY void ann_unlock_post_slow(const void *l, unsigned flags);
+ANN_COLD ANN_ADDR_ONLY void ann_release_slow(const void *p);
+ANN_COLD ANN_ADDR_ONLY void ann_acquire_slow(const void *p);
+ANN_COLD ANN_ADDR_ONLY void ann_internal_slow(const void *p, size_t size);
 
 static inline int ann_on(void)
 {
