@@ -74,7 +74,7 @@ byte kinds[NPOP];
 bit fin[NPOP];
 byte pushers_done = 0;
 
-#define STUCK(i) (asleep[i] && kinds[i] == WAIT)
+#define STUCK(i) (asleep[i])   /* only a wake-up (or its deadline) gets it out */
 #define QUIET(i) (fin[i] || STUCK(i))
 
 active proctype monitor()

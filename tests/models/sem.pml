@@ -73,8 +73,9 @@ bit fin[3];            /* the waiter returned (or vanished) */
 byte posters_done = 0;
 
 #define REGISTERED (reg[0] + reg[1] + reg[2] + dead_reg)
-/* asleep for good unless someone wakes it: a plain wait, no look owed */
-#define STUCK(i) (i < NW && asleep[i] && kinds[i] == WAIT && !owed[i])
+/* asleep with no look owed: only a wake-up gets it out (or its deadline,
+ * a cancellation, a death: a lost wake-up all the same) */
+#define STUCK(i) (i < NW && asleep[i] && !owed[i])
 #define QUIET(i) (i >= NW || fin[i] || STUCK(i))
 
 active proctype monitor()
