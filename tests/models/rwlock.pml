@@ -70,15 +70,18 @@ byte rd = 0;      /* read holds */
 bit hsleep = 0;       /* HSLEEP */
 
 /* the kernel */
-byte where[3];    /* 0 awake, LOW or HIGH: the half it sleeps on */
-byte bits[3];     /* its bitset */
-byte spurious = 1;
+byte where[4];    /* 0 awake, LOW or HIGH: the half it sleeps on */
+byte bits[4];     /* its bitset */
+#ifndef SPURIOUS
+#define SPURIOUS 1
+#endif
+byte spurious = SPURIOUS;
 
 /* ghosts */
 byte nr = 0;      /* readers inside */
 byte nw = 0;      /* writers inside */
 byte wwait = 0;   /* writers between their registration and its removal */
-bit fin[3];
+bit fin[4];
 
 #define LOW_IS(w, rs, ws, n) (wr_bit == (w) && rsleep == (rs) && wsleep == (ws) && ww == (n))
 #define HIGH_IS(r, hs) (rd == (r) && hsleep == (hs))
@@ -94,8 +97,8 @@ active proctype monitor()
 end:	atomic {
 		!(nw <= 1 && (nw == 0 || nr == 0) && wr_bit == nw && rd >= nr &&
 		  (!hsleep || ww > 0)) ||
-		(QUIET(0) && QUIET(1) && QUIET(2) &&
-		 (ASLEEP(0) || ASLEEP(1) || ASLEEP(2))) ->
+		(QUIET(0) && QUIET(1) && QUIET(2) && QUIET(3) &&
+		 (ASLEEP(0) || ASLEEP(1) || ASLEEP(2) || ASLEEP(3))) ->
 		assert(false)
 	}
 }
@@ -107,7 +110,8 @@ inline wake_readers()                 /* FUTEX_WAKE_BITSET low, all, READERS */
 	atomic {
 		if :: where[0] == LOW && bits[0] == FUTEX_READERS -> where[0] = 0 :: else -> skip fi;
 		if :: where[1] == LOW && bits[1] == FUTEX_READERS -> where[1] = 0 :: else -> skip fi;
-		if :: where[2] == LOW && bits[2] == FUTEX_READERS -> where[2] = 0 :: else -> skip fi
+		if :: where[2] == LOW && bits[2] == FUTEX_READERS -> where[2] = 0 :: else -> skip fi;
+		if :: where[3] == LOW && bits[3] == FUTEX_READERS -> where[3] = 0 :: else -> skip fi
 	}
 }
 
@@ -118,6 +122,7 @@ inline wake_writers_low_one()         /* low, 1, WRITERS (private lock) */
 		:: where[0] == LOW && bits[0] == FUTEX_WRITERS -> where[0] = 0
 		:: where[1] == LOW && bits[1] == FUTEX_WRITERS -> where[1] = 0
 		:: where[2] == LOW && bits[2] == FUTEX_WRITERS -> where[2] = 0
+		:: where[3] == LOW && bits[3] == FUTEX_WRITERS -> where[3] = 0
 		:: else -> skip
 		fi
 	}
@@ -128,7 +133,8 @@ inline wake_writers_high()            /* high, all, WRITERS */
 	atomic {
 		if :: where[0] == HIGH -> where[0] = 0 :: else -> skip fi;
 		if :: where[1] == HIGH -> where[1] = 0 :: else -> skip fi;
-		if :: where[2] == HIGH -> where[2] = 0 :: else -> skip fi
+		if :: where[2] == HIGH -> where[2] = 0 :: else -> skip fi;
+		if :: where[3] == HIGH -> where[3] = 0 :: else -> skip fi
 	}
 }
 
@@ -233,6 +239,7 @@ inline rd_lock()
 		:: !got -> rd_undo(); rd_wait()
 		:: got -> skip
 		fi
+#ifndef RD_FAST_ONLY
 	:: true ->  /* read_acquire_looking: CAS 0 -> one hold, else fetch_add if open */
 		atomic {
 			if
@@ -256,6 +263,7 @@ inline rd_lock()
 			:: got -> skip
 			fi
 		fi
+#endif
 	fi
 }
 
@@ -366,7 +374,11 @@ inline wr_wait()
 				:: slept == 0 ->
 					atomic {
 						if
+#ifdef HSLEEP_NOT_COMPARED   /* rwlock_hsleep.pml's mutant */
+						:: rd == srd ->
+#else
 						:: HIGH_IS(srd, 1) ->
+#endif
 							where[me] = HIGH; bits[me] = FUTEX_WRITERS
 						:: else -> slept = EAGAIN
 						fi
@@ -441,32 +453,49 @@ inline wr_unlock()
 	fi
 }
 
+#define LOCALS \
+	bit timed, expired, got, on, wake, wake2; \
+	byte r, slept; \
+	bit sW, sRS, sWS, sHS; \
+	byte sww, srd
+
+#define FINISH \
+	atomic { \
+		fin[me] = 1; timed = 0; expired = 0; got = 0; on = 0; wake = 0; wake2 = 0; \
+		r = 0; slept = 0; sW = 0; sRS = 0; sWS = 0; sHS = 0; sww = 0; srd = 0 \
+	}
+
+inline reader()
+{
+	rd_lock();
+	if
+	:: got -> rd_unlock()
+	:: else -> skip
+	fi
+}
+
+inline writer()
+{
+	wr_lock();
+	if
+	:: got -> wr_unlock()
+	:: else -> skip
+	fi
+}
+
+#ifndef CLIENTS   /* a file that includes this one may bring its own */
 proctype thread(byte me)
 {
-	bit timed, expired, got, on, wake, wake2;
-	byte r, slept;
-	bit sW, sRS, sWS, sHS;
-	byte sww, srd;
+	LOCALS;
 	if
 	:: timed = 0
 	:: me == 0 -> timed = 1   /* one timed thread (the state space) */
 	fi;
 	if
-	:: true -> rd_lock();
-		if
-		:: got -> rd_unlock()
-		:: else -> skip
-		fi
-	:: true -> wr_lock();
-		if
-		:: got -> wr_unlock()
-		:: else -> skip
-		fi
+	:: true -> reader()
+	:: true -> writer()
 	fi;
-	atomic {
-		fin[me] = 1; timed = 0; expired = 0; got = 0; on = 0; wake = 0; wake2 = 0;
-		r = 0; slept = 0; sW = 0; sRS = 0; sWS = 0; sHS = 0; sww = 0; srd = 0
-	}
+	FINISH
 }
 
 init
@@ -476,3 +505,4 @@ init
 		if :: NT > 2 -> run thread(2) :: else -> skip fi
 	}
 }
+#endif
