@@ -38,7 +38,10 @@
  * writer holds, HSLEEP only with a registration (what the inline rdunlock
  * fast path assumes); writer preference: no reader gets in while a writer
  * is registered; no lost wake-up: no thread asleep while every other one
- * has returned (or is asleep too). */
+ * has returned (or is asleep too).
+ * rwlock_hsleep.pml (a writer and three readers: why HSLEEP is in the high
+ * half) and rwlock_starve.pml (writer preference as LTL liveness) include
+ * this file with other parameters: change it and they follow. */
 
 /* SPIN: -DNT=3 */
 /* PAN_CC: -DSAFETY -DCOLLAPSE */
