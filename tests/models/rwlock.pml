@@ -12,33 +12,36 @@
  * so there is no store-buffering pair and no store buffer is modelled.
  *
  * Mapping (C function -> model inline):
- *   inline sync_impl_rwlock_rdlock (fetch_add, low == 0) -> rd_fast
- *   read_acquire_looking (CAS 0 -> one, fetch_add)     -> rd_looking
- *   read_undo_and_wait (CAS loop, wake_writers_high)    -> rd_undo
- *   read_slow / read_wait / read_try (CAS loop)         -> rd_wait, read_try
- *   read_sleep_once (CAS RSLEEP, futex_wait low)        -> in rd_wait
- *   sync_rwlock_rdunlock + inline fast path,
- *     sync_impl_rwlock_rdunlock_slow                    -> rd_unlock
- *   write_acquire / write_try (CAS loop)                -> wr_lock, write_try
- *   write_wait / write_try_registered / register_writer -> wr_wait
- *   write_sleep_once (CAS HSLEEP / WSLEEP, futex_wait)  -> in wr_wait
- *   writer_give_up                                      -> wr_give_up
- *   sync_rwlock_wrunlock / release_plain / released      -> wr_unlock
+ *   sync_impl_rwlock_rdlock (header: fetch_add, low half == 0),
+ *     read_acquire (library: fetch_add, readers_blocked),
+ *     read_acquire_looking (CAS 0 -> one hold, fetch_add if open)
+ *                                   -> rd_lock, its three branches
+ *   read_undo_and_wait (CAS loop, wake_writers_high)      -> rd_undo
+ *   read_slow / read_wait                                 -> rd_wait
+ *   read_try (CAS loop, clears a stale RSLEEP)            -> read_try
+ *   read_sleep_once (CAS RSLEEP, futex_wait low, READERS) -> in rd_wait
+ *   sync_rwlock_rdunlock, the header's inline rdunlock,
+ *     sync_impl_rwlock_rdunlock_slow                      -> rd_unlock
+ *   write_acquire / write_try (CAS loop), write_slow      -> wr_lock, write_try
+ *   write_wait / register_writer / write_try_registered   -> wr_wait
+ *   write_sleep_once (CAS HSLEEP or WSLEEP, futex_wait)   -> in wr_wait
+ *   writer_give_up                                        -> wr_give_up
+ *   sync_rwlock_wrunlock / release_plain / released       -> wr_unlock
  *   wake_readers / wake_writers_low / wake_writers_high(_released)
- *                                                       -> wake_* inlines
+ *                                   -> wake_readers / wake_writers_low_one /
+ *                                      wake_writers_high
  * Abstracted away: process-shared locks (wake all writers, 10 ms second
  * looks), stale and phantom registrations (drops, heartbeat, wtoken, fork),
  * PREFER_READER, the read-count limit, EDEADLK/EPERM misuse, an rdunlock
  * of an unheld lock, the read spin (a failed read_try changes nothing, and
- * read_wait starts with one), sync_impl_rwlock_pshared_seen's library
- * fetch-and-add path (it accepts a stale RSLEEP the inline path sends to
- * read_try).
+ * read_wait starts with one).
  * Checked (NT threads, each a reader or a writer, thread 0 plain or timed,
- * the others plain, one lock and unlock each): reader/writer and writer/writer exclusion, WRITER set iff a
- * writer holds, HSLEEP only with a registration (what the inline rdunlock
- * fast path assumes); writer preference: no reader gets in while a writer
- * is registered; no lost wake-up: no thread asleep while every other one
- * has returned (or is asleep too).
+ * the others plain, one lock and unlock each): reader/writer and
+ * writer/writer exclusion, WRITER set iff a writer holds, HSLEEP only with
+ * a registration (what the inline rdunlock fast path assumes); writer
+ * preference: no reader gets in while a writer is registered; no lost
+ * wake-up: no thread asleep while every other one has returned (or is
+ * asleep too).
  * rwlock_hsleep.pml (a writer and three readers: why HSLEEP is in the high
  * half) and rwlock_starve.pml (writer preference as LTL liveness) include
  * this file with other parameters: change it and they follow. */
@@ -246,6 +249,18 @@ inline rd_lock()
 		:: got -> skip
 		fi
 #ifndef RD_FAST_ONLY
+	:: true ->  /* the library's read_acquire (SYNC_NO_INLINE): fetch_add,
+		     * undone only if readers_blocked (a stale RSLEEP lets it in) */
+		atomic {
+			if
+			:: !(wr_bit || ww > 0) -> rd++; got = 1; reader_in()
+			:: else -> rd++
+			fi
+		}
+		if
+		:: !got -> rd_undo(); rd_wait()
+		:: got -> skip
+		fi
 	:: true ->  /* read_acquire_looking: CAS 0 -> one hold, else fetch_add if open */
 		atomic {
 			if
