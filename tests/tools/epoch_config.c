@@ -1,9 +1,12 @@
 /* Configuration reload under sync_epoch: readers load the current
  * configuration (an atomic pointer) inside a section and read its plain
- * fields; the writer publishes a new one and retires the old with a
- * callback that scribbles on it and frees it, or waits by
- * sync_epoch_synchronize and frees it itself. Correct: no report. (The
- * pointer is the program's own atomic: annotated for Valgrind, see tools.h.) */
+ * fields; the writer publishes a new one and, in a first run, retires the
+ * old with a callback that scribbles on it and frees it, in a second run
+ * waits by sync_epoch_synchronize and does so itself. Reader 0 tells the
+ * writer when it meets a new configuration, before it reads it, so that
+ * its reads of every configuration come before that configuration's end
+ * and only the epoch orders them. Correct: no report. (The pointer is the
+ * program's own atomic: annotated for Valgrind, see tools.h.) */
 #include <stdatomic.h>
 
 #include "tools.h"
@@ -17,6 +20,8 @@ struct config {
 
 static _Atomic(struct config *) current;
 static atomic_long freed;
+static sync_sem_t writer_done, readers_ready, config_met;
+static int by_callback; /* this run's way to end a configuration */
 static long rounds;
 
 static struct config *config_new(long v)
@@ -29,7 +34,7 @@ static struct config *config_new(long v)
 	return c;
 }
 
-/* The callback: the object is the reclaimer's now, writes included. */
+/* Its end: whoever ends it owns it, writes included. */
 static void config_free(void *p)
 {
 	struct config *c = p;
@@ -40,12 +45,17 @@ static void config_free(void *p)
 
 static void *reader(void *arg)
 {
-	(void)arg;
+	struct config *met = NULL;
 	long seen = 0;
-	for (long n = 0; n < rounds; n++) {
+	CHECK(sync_sem_post(&readers_ready) == 0);
+	while (!tools_raised(&writer_done)) {
 		sync_epoch_enter();
 		struct config *c = atomic_load_explicit(&current, memory_order_acquire);
 		ANNOTATE_HAPPENS_AFTER(&current);
+		if ((long)arg == 0 && c != met) {
+			met = c;
+			CHECK(sync_sem_post(&config_met) == 0);
+		}
 		CHECK(c->port == 8000 + c->version % 1000);
 		CHECK(c->timeout == c->version * 3);
 		CHECK(c->version >= seen);
@@ -58,19 +68,22 @@ static void *reader(void *arg)
 static void *writer(void *arg)
 {
 	(void)arg;
+	for (int i = 0; i < READERS; i++)
+		CHECK(sync_sem_wait(&readers_ready) == 0);
 	for (long v = 1; v <= rounds; v++) {
 		struct config *fresh = config_new(v);
+		CHECK(sync_sem_wait(&config_met) == 0); /* reader 0 met the old one */
 		ANNOTATE_HAPPENS_BEFORE(&current);
 		struct config *old = atomic_exchange_explicit(&current, fresh,
 							      memory_order_acq_rel);
-		if (v % 16) {
+		if (by_callback) {
 			sync_epoch_retire(old, config_free);
 		} else {
 			sync_epoch_synchronize();
-			old->port = -1; /* no reader can see it any more */
-			free(old);
+			config_free(old); /* no reader can see it any more */
 		}
 	}
+	CHECK(sync_sem_post(&writer_done) == 0);
 	return NULL;
 }
 
@@ -79,13 +92,25 @@ static void *either(void *arg)
 	return (long)arg == READERS ? writer(arg) : reader(arg);
 }
 
-int main(int argc, char **argv)
+static void reload(int callbacks)
 {
-	rounds = tools_scale(argc, argv, 5000);
+	by_callback = callbacks;
+	atomic_store(&freed, 0);
 	atomic_store(&current, config_new(0));
+	CHECK(sync_sem_init(&writer_done, 0, 0) == 0);
+	CHECK(sync_sem_init(&readers_ready, 0, 0) == 0);
+	CHECK(sync_sem_init(&config_met, 0, 0) == 0);
 	tools_run(READERS + 1, either);
 	sync_epoch_barrier();
-	CHECK(atomic_load(&freed) == rounds - rounds / 16);
+	CHECK(atomic_load(&freed) == rounds);
 	free(atomic_load(&current));
+}
+
+int main(int argc, char **argv)
+{
+	rounds = tools_scale(argc, argv, 4000) / 20; /* versions: a grace period each */
+	CHECK(rounds > 0);
+	reload(1);
+	reload(0);
 	return 0;
 }

@@ -74,6 +74,13 @@ struct version {
 };
 
 static sync_map_t *configs;
+static sync_sem_t writer_done = SYNC_SEM_INITIALIZER(0);
+static sync_sem_t readers_ready = SYNC_SEM_INITIALIZER(0); /* so that they overlap */
+/* Reader 0 has seen a new version: the writer waits for it before the next,
+ * so that every version crosses from writer to reader through the map
+ * alone (the semaphore orders only the other way). */
+static sync_sem_t version_seen = SYNC_SEM_INITIALIZER(0);
+static long last_seen; /* reader 0's own */
 
 static void version_free(void *p)
 {
@@ -84,21 +91,26 @@ static void version_free(void *p)
 
 static int check_version(const void *key, size_t keylen, void *value, void *arg)
 {
-	(void)key, (void)keylen, (void)arg;
+	(void)key, (void)keylen;
 	struct version *x = value;
 	for (int i = 0; i < 4; i++)
 		CHECK(x->payload[i] == x->v * i);
+	if (arg && x->v != last_seen) {
+		last_seen = x->v;
+		CHECK(sync_sem_post(&version_seen) == 0);
+	}
 	return 0;
 }
 
+/* Reader 0 looks by foreach, the others by get. */
 static void *config_reader(void *arg)
 {
-	(void)arg;
-	for (long n = 0; n < words_per_thread; n++) {
+	CHECK(sync_sem_post(&readers_ready) == 0);
+	while (!tools_raised(&writer_done)) {
 		sync_epoch_enter();
 		void *p;
-		if (n % 4 == 3)
-			CHECK(sync_map_foreach(configs, check_version, NULL) == 0);
+		if ((long)arg == 0)
+			CHECK(sync_map_foreach(configs, check_version, &last_seen) == 0);
 		else if (sync_map_get(configs, "config", 6, &p) == 0)
 			check_version("config", 6, p, NULL);
 		sync_epoch_exit();
@@ -109,9 +121,13 @@ static void *config_reader(void *arg)
 static void *config_writer(void *arg)
 {
 	(void)arg;
-	for (long v = 1; v <= words_per_thread / 4; v++) {
+	for (int i = 0; i < THREADS; i++)
+		CHECK(sync_sem_wait(&readers_ready) == 0);
+	for (long v = 1; v <= words_per_thread / 20 + 1; v++) {
 		struct version *x = malloc(sizeof *x), *old = NULL;
 		CHECK(x);
+		if (v > 1)
+			CHECK(sync_sem_wait(&version_seen) == 0);
 		x->v = v;
 		for (int i = 0; i < 4; i++)
 			x->payload[i] = v * i;
@@ -126,6 +142,7 @@ static void *config_writer(void *arg)
 				sync_epoch_retire(old, version_free);
 		}
 	}
+	CHECK(sync_sem_post(&writer_done) == 0);
 	return NULL;
 }
 

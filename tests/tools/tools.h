@@ -55,6 +55,16 @@ static inline void tools_run(int n, void *(*fn)(void *))
 		CHECK(pthread_join(t[i], NULL) == 0);
 }
 
+/* A stop signal that every tool sees: raised by one sync_sem_post, seen by
+ * a trywait that puts the token back. */
+static inline int tools_raised(sync_sem_t *flag)
+{
+	if (sync_sem_trywait(flag) != 0)
+		return 0;
+	CHECK(sync_sem_post(flag) == 0);
+	return 1;
+}
+
 /* A small deterministic generator (xorshift), one state per thread. */
 static inline unsigned tools_rand(unsigned *s)
 {
