@@ -86,9 +86,12 @@ static uint32_t load_seq(sync_cond_t *c)
 	return seq_of(atomic_load(&c->word));
 }
 
+/* A robust mutex's futex is always shared (the kernel's wake at an owner's
+ * death is): a private cond cannot requeue onto it, so it counts as shared. */
 static uintptr_t mutex_tag(const sync_mutex_t *m)
 {
-	return (uintptr_t)m | ((m->flags & SYNC_PSHARED) ? MUTEX_TAG_PSHARED : 0);
+	bool shared = m->flags & (SYNC_PSHARED | SYNC_MUTEX_ROBUST);
+	return (uintptr_t)m | (shared ? MUTEX_TAG_PSHARED : 0);
 }
 
 /* The private mutex that a broadcast may requeue waiters onto, or NULL. */
@@ -321,11 +324,9 @@ static int wait_on(sync_cond_t *c, sync_mutex_t *m, const struct timespec *absti
 	}
 	struct wait_end end = sleep_until_signalled(&w, abstime);
 	atomic_fetch_sub(&c->waiters, 1); /* c may be destroyed from here on */
-	if (end.lock_as_sleeper)
-		mutex_lock_requeued(m);
-	else
-		sync_mutex_lock(m); /* cannot fail: the caller held m */
-	return end.result;
+	/* 0, or a robust mutex's EOWNERDEAD or ENOTRECOVERABLE */
+	r = end.lock_as_sleeper ? mutex_lock_requeued(m) : sync_mutex_lock(m);
+	return r ? r : end.result;
 }
 
 int sync_cond_wait(sync_cond_t *c, sync_mutex_t *m)

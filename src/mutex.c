@@ -64,7 +64,7 @@
 /* Wake-ups lost to barging threads before a sleeper claims the hand-off. */
 #define LOST_RACES_BEFORE_HANDOFF 4
 
-#define MUTEX_FLAGS (SYNC_PSHARED | SYNC_MUTEX_ERRORCHECK)
+#define MUTEX_FLAGS (SYNC_PSHARED | SYNC_MUTEX_ERRORCHECK | SYNC_MUTEX_ROBUST)
 
 _Static_assert(THREAD_PROCESS_TOKEN_BITS <= 32 - M_TOKEN_SHIFT,
 	       "the process token fits the token field");
@@ -116,11 +116,17 @@ int sync_mutex_init(sync_mutex_t *m, int flags)
 {
 	if (!m || (flags & ~MUTEX_FLAGS))
 		return EINVAL;
+	if (flags & SYNC_MUTEX_ROBUST)
+		return robust_init(m, flags);
 	/* relaxed: publishing the object to other threads is the caller's job */
 	atomic_store_explicit(&m->state, 0, memory_order_relaxed);
 	atomic_store_explicit(&m->owner, 0, memory_order_relaxed);
 	m->flags = (uint32_t)flags;
 	atomic_store_explicit(&m->spinner, 0, memory_order_relaxed);
+	m->pidns = 0;
+	m->reserved = 0;
+	m->robust_prev = NULL;
+	m->robust_next = NULL;
 	return 0;
 }
 
@@ -128,6 +134,8 @@ int sync_mutex_destroy(sync_mutex_t *m)
 {
 	if (!m)
 		return EINVAL;
+	if (mutex_is_robust(m))
+		return robust_destroy(m);
 	/* relaxed: a snapshot; destroying while others still use it is misuse */
 	uint32_t s = atomic_load_explicit(&m->state, memory_order_relaxed);
 	return (s & (M_LOCKED | M_HANDOFF)) ? EBUSY : 0;
@@ -324,6 +332,8 @@ static int sleep_acquire(sync_mutex_t *m, const struct timespec *abstime)
 /* A deadline already past gets no spin: ETIMEDOUT at once. */
 static int lock_slow(sync_mutex_t *m, const struct timespec *abstime)
 {
+	if (mutex_is_robust(m))
+		return robust_lock(m, abstime);
 	if (is_errorcheck(m) && caller_owns(m))
 		return EDEADLK;
 	if (timeout_passed(abstime))
@@ -335,7 +345,8 @@ static int lock_slow(sync_mutex_t *m, const struct timespec *abstime)
 }
 
 /* A running thread may take a free lock even while a spinner or sleepers
- * wait (barging keeps the cache line where the work is). */
+ * wait (barging keeps the cache line where the work is). A robust mutex's
+ * word is never 0 (its free value is a tid), so the first CAS fails there. */
 static inline bool try_fast(sync_mutex_t *m)
 {
 	uint32_t s = 0;
@@ -343,7 +354,7 @@ static inline bool try_fast(sync_mutex_t *m)
 		    &m->state, &s, M_LOCKED, memory_order_acquire, /* pairs with unlock */
 		    memory_order_relaxed))
 		return true;
-	return take_if_free(m, &s);
+	return !mutex_is_robust(m) && take_if_free(m, &s);
 }
 
 /* Fast path first, then spin and sleep until abstime (NULL: forever). */
@@ -372,6 +383,8 @@ int sync_mutex_trylock(sync_mutex_t *m)
 {
 	if (!m)
 		return EINVAL;
+	if (mutex_is_robust(m))
+		return robust_trylock(m);
 	/* relaxed: the CAS carries the acquire */
 	uint32_t s = atomic_load_explicit(&m->state, memory_order_relaxed);
 	if (!take_if_free(m, &s))
@@ -447,6 +460,8 @@ int sync_mutex_unlock(sync_mutex_t *m)
 {
 	if (!m)
 		return EINVAL;
+	if (mutex_is_robust(m))
+		return robust_unlock(m);
 	bool pshared = is_pshared(m); /* read while we still hold m */
 	if (is_errorcheck(m)) {
 		if (!caller_owns(m))
@@ -462,16 +477,28 @@ int sync_mutex_unlock(sync_mutex_t *m)
 	return unlock_slow(m, s, pshared);
 }
 
+int sync_mutex_consistent(sync_mutex_t *m)
+{
+	if (!m || !mutex_is_robust(m))
+		return EINVAL;
+	return robust_consistent(m);
+}
+
 bool mutex_may_be_held_by_caller(sync_mutex_t *m)
 {
+	if (mutex_is_robust(m))
+		return robust_held_by_caller(m);
 	if (is_errorcheck(m))
 		return caller_owns(m);
 	/* relaxed: if the caller holds m, its own lock set this bit */
 	return atomic_load_explicit(&m->state, memory_order_relaxed) & M_LOCKED;
 }
 
-void mutex_lock_requeued(sync_mutex_t *m)
+int mutex_lock_requeued(sync_mutex_t *m)
 {
+	if (mutex_is_robust(m))
+		return robust_lock(m, NULL);
 	sleep_acquire(m, NULL); /* no deadline: cannot fail */
 	note_owner(m);
+	return 0;
 }

@@ -49,4 +49,8 @@ static inline uint32_t thread_process_token(void)
 	return thread_token;
 }
 
+/* An id of the caller's PID namespace (the inode of /proc/self/ns/pid), or
+ * 0 if /proc cannot tell: thread ids mean something only within one. */
+uint32_t thread_pid_namespace(void);
+
 #endif /* SYNC_SRC_THREAD_H */

@@ -10,7 +10,7 @@ extern "C" {
 #endif
 
 #define SYNC_VERSION_MAJOR 0
-#define SYNC_VERSION_MINOR 4
+#define SYNC_VERSION_MINOR 5
 #define SYNC_VERSION_PATCH 0
 
 /* Flags for the *_init functions; unknown bits are rejected with EINVAL. */
