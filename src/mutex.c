@@ -332,8 +332,6 @@ static int sleep_acquire(sync_mutex_t *m, const struct timespec *abstime)
 /* A deadline already past gets no spin: ETIMEDOUT at once. */
 static int lock_slow(sync_mutex_t *m, const struct timespec *abstime)
 {
-	if (mutex_is_robust(m))
-		return robust_lock(m, abstime);
 	if (is_errorcheck(m) && caller_owns(m))
 		return EDEADLK;
 	if (timeout_passed(abstime))
@@ -345,8 +343,8 @@ static int lock_slow(sync_mutex_t *m, const struct timespec *abstime)
 }
 
 /* A running thread may take a free lock even while a spinner or sleepers
- * wait (barging keeps the cache line where the work is). A robust mutex's
- * word is never 0 (its free value is a tid), so the first CAS fails there. */
+ * wait (barging keeps the cache line where the work is). Not for a robust
+ * mutex, whose word is never 0 (its free value is a tid). */
 static inline bool try_fast(sync_mutex_t *m)
 {
 	uint32_t s = 0;
@@ -354,12 +352,15 @@ static inline bool try_fast(sync_mutex_t *m)
 		    &m->state, &s, M_LOCKED, memory_order_acquire, /* pairs with unlock */
 		    memory_order_relaxed))
 		return true;
-	return !mutex_is_robust(m) && take_if_free(m, &s);
+	return take_if_free(m, &s);
 }
 
-/* Fast path first, then spin and sleep until abstime (NULL: forever). */
+/* Fast path first, then spin and sleep until abstime (NULL: forever). A
+ * robust mutex goes its own way before a CAS that would fail there. */
 static int acquire(sync_mutex_t *m, const struct timespec *abstime)
 {
+	if (__builtin_expect(mutex_is_robust(m), 0))
+		return robust_lock(m, abstime);
 	if (try_fast(m)) {
 		note_owner(m);
 		return 0;

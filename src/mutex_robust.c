@@ -68,8 +68,8 @@ _Static_assert(offsetof(sync_mutex_t, robust_prev) + sizeof(void *) ==
 
 enum head_state { HEAD_UNKNOWN, HEAD_OK, HEAD_UNUSABLE };
 
-static _Thread_local struct robust_list_head *thread_head;
-static _Thread_local enum head_state thread_head_state;
+static THREAD_LOCAL struct robust_list_head *thread_head;
+static THREAD_LOCAL enum head_state thread_head_state;
 
 static struct robust_list *entry_of(sync_mutex_t *m)
 {

@@ -11,7 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
-_Thread_local uint32_t thread_cached_tid;
+THREAD_LOCAL uint32_t thread_cached_tid;
 
 uint32_t thread_token;
 bool thread_fork_unwatched;
@@ -19,7 +19,7 @@ bool thread_fork_unwatched;
 /* The pid that drew thread_token, for the fallback of thread_fork_unwatched. */
 static pid_t token_pid;
 
-_Thread_local uint32_t thread_tid_before_fork;
+THREAD_LOCAL uint32_t thread_tid_before_fork;
 
 static uint32_t draw_token(void)
 {

@@ -6,7 +6,12 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-extern _Thread_local uint32_t thread_cached_tid;
+/* Thread-local storage in the initial-exec model: one instruction instead of
+ * a __tls_get_addr call (epoch.c does the same); the few bytes come from
+ * glibc's static TLS surplus when the library is dlopen()ed. */
+#define THREAD_LOCAL _Thread_local __attribute__((tls_model("initial-exec")))
+
+extern THREAD_LOCAL uint32_t thread_cached_tid;
 
 uint32_t thread_tid_slow(void);
 
@@ -23,7 +28,7 @@ static inline uint32_t thread_tid(void)
  * (the pthread_atfork pattern: lock in prepare, unlock in parent and
  * child). Only for objects private to the process: in a shared one, that
  * id is the parent's thread, alive. */
-extern _Thread_local uint32_t thread_tid_before_fork;
+extern THREAD_LOCAL uint32_t thread_tid_before_fork;
 
 static inline bool thread_held_before_fork(uint32_t owner)
 {
