@@ -215,6 +215,20 @@ static int take_once(sync_mutex_t *m, uint32_t *s, uint32_t tid, bool slept)
 	return EBUSY;
 }
 
+/* Sleeps while the word is s: a shared futex wait always (see the top),
+ * with futex_wait's periodic second look only for a mutex that other
+ * processes use (only a process can vanish with a wake-up meant for others). */
+static int sleep_on(sync_mutex_t *m, uint32_t s, const struct timespec *abstime)
+{
+	if (m->flags & SYNC_PSHARED)
+		return futex_wait(&m->state, s, abstime, FUTEX_BITSET_MATCH_ANY, true);
+	if (timeout_before_epoch(abstime))
+		return ETIMEDOUT;
+	long r = futex_syscall((uint32_t *)&m->state, FUTEX_WAIT_BITSET, s, abstime,
+			       NULL, FUTEX_BITSET_MATCH_ANY);
+	return (int)-r;
+}
+
 /* A short spin for a lock that nobody sleeps on, then sleeps with WAITERS
  * set, like Drepper's mutex 2; shared futex operations (see the top). */
 static int take_or_sleep(sync_mutex_t *m, uint32_t tid,
@@ -241,8 +255,7 @@ static int take_or_sleep(sync_mutex_t *m, uint32_t tid,
 							   memory_order_relaxed,
 							   memory_order_relaxed))
 			continue;
-		if (futex_wait(&m->state, s | FUTEX_WAITERS, abstime,
-			       FUTEX_BITSET_MATCH_ANY, true) == ETIMEDOUT)
+		if (sleep_on(m, s | FUTEX_WAITERS, abstime) == ETIMEDOUT)
 			return ETIMEDOUT;
 		slept = true;
 		s = load_state(m);
