@@ -42,6 +42,7 @@
 
 #include <sync/cond.h>
 
+#include "annotate.h"
 #include "backoff.h"
 #include "futex.h"
 #include "mutex_internal.h"
@@ -107,6 +108,7 @@ int sync_cond_init(sync_cond_t *c, int flags)
 {
 	if (!c || (flags & ~SYNC_PSHARED))
 		return EINVAL;
+	ann_internal(c, sizeof *c);
 	/* relaxed: publishing the object to other threads is the caller's job */
 	atomic_store_explicit(&c->word, 0, memory_order_relaxed);
 	atomic_store_explicit(&c->waiters, 0, memory_order_relaxed);
@@ -176,6 +178,7 @@ int sync_cond_destroy(sync_cond_t *c)
 {
 	if (!c)
 		return EINVAL;
+	ann_internal(c, sizeof *c);
 	if (!atomic_load(&c->waiters))
 		return 0;
 	if (waiter_is_blocked(c))
@@ -309,6 +312,7 @@ static struct wait_end sleep_until_signalled(struct waiter *w,
 static int wait_on(sync_cond_t *c, sync_mutex_t *m, const struct timespec *abstime)
 {
 	pthread_testcancel(); /* a pending cancellation acts with m held */
+	ann_internal(c, sizeof *c);
 	if (!mutex_may_be_held_by_caller(m))
 		return EPERM;
 	int r = bind_mutex(c, m);
@@ -348,6 +352,7 @@ int sync_cond_signal(sync_cond_t *c)
 {
 	if (!c)
 		return EINVAL;
+	ann_internal(c, sizeof *c);
 	if (!atomic_load(&c->waiters))
 		return 0;
 	bool pshared = is_pshared(c); /* read before the bump frees waiters */
@@ -366,6 +371,7 @@ int sync_cond_broadcast(sync_cond_t *c)
 {
 	if (!c)
 		return EINVAL;
+	ann_internal(c, sizeof *c);
 	if (!atomic_load(&c->waiters))
 		return 0;
 	bool pshared = is_pshared(c);

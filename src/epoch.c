@@ -28,7 +28,16 @@
  *   held; the child of fork() keeps only the forking thread, and rebuilds the
  *   locks and unlisted counts from it. An unlisted thread that exits inside a
  *   section (misuse: it could not join, and so has no destructor) leaves its
- *   count, and later grace periods wait forever. */
+ *   count, and later grace periods wait forever.
+ * - Tools (annotate.h): in a process watched by TSan, Helgrind or DRD, every
+ *   section is counted as an unlisted one (its ctr stays 0 and its mode is
+ *   MODE_FENCE, so that <sync/epoch.h>'s inline enter and exit, whose
+ *   stores the tools cannot see, call the library), and ends with
+ *   ann_release(&sections_ended); a retire releases there too before it
+ *   queues its callback. Callbacks run, and grace periods return, after
+ *   ann_acquire(&sections_ended): to the tools, a callback or whatever
+ *   follows sync_epoch_synchronize happens after every section that could
+ *   have seen the object. The domain's own words are ann_internal. */
 #define SYNC_NO_INLINE 1 /* this file defines what the inline paths use */
 #include <errno.h>
 #include <linux/membarrier.h>
@@ -48,6 +57,7 @@
 #include <sync/mutex.h>
 #include <sync/rwlock.h>
 
+#include "annotate.h"
 #include "backoff.h"
 #include "epoch_internal.h"
 #include "test_hook.h"
@@ -131,6 +141,15 @@ static atomic_bool atfork_set; /* pthread_atfork succeeded (it allocates) */
 
 /* Registered, readers fence (no membarrier): the reader's other mode. */
 #define MODE_FENCE 2u
+
+/* Tools: sections end here, retires release here, reclaimers acquire here
+ * (see the top comment). Only its address is used. */
+static char sections_ended;
+#ifdef ANN_OFF
+#define sections_unlisted() false
+#else
+#define sections_unlisted() ann_on() /* a tool watches: see the top comment */
+#endif
 
 static __attribute__((format(printf, 1, 2), noreturn)) void die(const char *fmt, ...)
 {
@@ -239,10 +258,17 @@ static void set_atfork_handlers(void)
 
 static void init_domain(void)
 {
+	ann_internal(&sync_impl_epoch_global, sizeof sync_impl_epoch_global);
+	ann_internal(&safe_below, sizeof safe_below);
+	ann_internal(&readers_fence, sizeof readers_fence);
+	ann_internal(unlisted_readers, sizeof unlisted_readers);
+	ann_internal(&leaked_callbacks, sizeof leaked_callbacks);
+	ann_internal(&atfork_set, sizeof atfork_set);
 	atomic_store(&readers_fence, !membarrier_usable());
 	sync_rwlock_init(&run_lock, SYNC_RWLOCK_PREFER_READER);
 	if (pthread_key_create(&exit_key, on_thread_exit) != 0)
 		die("sync_epoch: no pthread key left for thread-exit handling");
+	ann_release(&domain_once); /* Helgrind and DRD do not see pthread_once */
 }
 
 /* Links the calling thread's record into the registry, unless its exit
@@ -251,17 +277,20 @@ static void init_domain(void)
 static bool join_domain(struct record *r)
 {
 	pthread_once(&domain_once, init_domain);
+	ann_acquire(&domain_once); /* init_domain's ann_release */
 	set_atfork_handlers();
 	if (r->exited || pthread_setspecific(exit_key, r) != 0)
 		return false;
 	r->reader = &sync_impl_epoch_reader;
+	ann_internal(r->reader, sizeof *r->reader);
 	sync_mutex_init(&r->limbo_lock, 0);
 	sync_mutex_lock(&registry_lock);
 	r->next = registry;
 	registry = r;
 	sync_mutex_unlock(&registry_lock);
 	/* relaxed: set once, in init_domain, before */
-	r->reader->mode = atomic_load_explicit(&readers_fence, memory_order_relaxed)
+	r->reader->mode = atomic_load_explicit(&readers_fence, memory_order_relaxed) ||
+					  sections_unlisted()
 				  ? MODE_FENCE : SYNC_IMPL_EPOCH_MEMBARRIER;
 	return true;
 }
@@ -332,6 +361,7 @@ static void unlisted_exit(struct record *r)
 {
 	if (--r->unlisted_depth)
 		return;
+	ann_release(&sections_ended);
 	/* release: the section's reads happen before a grace period that reads
 	 * the count without us (acquire, in reader_blocks) */
 	atomic_fetch_sub_explicit(&unlisted_readers[r->unlisted_slot], 1,
@@ -355,7 +385,7 @@ void sync_epoch_enter(void)
 		atomic_store_explicit(&r->ctr, v + 1, memory_order_relaxed);
 		return;
 	}
-	if (!listed_self()) {
+	if (!listed_self() || sections_unlisted()) {
 		unlisted_enter(&self);
 		return;
 	}
@@ -467,6 +497,7 @@ static void grace_period(void)
 	uint64_t target = start_grace_period();
 	wait_for_readers(target);
 	mark_safe_below(target);
+	ann_acquire(&sections_ended);
 	sync_mutex_unlock(&gp_lock);
 }
 
@@ -491,6 +522,8 @@ static void grace_period_poll(void)
  * cancellation off. */
 static void run_list(struct limbo *list)
 {
+	if (list->oldest)
+		ann_acquire(&sections_ended);
 	running_callbacks++;
 	struct chunk *c = list->oldest;
 	while (c) {
@@ -687,6 +720,7 @@ static void retire(void *p, void (*fn)(void *), bool may_wait)
 	int saved = errno; /* malloc, nanosleep, membarrier(2) */
 	/* an unlisted thread joins only outside its sections */
 	struct record *r = self.unlisted_depth ? NULL : listed_self();
+	ann_release(&sections_ended); /* p's last writes, before the callback */
 	unsigned pending = append_callback(r, p, fn, true);
 	if (!pending)
 		retire_without_memory(r, p, fn, may_wait);
@@ -792,6 +826,10 @@ static void on_thread_exit(void *arg)
 	struct record *r = arg;
 	int saved = errno, cancel = cancel_off();
 	atomic_store_explicit(&r->reader->ctr, 0, memory_order_release); /* see exit */
+	if (r->unlisted_depth) { /* a section under a tool (see the top comment) */
+		r->unlisted_depth = 1;
+		unlisted_exit(r);
+	}
 	sync_mutex_lock(&registry_lock);
 	sync_mutex_lock(&r->limbo_lock);
 	sync_mutex_lock(&orphan_lock);
@@ -806,6 +844,7 @@ static void on_thread_exit(void *arg)
 		}
 	}
 	sync_mutex_unlock(&registry_lock);
+	sync_mutex_destroy(&r->limbo_lock); /* unreachable now; tells the tools */
 	r->reader->mode = 0;
 	r->exited = true;
 	TEST_HOOK("epoch_thread_exit:unlisted");

@@ -18,6 +18,15 @@
  * - No operation waits for a grace period or for memory: nodes and tables
  *   go to epoch_retire_nowait, inside the operation's section; the unlink
  *   store before it may be a release store (retire fences before it stamps).
+ * - Tools (annotate.h): the map, its tables and nodes are the library's own
+ *   words (ann_internal when allocated). A value passes from the writer that
+ *   stored it to whoever gets it (get, foreach, put's *old, remove): the
+ *   writer releases on the node before the store that publishes the value
+ *   (a value store, or the bucket store that links a fresh node), the
+ *   taker acquires on the node after loading the value; a migration's copy
+ *   of a node acquires on the original and releases on the copy. A key
+ *   compare acquires on the node too (TSan sees memcmp, and the maker's
+ *   malloc and memcpy).
  * - A writer waits only on a bucket's lock bit, by spinning and yielding, so
  *   a waiter that vanishes leaves nothing; no operation is a cancellation
  *   point, so no cancelled thread leaves a bucket or `migrating` held. A
@@ -41,6 +50,7 @@
 #include <sync/epoch.h>
 #include <sync/map.h>
 
+#include "annotate.h"
 #include "backoff.h"
 #include "cacheline.h"
 #include "epoch_internal.h"
@@ -98,8 +108,11 @@ static uint64_t hash_key(const struct sync_map *m, const void *key, size_t len)
 static bool node_has_key(const struct node *n, uint64_t h, const void *key,
 			 size_t len)
 {
-	return n->hash == h && n->keylen == len &&
-	       (len == 0 || memcmp(n->key, key, len) == 0);
+	if (n->hash != h || n->keylen != len)
+		return false;
+	/* TSan intercepts memcmp: the key was written by the node's maker */
+	ann_acquire(n);
+	return len == 0 || memcmp(n->key, key, len) == 0;
 }
 
 static bool key_ok(const void *key, size_t len)
@@ -120,6 +133,7 @@ static struct node *node_new(uint64_t h, const void *key, size_t len, void *valu
 	struct node *n = malloc(sizeof *n + len);
 	if (!n)
 		return NULL;
+	ann_internal(n, sizeof *n + len);
 	atomic_init(&n->next, NULL);
 	atomic_init(&n->value, value);
 	n->hash = h;
@@ -175,6 +189,7 @@ static struct table *table_new(size_t buckets, bool at_create)
 			fault_in_huge(t, bytes);
 		t->mapped = bytes;
 	}
+	ann_internal(t, bytes);
 	t->mask = buckets - 1;
 	return t;
 }
@@ -370,6 +385,7 @@ static bool copy_prefix(struct split *s, struct node *head, struct node *run,
 			size_t new_mask)
 {
 	for (struct node *n = head; n != run; n = next_of(n)) {
+		ann_acquire(n); /* the key and value's hand-over pass to the copy */
 		/* relaxed: values change only under the bucket lock we hold */
 		struct node *c = node_new(n->hash, n->key, n->keylen,
 					  atomic_load_explicit(&n->value, memory_order_relaxed));
@@ -378,6 +394,7 @@ static bool copy_prefix(struct split *s, struct node *head, struct node *run,
 				free_nodes(s->list[i], run, NULL);
 			return false;
 		}
+		ann_release(c);
 		unsigned slot = split_slot(s, n->hash & new_mask);
 		atomic_init(&c->next, s->list[slot]);
 		s->list[slot] = c;
@@ -566,6 +583,7 @@ sync_map_t *sync_map_create(size_t capacity_hint)
 		errno = ENOMEM;
 		return NULL;
 	}
+	ann_internal(m, sizeof *m);
 	memset(m, 0, sizeof *m);
 	m->seed = random_seed(m);
 	m->min_buckets = t->mask + 1;
@@ -608,8 +626,10 @@ int sync_map_get(sync_map_t *m, const void *key, size_t keylen, void **value)
 	uint64_t h = hash_key(m, key, keylen);
 	sync_epoch_enter();
 	struct node *n = lookup(m, h, key, keylen);
-	if (n) /* acquire pairs with the release store that put the value */
+	if (n) { /* acquire pairs with the release store that put the value */
 		*value = atomic_load_explicit(&n->value, memory_order_acquire);
+		ann_acquire(n); /* the writer's ann_release */
+	}
 	sync_epoch_exit();
 	return n ? 0 : ENOENT;
 }
@@ -637,8 +657,11 @@ static int store_entry(struct sync_map *m, const void *key, size_t len,
 		if (n) {
 			/* relaxed: only bucket holders write a value */
 			void *prev = atomic_load_explicit(&n->value, memory_order_relaxed);
-			if (replace) /* release: pairs with get's acquire load */
+			ann_acquire(n); /* prev's hand-over, for *old */
+			if (replace) { /* release: pairs with get's acquire load */
+				ann_release(n);
 				atomic_store_explicit(&n->value, value, memory_order_release);
+			}
 			bucket_unlock(lb.bucket, lb.head);
 			if (old)
 				*old = prev;
@@ -648,6 +671,7 @@ static int store_entry(struct sync_map *m, const void *key, size_t len,
 		if (fresh) {
 			/* relaxed: fresh is published by bucket_unlock's release */
 			atomic_store_explicit(&fresh->next, lb.head, memory_order_relaxed);
+			ann_release(fresh); /* bucket_unlock publishes it */
 			bucket_unlock(lb.bucket, fresh);
 			fresh = NULL;
 			added = true;
@@ -703,6 +727,7 @@ int sync_map_remove(sync_map_t *m, const void *key, size_t keylen, void **old)
 	}
 	if (old) /* relaxed: only bucket holders write a value */
 		*old = atomic_load_explicit(&n->value, memory_order_relaxed);
+	ann_acquire(n); /* the value's last writer's ann_release */
 	count_and_check(m, -1);
 	epoch_retire_nowait(n, free); /* never waits for readers (nor memory) */
 	sync_epoch_exit();
@@ -734,8 +759,9 @@ static int visit_chain(struct node *n, struct filter f, visit_fn fn, void *arg)
 		if ((n->hash & f.mask) != f.val)
 			continue;
 		/* acquire pairs with the release store that put the value */
-		int rc = fn(n->key, n->keylen,
-			    atomic_load_explicit(&n->value, memory_order_acquire), arg);
+		void *value = atomic_load_explicit(&n->value, memory_order_acquire);
+		ann_acquire(n); /* the writer's ann_release */
+		int rc = fn(n->key, n->keylen, value, arg);
 		if (rc)
 			return rc;
 	}

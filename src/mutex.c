@@ -40,6 +40,7 @@
 
 #include <sync/mutex.h>
 
+#include "annotate.h"
 #include "backoff.h"
 #include "futex.h"
 #include "mutex_internal.h"
@@ -116,8 +117,12 @@ int sync_mutex_init(sync_mutex_t *m, int flags)
 {
 	if (!m || (flags & ~MUTEX_FLAGS))
 		return EINVAL;
-	if (flags & SYNC_MUTEX_ROBUST)
-		return robust_init(m, flags);
+	if (flags & SYNC_MUTEX_ROBUST) {
+		int r = robust_init(m, flags);
+		if (r == 0)
+			ann_lock_create(m);
+		return r;
+	}
 	/* relaxed: publishing the object to other threads is the caller's job */
 	atomic_store_explicit(&m->state, 0, memory_order_relaxed);
 	atomic_store_explicit(&m->owner, 0, memory_order_relaxed);
@@ -127,6 +132,7 @@ int sync_mutex_init(sync_mutex_t *m, int flags)
 	m->reserved = 0;
 	m->robust_prev = NULL;
 	m->robust_next = NULL;
+	ann_lock_create(m);
 	return 0;
 }
 
@@ -138,7 +144,10 @@ int sync_mutex_destroy(sync_mutex_t *m)
 		return robust_destroy(m);
 	/* relaxed: a snapshot; destroying while others still use it is misuse */
 	uint32_t s = atomic_load_explicit(&m->state, memory_order_relaxed);
-	return (s & (M_LOCKED | M_HANDOFF)) ? EBUSY : 0;
+	if (s & (M_LOCKED | M_HANDOFF))
+		return EBUSY;
+	ann_lock_destroy(m);
+	return 0;
 }
 
 /* Takes the lock if neither held nor promised to an heir; other bits stay. */
@@ -368,22 +377,30 @@ static int acquire(sync_mutex_t *m, const struct timespec *abstime)
 	return lock_slow(m, abstime);
 }
 
+/* acquire() as the race detectors see it (a timed lock as a try). */
+static int acquire_annotated(sync_mutex_t *m, const struct timespec *abstime)
+{
+	unsigned how = abstime ? ANN_TRY : ANN_WRITE;
+	ann_lock_pre(m, how);
+	int r = acquire(m, abstime);
+	ann_lock_post(m, how, r);
+	return r;
+}
+
 int sync_mutex_lock(sync_mutex_t *m)
 {
-	return m ? acquire(m, NULL) : EINVAL;
+	return m ? acquire_annotated(m, NULL) : EINVAL;
 }
 
 int sync_mutex_timedlock(sync_mutex_t *m, const struct timespec *abstime)
 {
 	if (!m || !timeout_valid(abstime))
 		return EINVAL;
-	return acquire(m, abstime);
+	return acquire_annotated(m, abstime);
 }
 
-int sync_mutex_trylock(sync_mutex_t *m)
+static int try_acquire(sync_mutex_t *m)
 {
-	if (!m)
-		return EINVAL;
 	if (mutex_is_robust(m))
 		return robust_trylock(m);
 	/* relaxed: the CAS carries the acquire */
@@ -392,6 +409,16 @@ int sync_mutex_trylock(sync_mutex_t *m)
 		return EBUSY;
 	note_owner(m);
 	return 0;
+}
+
+int sync_mutex_trylock(sync_mutex_t *m)
+{
+	if (!m)
+		return EINVAL;
+	ann_lock_pre(m, ANN_TRY);
+	int r = try_acquire(m);
+	ann_lock_post(m, ANN_TRY, r);
+	return r;
 }
 
 enum wake { WAKE_NONE, WAKE_SLEEPER, WAKE_HEIR };
@@ -470,12 +497,15 @@ int sync_mutex_unlock(sync_mutex_t *m)
 		/* relaxed: ordered before the release CAS below */
 		atomic_store_explicit(&m->owner, 0, memory_order_relaxed);
 	}
+	ann_unlock_pre(m, ANN_WRITE); /* before the release: m may go with it */
 	uint32_t s = M_LOCKED;
-	if (atomic_compare_exchange_strong_explicit(
+	int r = 0;
+	if (!atomic_compare_exchange_strong_explicit(
 		    &m->state, &s, 0, memory_order_release, /* pairs with lock's CAS */
 		    memory_order_relaxed))
-		return 0;
-	return unlock_slow(m, s, pshared);
+		r = unlock_slow(m, s, pshared);
+	ann_unlock_post(m, ANN_WRITE);
+	return r;
 }
 
 int sync_mutex_consistent(sync_mutex_t *m)
@@ -497,9 +527,14 @@ bool mutex_may_be_held_by_caller(sync_mutex_t *m)
 
 int mutex_lock_requeued(sync_mutex_t *m)
 {
-	if (mutex_is_robust(m))
-		return robust_lock(m, NULL);
-	sleep_acquire(m, NULL); /* no deadline: cannot fail */
-	note_owner(m);
-	return 0;
+	int r = 0;
+	ann_lock_pre(m, ANN_WRITE);
+	if (mutex_is_robust(m)) {
+		r = robust_lock(m, NULL);
+	} else {
+		sleep_acquire(m, NULL); /* no deadline: cannot fail */
+		note_owner(m);
+	}
+	ann_lock_post(m, ANN_WRITE, r);
+	return r;
 }

@@ -43,6 +43,7 @@
 
 #include <sync/mutex.h>
 
+#include "annotate.h"
 #include "futex.h"
 #include "mutex_internal.h"
 #include "thread.h"
@@ -303,6 +304,7 @@ int robust_unlock(sync_mutex_t *m)
 		      R_INCONSISTENT;
 	set_pending(h, m);
 	list_del(m);
+	ann_unlock_pre(m, ANN_WRITE); /* before the release: m may go with it */
 	uint32_t old = atomic_exchange_explicit(
 		&m->state, poison ? R_NOTRECOVERABLE : R_FREE,
 		memory_order_release); /* pairs with the lockers' acquire CAS */
@@ -311,6 +313,7 @@ int robust_unlock(sync_mutex_t *m)
 	else if (old & FUTEX_WAITERS)
 		futex_wake(&m->state, 1, FUTEX_BITSET_MATCH_ANY, true);
 	set_pending(h, NULL);
+	ann_unlock_post(m, ANN_WRITE);
 	return 0;
 }
 
@@ -328,5 +331,8 @@ int robust_consistent(sync_mutex_t *m)
 int robust_destroy(sync_mutex_t *m)
 {
 	uint32_t tid = tid_of(load_state(m));
-	return (tid && tid != R_FREE && tid != R_NOTRECOVERABLE) ? EBUSY : 0;
+	if (tid && tid != R_FREE && tid != R_NOTRECOVERABLE)
+		return EBUSY;
+	ann_lock_destroy(m);
+	return 0;
 }

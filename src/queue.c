@@ -26,6 +26,11 @@
  *   handler and passes on the wake-up it may have consumed. A queue is
  *   private to its process, so no process or fork child can vanish while
  *   waiting on it.
+ * - Tools (annotate.h): the queue and its segments are the library's own
+ *   words (ann_internal at creation and at each segment's reset); a push
+ *   releases on its slot before the store that publishes the item, and the
+ *   pop that takes the slot acquires on it, so the item's contents pass
+ *   from pusher to popper in the eyes of TSan, Helgrind and DRD.
  * - No operation waits for memory or for a grace period: a push that
  *   cannot allocate a segment fails with ENOMEM and changes nothing; the
  *   retire of a drained segment (and of the head at destroy, which frees
@@ -44,6 +49,7 @@
 #include <sync/mutex.h>
 #include <sync/queue.h>
 
+#include "annotate.h"
 #include "backoff.h"
 #include "cacheline.h"
 #include "epoch_internal.h"
@@ -90,6 +96,7 @@ struct sync_queue {
 
 static void segment_reset(struct segment *s, struct sync_queue *q)
 {
+	ann_internal(s, sizeof *s);
 	memset(s->slots, 0, sizeof s->slots); /* SLOT_EMPTY */
 	atomic_init(&s->enq, 0);
 	atomic_init(&s->deq, 0);
@@ -181,6 +188,7 @@ sync_queue_t *sync_queue_create(void)
 		errno = ENOMEM;
 		return NULL;
 	}
+	ann_internal(q, sizeof *q);
 	memset(q, 0, sizeof *q);
 	sync_mutex_init(&q->pool_lock, 0);
 	struct segment *s = segment_get(q);
@@ -262,6 +270,7 @@ static int push_new_segment(struct sync_queue *q, struct segment *tail, void *it
 		s->slots[0].item = item;
 		atomic_init(&s->slots[0].state, SLOT_FULL);
 		atomic_init(&s->enq, 1);
+		ann_release(&s->slots[0]); /* the link below publishes the item */
 		/* seq_cst (release suffices for the link): the item's
 		 * publication, ordered before wake_poppers' look */
 		if (atomic_compare_exchange_strong(&tail->next, &next, s)) {
@@ -290,6 +299,7 @@ static int push_in_section(struct sync_queue *q, void *item)
 		if (i < SEGMENT_SLOTS) {
 			struct slot *slot = &tail->slots[i];
 			slot->item = item;
+			ann_release(slot); /* the CAS below publishes the item */
 			uint64_t empty = SLOT_EMPTY;
 			/* seq_cst: a release for the item, and ordered before
 			 * wake_poppers' look at the sleepers */
@@ -415,8 +425,10 @@ static int pop_in_section(struct sync_queue *q, void **item)
 				return EAGAIN;
 			continue;
 		}
-		if (take_slot(head, i, item))
+		if (take_slot(head, i, item)) {
+			ann_acquire(&head->slots[i]); /* the push's ann_release */
 			return 0;
+		}
 	}
 }
 

@@ -104,6 +104,7 @@
 
 #include <sync/rwlock.h>
 
+#include "annotate.h"
 #include "backoff.h"
 #include "futex.h"
 #include "test_hook.h"
@@ -161,6 +162,9 @@ static bool prefers_readers(const sync_rwlock_t *l)
 	return l->flags & SYNC_RWLOCK_PREFER_READER;
 }
 
+/* Also set from the start by ann_detect (annotate.c) in a process with a
+ * race detector, so that every read lock and unlock, the inline ones too,
+ * comes here, where it is annotated. */
 int sync_impl_rwlock_pshared_seen;
 
 /* Notes that this process uses process-shared locks (see read_acquire).
@@ -464,28 +468,48 @@ static inline int read_acquire(sync_rwlock_t *l, const struct timespec *abstime)
 	return read_undo_and_wait(l, abstime);
 }
 
+/* read_acquire() as the race detectors see it (a timed lock as a try). A
+ * process with a detector comes here for every read lock, the inline path
+ * of <sync/rwlock.h> too (see ann_detect). */
+static int read_acquire_annotated(sync_rwlock_t *l, const struct timespec *abstime)
+{
+	unsigned how = abstime ? ANN_READ | ANN_TRY : ANN_READ;
+	ann_lock_pre(l, how);
+	int r = read_acquire(l, abstime);
+	ann_lock_post(l, how, r);
+	return r;
+}
+
 int sync_rwlock_rdlock(sync_rwlock_t *l)
 {
-	return l ? read_acquire(l, NULL) : EINVAL;
+	return l ? read_acquire_annotated(l, NULL) : EINVAL;
 }
 
 int sync_rwlock_timedrdlock(sync_rwlock_t *l, const struct timespec *abstime)
 {
 	if (!l || !timeout_valid(abstime))
 		return EINVAL;
-	return read_acquire(l, abstime);
+	return read_acquire_annotated(l, abstime);
 }
 
-int sync_rwlock_tryrdlock(sync_rwlock_t *l)
+static int read_try_once(sync_rwlock_t *l)
 {
-	if (!l)
-		return EINVAL;
 	uint64_t s = atomic_load(&l->state); /* acquire, for only_phantoms */
 	int r = read_try(l, &s);
 	if (r == EBUSY && drop_if_dead(l, s, NULL)) {
 		s = atomic_load(&l->state);
 		r = read_try(l, &s);
 	}
+	return r;
+}
+
+int sync_rwlock_tryrdlock(sync_rwlock_t *l)
+{
+	if (!l)
+		return EINVAL;
+	ann_lock_pre(l, ANN_READ | ANN_TRY);
+	int r = read_try_once(l);
+	ann_lock_post(l, ANN_READ | ANN_TRY, r);
 	return r;
 }
 
@@ -528,10 +552,13 @@ int sync_rwlock_rdunlock(sync_rwlock_t *l)
 {
 	if (!l)
 		return EINVAL;
+	ann_unlock_pre(l, ANN_READ); /* before the release: l may go with it */
 	/* release: pairs with the acquire of the next writer */
 	uint64_t s = atomic_fetch_sub_explicit(&l->state, READER_ONE,
 					       memory_order_release);
-	return sync_impl_rwlock_rdunlock_slow(l, s);
+	int r = sync_impl_rwlock_rdunlock_slow(l, s);
+	ann_unlock_post(l, ANN_READ);
+	return r;
 }
 
 /* ---- writers ------------------------------------------------------------ */
@@ -690,28 +717,46 @@ static int write_acquire(sync_rwlock_t *l, const struct timespec *abstime)
 	return r;
 }
 
+/* write_acquire() as the race detectors see it (a timed lock as a try). */
+static int write_acquire_annotated(sync_rwlock_t *l, const struct timespec *abstime)
+{
+	unsigned how = abstime ? ANN_TRY : ANN_WRITE;
+	ann_lock_pre(l, how);
+	int r = write_acquire(l, abstime);
+	ann_lock_post(l, how, r);
+	return r;
+}
+
 int sync_rwlock_wrlock(sync_rwlock_t *l)
 {
-	return l ? write_acquire(l, NULL) : EINVAL;
+	return l ? write_acquire_annotated(l, NULL) : EINVAL;
 }
 
 int sync_rwlock_timedwrlock(sync_rwlock_t *l, const struct timespec *abstime)
 {
 	if (!l || !timeout_valid(abstime))
 		return EINVAL;
-	return write_acquire(l, abstime);
+	return write_acquire_annotated(l, abstime);
 }
 
-int sync_rwlock_trywrlock(sync_rwlock_t *l)
+static int write_try_once(sync_rwlock_t *l)
 {
-	if (!l)
-		return EINVAL;
 	/* relaxed: write_try's CAS carries the acquire */
 	uint64_t s = atomic_load_explicit(&l->state, memory_order_relaxed);
 	if (!write_try(l, &s))
 		return EBUSY;
 	note_writer(l, thread_tid());
 	return 0;
+}
+
+int sync_rwlock_trywrlock(sync_rwlock_t *l)
+{
+	if (!l)
+		return EINVAL;
+	ann_lock_pre(l, ANN_TRY);
+	int r = write_try_once(l);
+	ann_lock_post(l, ANN_TRY, r);
+	return r;
 }
 
 /* The state after wrunlock's release of s: the write hold and WSLEEP gone
@@ -747,13 +792,8 @@ static int release_plain(sync_rwlock_t *l, bool pshared, bool prefer)
 /* Default: the next writer goes first and readers keep waiting; readers
  * are woken once no writer waits. PREFER_READER wakes both. Everything
  * used after the releasing CAS is read before it. */
-int sync_rwlock_wrunlock(sync_rwlock_t *l)
+static int write_release(sync_rwlock_t *l, uint64_t s)
 {
-	if (!l)
-		return EINVAL;
-	uint64_t s = atomic_load(&l->state); /* acquire, for only_phantoms */
-	if (!caller_writes(l, s))
-		return EPERM;
 	bool pshared = is_pshared(l), prefer = prefers_readers(l);
 	_Atomic uint32_t *low = state_half(l, false);
 	note_writer(l, 0);
@@ -774,6 +814,19 @@ int sync_rwlock_wrunlock(sync_rwlock_t *l)
 	return 0;
 }
 
+int sync_rwlock_wrunlock(sync_rwlock_t *l)
+{
+	if (!l)
+		return EINVAL;
+	uint64_t s = atomic_load(&l->state); /* acquire, for only_phantoms */
+	if (!caller_writes(l, s))
+		return EPERM;
+	ann_unlock_pre(l, ANN_WRITE); /* before the release: l may go with it */
+	int r = write_release(l, s);
+	ann_unlock_post(l, ANN_WRITE);
+	return r;
+}
+
 int sync_rwlock_init(sync_rwlock_t *l, int flags)
 {
 	if (!l || (flags & ~RWLOCK_FLAGS))
@@ -788,6 +841,7 @@ int sync_rwlock_init(sync_rwlock_t *l, int flags)
 	l->reserved = 0;
 	if (flags & SYNC_PSHARED)
 		note_pshared();
+	ann_lock_create(l);
 	return 0;
 }
 
@@ -800,5 +854,8 @@ int sync_rwlock_destroy(sync_rwlock_t *l)
 		return EINVAL;
 	/* a snapshot; destroying while others still use it is misuse */
 	uint64_t s = atomic_load(&l->state);
-	return (s & (WRITER | READERS_MASK)) ? EBUSY : 0;
+	if (s & (WRITER | READERS_MASK))
+		return EBUSY;
+	ann_lock_destroy(l);
+	return 0;
 }

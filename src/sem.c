@@ -29,6 +29,7 @@
 
 #include <sync/sem.h>
 
+#include "annotate.h"
 #include "backoff.h"
 #include "futex.h"
 #include "test_hook.h"
@@ -160,6 +161,7 @@ int sync_sem_init(sync_sem_t *s, unsigned value, int flags)
 {
 	if (!s || value > SYNC_SEM_VALUE_MAX || (flags & ~SYNC_PSHARED))
 		return EINVAL;
+	ann_internal(s, sizeof *s);
 	/* relaxed: publishing the object to other threads is the caller's job */
 	atomic_store_explicit(&s->word, value, memory_order_relaxed);
 	s->flags = (uint32_t)flags;
@@ -176,6 +178,7 @@ int sync_sem_destroy(sync_sem_t *s)
 {
 	if (!s)
 		return EINVAL;
+	ann_internal(s, sizeof *s);
 	/* a snapshot; destroying while others still use it is misuse */
 	for (int looks = 0; looks < 3; looks++) {
 		if (looks)
@@ -191,10 +194,21 @@ int sync_sem_destroy(sync_sem_t *s)
 
 /* Cancellation points, as POSIX's sem_wait: a cancellation already pending
  * acts on entry, one that comes while the caller sleeps acts there. */
+/* take() as the race detectors see it: a unit taken is an acquire of
+ * everything its posts released. */
+static int take_annotated(sync_sem_t *s, const struct timespec *abstime)
+{
+	ann_internal(s, sizeof *s);
+	int r = take(s, abstime);
+	if (r == 0)
+		ann_acquire(s);
+	return r;
+}
+
 int sync_sem_wait(sync_sem_t *s)
 {
 	pthread_testcancel();
-	return s ? take(s, NULL) : EINVAL;
+	return s ? take_annotated(s, NULL) : EINVAL;
 }
 
 int sync_sem_timedwait(sync_sem_t *s, const struct timespec *abstime)
@@ -202,16 +216,20 @@ int sync_sem_timedwait(sync_sem_t *s, const struct timespec *abstime)
 	pthread_testcancel();
 	if (!s || !timeout_valid(abstime))
 		return EINVAL;
-	return take(s, abstime);
+	return take_annotated(s, abstime);
 }
 
 int sync_sem_trywait(sync_sem_t *s)
 {
 	if (!s)
 		return EINVAL;
+	ann_internal(s, sizeof *s);
 	/* relaxed: take_unit's CAS carries the acquire */
 	uint64_t w = atomic_load_explicit(&s->word, memory_order_relaxed);
-	return take_unit(s, &w, 0) ? 0 : EAGAIN;
+	if (!take_unit(s, &w, 0))
+		return EAGAIN;
+	ann_acquire(s);
+	return 0;
 }
 
 int sync_sem_post(sync_sem_t *s)
@@ -222,6 +240,8 @@ int sync_sem_post(sync_sem_t *s)
 	 * destroy and free the semaphore; only the futex address is used after. */
 	bool pshared = is_pshared(s);
 	_Atomic uint32_t *futex_word = value_word(s);
+	ann_internal(s, sizeof *s);
+	ann_release(s); /* before the unit is published, as the CAS's release */
 	/* relaxed: the CAS below carries the release */
 	uint64_t w = atomic_load_explicit(&s->word, memory_order_relaxed);
 	do {
@@ -240,6 +260,7 @@ int sync_sem_getvalue(sync_sem_t *s, int *value)
 {
 	if (!s || !value)
 		return EINVAL;
+	ann_internal(s, sizeof *s);
 	/* relaxed: a snapshot, ordered with nothing */
 	*value = (int)value_of(atomic_load_explicit(&s->word, memory_order_relaxed));
 	return 0;

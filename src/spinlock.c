@@ -22,6 +22,7 @@
 
 #include <sync/spinlock.h>
 
+#include "annotate.h"
 #include "backoff.h"
 #include "test_hook.h"
 
@@ -36,6 +37,7 @@ int sync_spinlock_init(sync_spinlock_t *l)
 		return EINVAL;
 	/* relaxed: publishing the lock to other threads is the caller's job */
 	atomic_store_explicit(&l->locked, 0, memory_order_relaxed);
+	ann_lock_create(l);
 	return 0;
 }
 
@@ -61,25 +63,37 @@ static void spinlock_contended(sync_spinlock_t *l)
 
 void sync_spinlock_lock(sync_spinlock_t *l)
 {
+	ann_lock_pre(l, ANN_WRITE);
 	if (!spin_try_exchange(l))
 		spinlock_contended(l);
+	ann_lock_post(l, ANN_WRITE, 0);
 }
 
-int sync_spinlock_trylock(sync_spinlock_t *l)
+static int spin_try(sync_spinlock_t *l)
 {
-	if (!l)
-		return EINVAL;
 	/* relaxed: a read first keeps a held lock's line shared */
 	if (atomic_load_explicit(&l->locked, memory_order_relaxed))
 		return EBUSY;
 	return spin_try_exchange(l) ? 0 : EBUSY;
 }
 
+int sync_spinlock_trylock(sync_spinlock_t *l)
+{
+	if (!l)
+		return EINVAL;
+	ann_lock_pre(l, ANN_TRY);
+	int r = spin_try(l);
+	ann_lock_post(l, ANN_TRY, r);
+	return r;
+}
+
 void sync_spinlock_unlock(sync_spinlock_t *l)
 {
+	ann_unlock_pre(l, ANN_WRITE); /* before the release: l may go with it */
 	/* release: pairs with the acquire exchange in lock/trylock */
 	atomic_store_explicit(&l->locked, 0, memory_order_release);
 	TEST_HOOK("spinlock_unlock:released");
+	ann_unlock_post(l, ANN_WRITE);
 }
 
 /* ---- Ticket ----------------------------------------------------------- */
@@ -91,6 +105,7 @@ int sync_ticketlock_init(sync_ticketlock_t *l)
 	/* relaxed: publishing the lock to other threads is the caller's job */
 	atomic_store_explicit(&l->next, 0, memory_order_relaxed);
 	atomic_store_explicit(&l->serving, 0, memory_order_relaxed);
+	ann_lock_create(l);
 	return 0;
 }
 
@@ -119,17 +134,17 @@ static void ticket_wait(sync_ticketlock_t *l, uint32_t ticket, uint32_t serving)
 
 void sync_ticketlock_lock(sync_ticketlock_t *l)
 {
+	ann_lock_pre(l, ANN_WRITE);
 	/* relaxed: the wait on `serving` carries the acquire */
 	uint32_t ticket = atomic_fetch_add_explicit(&l->next, 1, memory_order_relaxed);
 	uint32_t serving = ticket_serving(l);
 	if (serving != ticket)
 		ticket_wait(l, ticket, serving);
+	ann_lock_post(l, ANN_WRITE, 0);
 }
 
-int sync_ticketlock_trylock(sync_ticketlock_t *l)
+static int ticket_try(sync_ticketlock_t *l)
 {
-	if (!l)
-		return EINVAL;
 	uint32_t serving = ticket_serving(l);
 	/* relaxed: `serving` was read with acquire; next == serving means free */
 	return atomic_compare_exchange_strong_explicit(&l->next, &serving,
@@ -140,13 +155,25 @@ int sync_ticketlock_trylock(sync_ticketlock_t *l)
 		       : EBUSY;
 }
 
+int sync_ticketlock_trylock(sync_ticketlock_t *l)
+{
+	if (!l)
+		return EINVAL;
+	ann_lock_pre(l, ANN_TRY);
+	int r = ticket_try(l);
+	ann_lock_post(l, ANN_TRY, r);
+	return r;
+}
+
 void sync_ticketlock_unlock(sync_ticketlock_t *l)
 {
+	ann_unlock_pre(l, ANN_WRITE); /* before the release: l may go with it */
 	/* relaxed: only the holder writes `serving` */
 	uint32_t serving = atomic_load_explicit(&l->serving, memory_order_relaxed);
 	/* release: pairs with the acquire loads of `serving` in lock/trylock */
 	atomic_store_explicit(&l->serving, serving + 1, memory_order_release);
 	TEST_HOOK("ticketlock_unlock:released");
+	ann_unlock_post(l, ANN_WRITE);
 }
 
 /* ---- MCS -------------------------------------------------------------- */
@@ -173,6 +200,7 @@ int sync_mcslock_init(sync_mcslock_t *l)
 		return EINVAL;
 	/* relaxed: publishing the lock to other threads is the caller's job */
 	atomic_store_explicit(&l->tail, 0, memory_order_relaxed);
+	ann_lock_create(l);
 	return 0;
 }
 
@@ -197,7 +225,9 @@ static void mcs_wait_turn(sync_mcsnode_t *node)
 	}
 }
 
-void sync_mcslock_lock(sync_mcslock_t *l, sync_mcsnode_t *node)
+/* The race detectors see the lock; the node, which the neighbours in the
+ * queue write, is the library's own (ann_internal). */
+static void mcs_acquire(sync_mcslock_t *l, sync_mcsnode_t *node)
 {
 	mcs_node_reset(node, MCS_QUEUED);
 	/* acq_rel: acquire pairs with unlock's release CAS of the tail; release
@@ -212,10 +242,16 @@ void sync_mcslock_lock(sync_mcslock_t *l, sync_mcsnode_t *node)
 	mcs_wait_turn(node);
 }
 
-int sync_mcslock_trylock(sync_mcslock_t *l, sync_mcsnode_t *node)
+void sync_mcslock_lock(sync_mcslock_t *l, sync_mcsnode_t *node)
 {
-	if (!l || !node)
-		return EINVAL;
+	ann_lock_pre(l, ANN_WRITE);
+	ann_internal(node, sizeof *node);
+	mcs_acquire(l, node);
+	ann_lock_post(l, ANN_WRITE, 0);
+}
+
+static int mcs_try(sync_mcslock_t *l, sync_mcsnode_t *node)
+{
 	intptr_t expected = 0;
 	/* relaxed: a held lock's line is only read */
 	if (atomic_load_explicit(&l->tail, memory_order_relaxed))
@@ -230,6 +266,17 @@ int sync_mcslock_trylock(sync_mcslock_t *l, sync_mcsnode_t *node)
 		       : EBUSY;
 }
 
+int sync_mcslock_trylock(sync_mcslock_t *l, sync_mcsnode_t *node)
+{
+	if (!l || !node)
+		return EINVAL;
+	ann_lock_pre(l, ANN_TRY);
+	ann_internal(node, sizeof *node);
+	int r = mcs_try(l, node);
+	ann_lock_post(l, ANN_TRY, r);
+	return r;
+}
+
 /* The tail moved past us: wait for the successor to link itself in. */
 static intptr_t mcs_wait_successor(sync_mcsnode_t *node)
 {
@@ -241,7 +288,7 @@ static intptr_t mcs_wait_successor(sync_mcsnode_t *node)
 	return next;
 }
 
-void sync_mcslock_unlock(sync_mcslock_t *l, sync_mcsnode_t *node)
+static void mcs_release(sync_mcslock_t *l, sync_mcsnode_t *node)
 {
 	/* acquire: pairs with the release store of `next` in lock */
 	intptr_t next = atomic_load_explicit(&node->next, memory_order_acquire);
@@ -267,4 +314,11 @@ void sync_mcslock_unlock(sync_mcslock_t *l, sync_mcsnode_t *node)
 	/* release: pairs with the acquire load of `wait` in mcs_wait_turn */
 	atomic_store_explicit(&succ->wait, MCS_GO, memory_order_release);
 	TEST_HOOK("mcslock_unlock:released");
+}
+
+void sync_mcslock_unlock(sync_mcslock_t *l, sync_mcsnode_t *node)
+{
+	ann_unlock_pre(l, ANN_WRITE); /* before the release: l may go with it */
+	mcs_release(l, node);
+	ann_unlock_post(l, ANN_WRITE);
 }

@@ -1,40 +1,172 @@
 #!/bin/sh
-# check-models.sh: the Promela models under tests/models, checked with spin.
-#   epoch_retire.pml: with the retire stamp's fence (-DRETIRE_FENCE, as
-#   src/epoch.c does) no reader uses a reclaimed object; without it spin
-#   finds the use after free (so the model can fail).
-# Prints TAP for automake's tap-driver.sh; skips without spin or a C compiler.
+# check-models.sh: every Promela model under tests/models checked with spin,
+# and every known-bug mutant of it shown to fail; TAP for tap-driver.sh.
+#
+# Convention: each tests/models/*.pml is a model. Lines of the model file of
+# the form below (one per line, anywhere in the file) say how to check it:
+#   /* SPIN: <options for spin -a, e.g. -DN=3> */                 (optional)
+#   /* PAN_CC: <options for compiling pan.c, e.g. -DSAFETY -DNFAIR=3> */
+#                                       (optional; several lines are joined)
+#   /* PAN: <options for ./pan, e.g. -a -f -m200000> */
+#                            (optional; default one run with -m100000)
+#   /* MUTANT: NAME <one-line description of the known bug it reproduces> */
+#                                                          (zero or more)
+# Each PAN line is one run of pan (for example a safety run and a separate
+# liveness run with -a -f); a PAN line without -m gets -m100000. For a run
+# with -a or -l (acceptance or non-progress cycles) -DSAFETY is dropped from
+# the PAN_CC options, since a safety-only pan cannot search for cycles.
+#
+# Checks, one TAP line each:
+#   - every PAN run of the model as is must end with "errors: 0" and a
+#     complete search (no "max search depth too small", no "search not
+#     completed", no out-of-memory);
+#   - every MUTANT is checked again with spin -a -DNAME and the same options;
+#     some PAN run of it must report errors > 0 (a counterexample trail).
+# On a failure of the real model the start of the trail replayed by spin is
+# printed as TAP comments. Set MODELS to a space-separated list of model
+# names (e.g. MODELS='mutex cond') to check only those.
+# Skips (1..0) without spin or a C compiler; pan is built and run in a
+# temporary directory, so a read-only srcdir (VPATH, distcheck) is fine.
 srcdir=${srcdir:-.}
-models=$srcdir/tests/models
+models=$(cd "$srcdir/tests/models" 2>/dev/null && pwd) || {
+	echo "1..0 # SKIP no tests/models under $srcdir"
+	exit 0
+}
 cc=${CC:-cc}
 
 if ! command -v spin >/dev/null 2>&1; then
 	echo '1..0 # SKIP spin not installed'
 	exit 0
 fi
+set -- $cc
+if ! command -v "$1" >/dev/null 2>&1; then
+	echo "1..0 # SKIP no C compiler ($cc)"
+	exit 0
+fi
 
-work=$(mktemp -d) || exit 1
+work=$(mktemp -d "${TMPDIR:-/tmp}/check-models.XXXXXX") || exit 1
 trap 'rm -rf "$work"' EXIT
+trap 'exit 1' HUP INT TERM
 
-# errors MODEL [SPIN-OPTION]: how many errors spin's exhaustive search finds.
-errors() {
-	(cd "$work" && rm -f pan* ./*.trail &&
-		spin -a $2 "$1" >/dev/null 2>&1 &&
-		$cc -O2 -w -o pan pan.c >/dev/null 2>&1 &&
-		./pan -m100000 2>&1 | sed -n 's/.*errors: \([0-9]*\).*/\1/p')
+# directive FILE KEY: the text of every /* KEY: text */ line, one a line.
+directive() {
+	sed -n "s|^[[:space:]]*/\\*[[:space:]]*$2:[[:space:]]*\\(.*[^[:space:]]\\)[[:space:]]*\\*/[[:space:]]*\$|\\1|p" "$1"
 }
 
-echo 1..2
-model=$(cd "$models" && pwd)/epoch_retire.pml
-e=$(errors "$model" -DRETIRE_FENCE)
-if [ "$e" = 0 ]; then
-	echo "ok 1 - epoch_retire: with the fence before the stamp, no reader uses a reclaimed object"
-else
-	echo "not ok 1 - epoch_retire: with the fence, spin found ${e:-?} errors"
-fi
-e=$(errors "$model")
-if [ -n "$e" ] && [ "$e" != 0 ]; then
-	echo "ok 2 - epoch_retire: without the fence, spin finds the use after free"
-else
-	echo "not ok 2 - epoch_retire: without the fence, spin found ${e:-?} errors (the model cannot fail)"
-fi
+# pan_runs FILE: the pan options of each run, one run a line.
+pan_runs() {
+	directive "$1" PAN | grep . || echo -m100000
+}
+
+selected() {
+	[ -z "$MODELS" ] && return 0
+	for m in $MODELS; do
+		[ "$m" = "$1" ] && return 0
+	done
+	return 1
+}
+
+# run FILE DEFINE PANOPTS: build pan for FILE (with -DDEFINE unless empty) in
+# $work/run and run it with PANOPTS; pan's output goes to $work/out. Fails
+# (status 1) when spin or the compiler fails.
+run() {
+	file=$1 define=${2:+-D$2} panopts=$3
+	spinopts=$(directive "$file" SPIN | tr '\n' ' ')
+	ccopts=$(directive "$file" PAN_CC | tr '\n' ' ')
+	case " $panopts " in
+	*" -a "* | *" -l "*)
+		ccopts=$(echo " $ccopts " | sed 's/ -DSAFETY / /g') ;;
+	esac
+	case " $panopts " in
+	*" -m"*) ;;
+	*) panopts="$panopts -m100000" ;;
+	esac
+	rm -rf "$work/run" && mkdir "$work/run" || return 1
+	(cd "$work/run" &&
+		spin $spinopts $define -a "$file" >"$work/out" 2>&1 &&
+		$cc -O2 -w $ccopts -o pan pan.c >>"$work/out" 2>&1 &&
+		./pan $panopts >"$work/out" 2>&1) </dev/null
+	[ -x "$work/run/pan" ]
+}
+
+# errors: the error count of the last run, empty if pan never reported one.
+errors() {
+	sed -n 's/.*errors: \([0-9][0-9]*\).*/\1/p' "$work/out" | tail -n 1
+}
+
+# incomplete: whether the last run's search was cut short.
+incomplete() {
+	grep -qi -e 'max search depth too small' -e 'search not completed' \
+		-e 'out of memory' -e 'memory limit' "$work/out"
+}
+
+# comment: the last run's output (and trail, if any) as TAP comments.
+comment() {
+	sed -n '1,40s/^/# /p' "$work/out"
+	for trail in "$work/run"/*.trail; do
+		[ -f "$trail" ] || continue
+		echo "# trail (spin -t -p -g -l):"
+		(cd "$work/run" && spin $spinopts $define -t -p -g -l \
+			-k "$trail" "$file" 2>&1) | sed -n '1,150s/^/# /p'
+	done
+}
+
+n=0
+plan=0
+for file in "$models"/*.pml; do
+	[ -f "$file" ] || continue
+	selected "$(basename "$file" .pml)" || continue
+	plan=$((plan + $(pan_runs "$file" | wc -l) +
+		$(directive "$file" MUTANT | wc -l)))
+done
+echo "1..$plan"
+
+for file in "$models"/*.pml; do
+	[ -f "$file" ] || continue
+	name=$(basename "$file" .pml)
+	selected "$name" || continue
+	pan_runs "$file" >"$work/runs"
+	while read -r opts; do
+		n=$((n + 1))
+		start=$(date +%s)
+		if ! run "$file" "" "$opts"; then
+			echo "not ok $n - $name: pan $opts: spin or cc failed"
+			comment
+			continue
+		fi
+		e=$(errors)
+		secs=$(($(date +%s) - start))
+		states=$(sed -n 's/^ *\([0-9.e+]*\) states, stored.*/\1/p' \
+			"$work/out" | head -n 1)
+		if [ "$e" = 0 ] && ! incomplete; then
+			echo "ok $n - $name: pan $opts: errors: 0 ($states states, ${secs}s)"
+		else
+			echo "not ok $n - $name: pan $opts: errors: ${e:-?}$(incomplete && echo ', search incomplete')"
+			comment
+		fi
+	done <"$work/runs"
+	directive "$file" MUTANT >"$work/mutants"
+	while read -r mutant what; do
+		n=$((n + 1))
+		found= failed=
+		while read -r opts; do
+			if ! run "$file" "$mutant" "$opts"; then
+				failed=1
+				break
+			fi
+			e=$(errors)
+			if [ -n "$e" ] && [ "$e" != 0 ]; then
+				found="pan $opts: errors: $e"
+				break
+			fi
+		done <"$work/runs"
+		if [ -n "$found" ]; then
+			echo "ok $n - $name -D$mutant fails as it must ($found): $what"
+		elif [ -n "$failed" ]; then
+			echo "not ok $n - $name -D$mutant: spin or cc failed: $what"
+			comment
+		else
+			echo "not ok $n - $name -D$mutant: no counterexample (the model cannot see: $what)"
+		fi
+	done <"$work/mutants"
+done

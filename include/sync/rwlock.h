@@ -52,7 +52,10 @@ SYNC_API int sync_impl_rwlock_rdlock_undo(sync_rwlock_t *l);
 SYNC_API int sync_impl_rwlock_rdunlock_slow(sync_rwlock_t *l, uint64_t old);
 /* Not 0 once this process has initialised, or waited on, a SYNC_PSHARED
  * lock: read locks then go to the library, which adds to the read count
- * only after it has seen the lock open (see sync_rwlock_rdlock(3)). */
+ * only after it has seen the lock open (see sync_rwlock_rdlock(3)). Also
+ * not 0 from the start in a process that runs with ThreadSanitizer or on
+ * Valgrind: read locks and unlocks then go to the library, which tells
+ * the tool (see libsync(7)). */
 SYNC_API extern int sync_impl_rwlock_pshared_seen;
 
 #if defined(__GNUC__) && !defined(SYNC_NO_INLINE)
@@ -94,7 +97,8 @@ static inline int sync_impl_rwlock_rdlock(sync_rwlock_t *l)
  * next writer's acquire. */
 static inline int sync_impl_rwlock_rdunlock(sync_rwlock_t *l)
 {
-	if (!l)
+	if (!l || __builtin_expect(__atomic_load_n(&sync_impl_rwlock_pshared_seen,
+						   __ATOMIC_RELAXED), 0))
 		return sync_rwlock_rdunlock(l);
 	uint64_t s = SYNC_IMPL_RWLOCK_SUB(l, SYNC_IMPL_RWLOCK_READER_ONE);
 	if (__builtin_expect(!(s & 0xfffffffeull) && (s >> 32), 1))

@@ -10,8 +10,9 @@
  *   reclaim  - run_safe_callbacks: chunk_safe (stamp < safe_below)
  *   reader   - sync_epoch_enter (fence mode), load the pointer, use it
  * Checked: a reader never uses the object after its callback ran.
- * spin -a -DRETIRE_FENCE epoch_retire.pml must pass; without RETIRE_FENCE
- * it must find the use after free (the model can fail). */
+ * The model as is must pass; the mutant without the fence must find the use
+ * after free (the model can fail). */
+/* MUTANT: NO_RETIRE_FENCE the retire stamp loads the epoch with no fence after the unlink (the use after free of issue 10) */
 
 byte epoch = 1;      /* sync_impl_epoch_global, in epochs */
 byte safe = 0;       /* safe_below */
@@ -24,7 +25,7 @@ byte ctr = 0;        /* the reader's word: 0 outside, else its epoch */
 active proctype retirer()
 {
 	buffered = 1;                   /* unlink: ptr = 2, not yet visible */
-#ifdef RETIRE_FENCE
+#ifndef NO_RETIRE_FENCE
 	atomic { ptr = 2; buffered = 0 } /* full_fence drains the buffer */
 #endif
 	stamp = epoch                    /* the stamp's load */

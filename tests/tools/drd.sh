@@ -1,0 +1,3 @@
+#!/bin/sh
+# DRD on the programs of tests/tools: see valgrind.sh.
+exec "${SHELL:-/bin/sh}" "${srcdir:-.}/tests/tools/valgrind.sh" drd
