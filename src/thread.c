@@ -15,6 +15,7 @@ THREAD_LOCAL uint32_t thread_cached_tid;
 
 uint32_t thread_token;
 bool thread_fork_unwatched;
+bool thread_forked;
 
 /* The pid that drew thread_token, for the fallback of thread_fork_unwatched. */
 static pid_t token_pid;
@@ -46,6 +47,7 @@ static void renew_in_child(void)
 {
 	thread_cached_tid = 0;
 	thread_token = draw_token();
+	thread_forked = true;
 	atomic_store_explicit(&pidns_cache, 0, memory_order_relaxed);
 }
 

@@ -54,6 +54,16 @@ static inline uint32_t thread_process_token(void)
 	return thread_token;
 }
 
+/* True in a fork child (and its descendants): threads that were counted in
+ * a private object's waiters before the fork do not exist here. */
+extern bool thread_forked;
+
+static inline bool thread_is_fork_child(void)
+{
+	thread_process_token(); /* without a fork handler: notices a fork */
+	return thread_forked;
+}
+
 /* An id of the caller's PID namespace (the inode of /proc/self/ns/pid), or
  * 0 if /proc cannot tell: thread ids mean something only within one. */
 uint32_t thread_pid_namespace(void);
