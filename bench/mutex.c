@@ -1,5 +1,6 @@
 /* Mutex rows: sync_mutex against glibc's pthread_mutex (default type) and
- * against ck_spinlock_fas, at 1, 2 and 8 threads. */
+ * against ck_spinlock_fas, at 1, 2 and 8 threads; the robust sync_mutex
+ * against glibc's robust pthread_mutex. */
 #include <pthread.h>
 
 #include <sync/mutex.h>
@@ -45,6 +46,30 @@ static void glibc_unlock(void *lock, void *node)
 	pthread_mutex_unlock(lock);
 }
 
+static void ours_robust_init(void *lock)
+{
+	sync_mutex_init(lock, SYNC_MUTEX_ROBUST);
+}
+
+static void glibc_robust_init(void *lock)
+{
+	pthread_mutexattr_t attr;
+	pthread_mutexattr_init(&attr);
+	pthread_mutexattr_setrobust(&attr, PTHREAD_MUTEX_ROBUST);
+	pthread_mutex_init(lock, &attr);
+	pthread_mutexattr_destroy(&attr);
+}
+
+static const struct bench_lock bench_sync_mutex_robust = {
+	.name = "robust_mutex", .size = sizeof(sync_mutex_t),
+	.init = ours_robust_init, .lock = ours_lock, .unlock = ours_unlock,
+};
+
+static const struct bench_lock bench_pthread_mutex_robust = {
+	.name = "pthread_robust", .size = sizeof(pthread_mutex_t),
+	.init = glibc_robust_init, .lock = glibc_lock, .unlock = glibc_unlock,
+};
+
 const struct bench_lock bench_sync_mutex = {
 	.name = "sync_mutex", .size = sizeof(sync_mutex_t), .init = ours_init,
 	.lock = ours_lock, .unlock = ours_unlock,
@@ -66,6 +91,12 @@ void bench_mutex(const struct bench_config *cfg, struct bench_tally *tally)
 	for (int i = 0; i < 3; i++) {
 		struct bench_row row = { "sync_mutex", &bench_sync_mutex, &bench_ck_fas,
 					 thread_counts[i], { TARGET_NONE, 0 }, NULL };
+		bench_run_row(cfg, &row, tally);
+	}
+	for (int i = 0; i < 3; i++) {
+		struct bench_row row = { "robust_mutex", &bench_sync_mutex_robust,
+					 &bench_pthread_mutex_robust, thread_counts[i],
+					 { TARGET_NONE, 0 }, NULL };
 		bench_run_row(cfg, &row, tally);
 	}
 }

@@ -31,7 +31,11 @@
  * missing threads, counts in waiters and sleepers that make signals bump
  * seq and call futex(2) for nobody, and make destroy wait VANISHED_AFTER_NS
  * before it sees that they are gone (the kernel's count of sleepers, not
- * ours, says whether a waiter is blocked). */
+ * ours, says whether a waiter is blocked). Only then: a private condition
+ * variable in a process that is not a fork child has live waiters alone,
+ * and destroy waits for them as long as they take (a woken waiter that a
+ * loaded machine holds up longer than that would otherwise still touch a
+ * condition variable that its owner has freed). */
 #include <errno.h>
 #include <limits.h>
 #include <pthread.h>
@@ -47,6 +51,7 @@
 #include "futex.h"
 #include "mutex_internal.h"
 #include "test_hook.h"
+#include "thread.h"
 #include "timeout.h"
 
 #define SEQ_SHIFT   32
@@ -87,9 +92,12 @@ static uint32_t load_seq(sync_cond_t *c)
 	return seq_of(atomic_load(&c->word));
 }
 
+/* A robust mutex's futex is always shared (the kernel's wake at an owner's
+ * death is): a private cond cannot requeue onto it, so it counts as shared. */
 static uintptr_t mutex_tag(const sync_mutex_t *m)
 {
-	return (uintptr_t)m | ((m->flags & SYNC_PSHARED) ? MUTEX_TAG_PSHARED : 0);
+	bool shared = m->flags & (SYNC_PSHARED | SYNC_MUTEX_ROBUST);
+	return (uintptr_t)m | (shared ? MUTEX_TAG_PSHARED : 0);
 }
 
 /* The private mutex that a broadcast may requeue waiters onto, or NULL. */
@@ -125,18 +133,28 @@ static void let_waiters_run(unsigned round)
 		timeout_nap(50000);
 }
 
+/* Whether every counted waiter is a live thread: a private condition
+ * variable outside a fork child (a cancelled waiter uncounts itself). */
+static bool waiters_all_live(sync_cond_t *c)
+{
+	return !is_pshared(c) && !thread_is_fork_child();
+}
+
 /* True if a waiter that no signal reached is blocked: the latest waiter
  * registered after the last signal or broadcast, and a thread sleeps on
  * seq (the kernel's count: the waiters' own counts cannot tell a sleeper
  * from a waiter that was killed). A waiter that registered but does not
- * sleep yet is given VANISHED_AFTER_NS to get there or leave. */
-static bool waiter_is_blocked(sync_cond_t *c)
+ * sleep yet is given VANISHED_AFTER_NS to get there or leave; when all are
+ * live, it is blocked at once. */
+static bool waiter_is_blocked(sync_cond_t *c, bool all_live)
 {
 	uint64_t since = timeout_now_ns();
 	for (unsigned round = 0;; round++) {
 		uint32_t seq = load_seq(c);
 		if (atomic_load(&c->wait_seq) != seq || !atomic_load(&c->waiters))
 			return false;
+		if (all_live)
+			return true;
 		long sleeping = futex_sleepers(seq_word(c), seq, is_pshared(c));
 		if (sleeping > 0)
 			return true;
@@ -148,9 +166,9 @@ static bool waiter_is_blocked(sync_cond_t *c)
 
 /* Waits until the woken waiters have stopped touching c. A waiter of a
  * killed process, or one that does not exist in a fork child, stays
- * counted forever: once the count has not moved for VANISHED_AFTER_NS,
- * the rest are taken as gone. */
-static void wait_for_woken_waiters(sync_cond_t *c)
+ * counted forever: unless all are live, once the count has not moved for
+ * VANISHED_AFTER_NS, the rest are taken as gone. */
+static void wait_for_woken_waiters(sync_cond_t *c, bool all_live)
 {
 	uint32_t last = atomic_load(&c->waiters);
 	uint64_t since = timeout_now_ns();
@@ -160,7 +178,7 @@ static void wait_for_woken_waiters(sync_cond_t *c)
 		if (n != last) {
 			last = n;
 			since = timeout_now_ns();
-		} else if (timeout_now_ns() - since >= VANISHED_AFTER_NS) {
+		} else if (!all_live && timeout_now_ns() - since >= VANISHED_AFTER_NS) {
 			return;
 		}
 	}
@@ -178,13 +196,14 @@ int sync_cond_destroy(sync_cond_t *c)
 	ann_internal(c, sizeof *c);
 	if (!atomic_load(&c->waiters))
 		return 0;
-	if (waiter_is_blocked(c))
+	bool all_live = waiters_all_live(c);
+	if (waiter_is_blocked(c, all_live))
 		return EBUSY;
 	sync_mutex_t *m = requeue_target(c);
 	futex_wake(seq_word(c), INT_MAX, FUTEX_BITSET_MATCH_ANY, is_pshared(c));
 	if (m)
 		futex_wake(&m->state, INT_MAX, MUTEX_SLEEPER_BITSET, false);
-	wait_for_woken_waiters(c);
+	wait_for_woken_waiters(c, all_live);
 	return 0;
 }
 
@@ -324,12 +343,11 @@ static int wait_on(sync_cond_t *c, sync_mutex_t *m, const struct timespec *absti
 		return r;
 	}
 	struct wait_end end = sleep_until_signalled(&w, abstime);
+	TEST_HOOK("cond_wait:leaving");
 	atomic_fetch_sub(&c->waiters, 1); /* c may be destroyed from here on */
-	if (end.lock_as_sleeper)
-		mutex_lock_requeued(m);
-	else
-		sync_mutex_lock(m); /* cannot fail: the caller held m */
-	return end.result;
+	/* 0, or a robust mutex's EOWNERDEAD or ENOTRECOVERABLE */
+	r = end.lock_as_sleeper ? mutex_lock_requeued(m) : sync_mutex_lock(m);
+	return r ? r : end.result;
 }
 
 int sync_cond_wait(sync_cond_t *c, sync_mutex_t *m)

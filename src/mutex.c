@@ -65,7 +65,7 @@
 /* Wake-ups lost to barging threads before a sleeper claims the hand-off. */
 #define LOST_RACES_BEFORE_HANDOFF 4
 
-#define MUTEX_FLAGS (SYNC_PSHARED | SYNC_MUTEX_ERRORCHECK)
+#define MUTEX_FLAGS (SYNC_PSHARED | SYNC_MUTEX_ERRORCHECK | SYNC_MUTEX_ROBUST)
 
 _Static_assert(THREAD_PROCESS_TOKEN_BITS <= 32 - M_TOKEN_SHIFT,
 	       "the process token fits the token field");
@@ -117,11 +117,21 @@ int sync_mutex_init(sync_mutex_t *m, int flags)
 {
 	if (!m || (flags & ~MUTEX_FLAGS))
 		return EINVAL;
+	if (flags & SYNC_MUTEX_ROBUST) {
+		int r = robust_init(m, flags);
+		if (r == 0)
+			ann_lock_create(m);
+		return r;
+	}
 	/* relaxed: publishing the object to other threads is the caller's job */
 	atomic_store_explicit(&m->state, 0, memory_order_relaxed);
 	atomic_store_explicit(&m->owner, 0, memory_order_relaxed);
 	m->flags = (uint32_t)flags;
 	atomic_store_explicit(&m->spinner, 0, memory_order_relaxed);
+	m->pidns = 0;
+	m->reserved = 0;
+	m->robust_prev = NULL;
+	m->robust_next = NULL;
 	ann_lock_create(m);
 	return 0;
 }
@@ -130,6 +140,8 @@ int sync_mutex_destroy(sync_mutex_t *m)
 {
 	if (!m)
 		return EINVAL;
+	if (mutex_is_robust(m))
+		return robust_destroy(m);
 	/* relaxed: a snapshot; destroying while others still use it is misuse */
 	uint32_t s = atomic_load_explicit(&m->state, memory_order_relaxed);
 	if (s & (M_LOCKED | M_HANDOFF))
@@ -340,7 +352,8 @@ static int lock_slow(sync_mutex_t *m, const struct timespec *abstime)
 }
 
 /* A running thread may take a free lock even while a spinner or sleepers
- * wait (barging keeps the cache line where the work is). */
+ * wait (barging keeps the cache line where the work is). Not for a robust
+ * mutex, whose word is never 0 (its free value is a tid). */
 static inline bool try_fast(sync_mutex_t *m)
 {
 	uint32_t s = 0;
@@ -351,9 +364,12 @@ static inline bool try_fast(sync_mutex_t *m)
 	return take_if_free(m, &s);
 }
 
-/* Fast path first, then spin and sleep until abstime (NULL: forever). */
+/* Fast path first, then spin and sleep until abstime (NULL: forever). A
+ * robust mutex goes its own way before a CAS that would fail there. */
 static int acquire(sync_mutex_t *m, const struct timespec *abstime)
 {
+	if (__builtin_expect(mutex_is_robust(m), 0))
+		return robust_lock(m, abstime);
 	if (try_fast(m)) {
 		note_owner(m);
 		return 0;
@@ -385,6 +401,8 @@ int sync_mutex_timedlock(sync_mutex_t *m, const struct timespec *abstime)
 
 static int try_acquire(sync_mutex_t *m)
 {
+	if (mutex_is_robust(m))
+		return robust_trylock(m);
 	/* relaxed: the CAS carries the acquire */
 	uint32_t s = atomic_load_explicit(&m->state, memory_order_relaxed);
 	if (!take_if_free(m, &s))
@@ -470,6 +488,8 @@ int sync_mutex_unlock(sync_mutex_t *m)
 {
 	if (!m)
 		return EINVAL;
+	if (mutex_is_robust(m))
+		return robust_unlock(m);
 	bool pshared = is_pshared(m); /* read while we still hold m */
 	if (is_errorcheck(m)) {
 		if (!caller_owns(m))
@@ -488,18 +508,33 @@ int sync_mutex_unlock(sync_mutex_t *m)
 	return r;
 }
 
+int sync_mutex_consistent(sync_mutex_t *m)
+{
+	if (!m || !mutex_is_robust(m))
+		return EINVAL;
+	return robust_consistent(m);
+}
+
 bool mutex_may_be_held_by_caller(sync_mutex_t *m)
 {
+	if (mutex_is_robust(m))
+		return robust_held_by_caller(m);
 	if (is_errorcheck(m))
 		return caller_owns(m);
 	/* relaxed: if the caller holds m, its own lock set this bit */
 	return atomic_load_explicit(&m->state, memory_order_relaxed) & M_LOCKED;
 }
 
-void mutex_lock_requeued(sync_mutex_t *m)
+int mutex_lock_requeued(sync_mutex_t *m)
 {
+	int r = 0;
 	ann_lock_pre(m, ANN_WRITE);
-	sleep_acquire(m, NULL); /* no deadline: cannot fail */
-	note_owner(m);
-	ann_lock_post(m, ANN_WRITE, 0);
+	if (mutex_is_robust(m)) {
+		r = robust_lock(m, NULL);
+	} else {
+		sleep_acquire(m, NULL); /* no deadline: cannot fail */
+		note_owner(m);
+	}
+	ann_lock_post(m, ANN_WRITE, r);
+	return r;
 }

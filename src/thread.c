@@ -3,21 +3,24 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <sys/random.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
-_Thread_local uint32_t thread_cached_tid;
+THREAD_LOCAL uint32_t thread_cached_tid;
 
 uint32_t thread_token;
 bool thread_fork_unwatched;
+bool thread_forked;
 
 /* The pid that drew thread_token, for the fallback of thread_fork_unwatched. */
 static pid_t token_pid;
 
-_Thread_local uint32_t thread_tid_before_fork;
+THREAD_LOCAL uint32_t thread_tid_before_fork;
 
 static uint32_t draw_token(void)
 {
@@ -34,11 +37,18 @@ static uint32_t draw_token(void)
 	return t ? t : 1;
 }
 
+/* The inode of /proc/self/ns/pid, or 0 where /proc cannot tell; looked up
+ * at the first call, again in a fork child (which unshare(CLONE_NEWPID) may
+ * have put in a new namespace). */
+static _Atomic uint32_t pidns_cache;
+
 /* The fork child's only thread: a new id, a new token. */
 static void renew_in_child(void)
 {
 	thread_cached_tid = 0;
 	thread_token = draw_token();
+	thread_forked = true;
+	atomic_store_explicit(&pidns_cache, 0, memory_order_relaxed);
 }
 
 /* Around fork(2), the forking thread notes its id; the parent forgets it,
@@ -78,4 +88,19 @@ uint32_t thread_tid_slow(void)
 {
 	thread_cached_tid = (uint32_t)syscall(SYS_gettid);
 	return thread_cached_tid;
+}
+
+uint32_t thread_pid_namespace(void)
+{
+	/* relaxed: every thread computes the same value */
+	uint32_t ns = atomic_load_explicit(&pidns_cache, memory_order_relaxed);
+	if (ns && !thread_fork_unwatched)
+		return ns;
+	thread_process_token(); /* without a fork handler: notices a fork */
+	struct stat st;
+	int saved = errno;
+	ns = stat("/proc/self/ns/pid", &st) == 0 ? (uint32_t)st.st_ino : 0;
+	errno = saved;
+	atomic_store_explicit(&pidns_cache, ns, memory_order_relaxed);
+	return ns;
 }

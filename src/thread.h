@@ -6,7 +6,12 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-extern _Thread_local uint32_t thread_cached_tid;
+/* Thread-local storage in the initial-exec model: one instruction instead of
+ * a __tls_get_addr call (epoch.c does the same); the few bytes come from
+ * glibc's static TLS surplus when the library is dlopen()ed. */
+#define THREAD_LOCAL _Thread_local __attribute__((tls_model("initial-exec")))
+
+extern THREAD_LOCAL uint32_t thread_cached_tid;
 
 uint32_t thread_tid_slow(void);
 
@@ -23,7 +28,7 @@ static inline uint32_t thread_tid(void)
  * (the pthread_atfork pattern: lock in prepare, unlock in parent and
  * child). Only for objects private to the process: in a shared one, that
  * id is the parent's thread, alive. */
-extern _Thread_local uint32_t thread_tid_before_fork;
+extern THREAD_LOCAL uint32_t thread_tid_before_fork;
 
 static inline bool thread_held_before_fork(uint32_t owner)
 {
@@ -48,5 +53,19 @@ static inline uint32_t thread_process_token(void)
 		return thread_process_token_slow();
 	return thread_token;
 }
+
+/* True in a fork child (and its descendants): threads that were counted in
+ * a private object's waiters before the fork do not exist here. */
+extern bool thread_forked;
+
+static inline bool thread_is_fork_child(void)
+{
+	thread_process_token(); /* without a fork handler: notices a fork */
+	return thread_forked;
+}
+
+/* An id of the caller's PID namespace (the inode of /proc/self/ns/pid), or
+ * 0 if /proc cannot tell: thread ids mean something only within one. */
+uint32_t thread_pid_namespace(void);
 
 #endif /* SYNC_SRC_THREAD_H */

@@ -10,13 +10,14 @@ extern "C" {
 #endif
 
 #define SYNC_VERSION_MAJOR 0
-#define SYNC_VERSION_MINOR 4
+#define SYNC_VERSION_MINOR 5
 #define SYNC_VERSION_PATCH 0
 
 /* Flags for the *_init functions; unknown bits are rejected with EINVAL. */
 #define SYNC_PSHARED              0x1 /* usable between processes (MAP_SHARED) */
 #define SYNC_MUTEX_ERRORCHECK     0x2 /* mutex: track the owner, report misuse */
 #define SYNC_RWLOCK_PREFER_READER 0x4 /* rwlock: readers may pass waiting writers */
+#define SYNC_MUTEX_ROBUST         0x8 /* mutex: an owner that dies gives EOWNERDEAD */
 
 /* Public objects keep their atomic words in these fields. C++ code only ever
  * passes pointers to them, so it sees the plain type of the same size and

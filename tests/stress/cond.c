@@ -568,12 +568,53 @@ static void check_no_access_after_wake(bool broadcast)
 		  "destroyed and freed", broadcast ? "broadcast" : "signal");
 }
 
+/* A woken waiter held up on its way out (here 300 ms, by a loaded machine
+ * in real life) longer than destroy's allowance for vanished waiters: a
+ * private condition variable's waiters are live, so destroy must wait for
+ * it, not return 0 while it still has the object to touch. */
+static atomic_bool leaving_done;
+
+static void leaving_hook(const char *point)
+{
+	if (strcmp(point, "cond_wait:leaving") != 0 ||
+	    !atomic_exchange(&gate_armed, false))
+		return;
+	atomic_store(&gate_reached, true);
+	stress_sleep_us(300000);
+	atomic_store(&leaving_done, true);
+}
+
+static void check_destroy_waits_for_slow_waiter(void)
+{
+	static struct requeue_run run;
+	run = (struct requeue_run){ .m = SYNC_MUTEX_INITIALIZER,
+				    .c = SYNC_COND_INITIALIZER };
+	atomic_store(&leaving_done, false);
+	atomic_store(&gate_reached, false);
+	atomic_store(&gate_armed, true);
+	test_hook_set(leaving_hook);
+	pthread_t waiter;
+	start(&waiter, waiter_once, &run);
+	stress_sleep_us(50000); /* asleep on c */
+	must(sync_cond_broadcast(&run.c), "sync_cond_broadcast");
+	gate_wait_reached();
+	int d = sync_cond_destroy(&run.c);
+	bool left = atomic_load(&leaving_done);
+	pthread_join(waiter, NULL);
+	test_hook_set(NULL);
+	tap_check(d == 0 && left,
+		  "destroy after a broadcast waits for a woken waiter held up "
+		  "300 ms on its way out (destroy %d, waiter gone first: %d)", d,
+		  left);
+}
+
 int main(void)
 {
-	tap_plan(6 * 4 + 3 * 4 + 3);
+	tap_plan(6 * 4 + 3 * 4 + 4);
 	check_broadcast_new_waiter_signal();
 	check_no_access_after_wake(false);
 	check_no_access_after_wake(true);
+	check_destroy_waits_for_slow_waiter();
 	check_buffer(WAKE_SIGNAL, 0, 3, 3);
 	check_buffer(WAKE_SIGNAL, 0, 2, 6); /* more threads than cores */
 	check_buffer(WAKE_BROADCAST, 0, 3, 3);
