@@ -34,6 +34,7 @@
  * FUTEX_OWNER_DIED, which the next locker turns into EOWNERDEAD. */
 #include <errno.h>
 #include <limits.h>
+#include <pthread.h>
 #include <linux/futex.h>
 #include <stdatomic.h>
 #include <stddef.h>
@@ -255,6 +256,68 @@ static int take_or_sleep(sync_mutex_t *m, uint32_t tid,
 	}
 }
 
+/* Under a race detector, the robust mutexes a thread holds when it exits
+ * are released, for the tool, by a thread-specific-data destructor: the
+ * kernel hands them on at the thread's death (EOWNERDEAD), and the tools
+ * would otherwise take the next lock for a double lock. Only while a tool
+ * runs; up to HELD_TRACKED holds per thread (more go untold). */
+#ifndef ANN_OFF
+#define HELD_TRACKED 32
+
+static THREAD_LOCAL sync_mutex_t *held[HELD_TRACKED];
+static THREAD_LOCAL unsigned held_count;
+static pthread_key_t held_key;
+static pthread_once_t held_key_once = PTHREAD_ONCE_INIT;
+
+static void release_held_at_exit(void *unused)
+{
+	(void)unused;
+	while (held_count) {
+		sync_mutex_t *m = held[--held_count];
+		ann_unlock_pre(m, ANN_WRITE);
+		ann_unlock_post(m, ANN_WRITE);
+	}
+}
+
+static void make_held_key(void)
+{
+	if (pthread_key_create(&held_key, release_held_at_exit) != 0)
+		held_key = (pthread_key_t)-1;
+}
+
+static void note_held(sync_mutex_t *m)
+{
+	if (!ann_on() || held_count == HELD_TRACKED)
+		return;
+	int saved = errno;
+	pthread_once(&held_key_once, make_held_key);
+	if (held_key != (pthread_key_t)-1 && pthread_setspecific(held_key, held) == 0)
+		held[held_count++] = m;
+	errno = saved;
+}
+
+static void note_released(sync_mutex_t *m)
+{
+	if (!ann_on())
+		return;
+	for (unsigned i = 0; i < held_count; i++)
+		if (held[i] == m) {
+			held[i] = held[--held_count];
+			return;
+		}
+}
+#else
+static void note_held(sync_mutex_t *m)
+{
+	(void)m;
+}
+
+static void note_released(sync_mutex_t *m)
+{
+	(void)m;
+}
+#endif
+
 /* Lock and trylock: the lock word and the list change under
  * list_op_pending, so that a death in between is still seen. */
 static int robust_acquire(sync_mutex_t *m, const struct timespec *abstime,
@@ -269,8 +332,10 @@ static int robust_acquire(sync_mutex_t *m, const struct timespec *abstime,
 		return try ? EBUSY : EDEADLK;
 	set_pending(h, m);
 	int r = try ? take_once(m, &s, tid, false) : take_or_sleep(m, tid, abstime);
-	if (r == 0 || r == EOWNERDEAD)
+	if (r == 0 || r == EOWNERDEAD) {
 		list_add(h, m);
+		note_held(m);
+	}
 	set_pending(h, NULL);
 	if (r == EOWNERDEAD) /* relaxed: read by later holders, after their lock */
 		atomic_store_explicit(&m->owner, R_INCONSISTENT, memory_order_relaxed);
@@ -304,6 +369,7 @@ int robust_unlock(sync_mutex_t *m)
 		      R_INCONSISTENT;
 	set_pending(h, m);
 	list_del(m);
+	note_released(m);
 	ann_unlock_pre(m, ANN_WRITE); /* before the release: m may go with it */
 	uint32_t old = atomic_exchange_explicit(
 		&m->state, poison ? R_NOTRECOVERABLE : R_FREE,

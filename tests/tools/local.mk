@@ -13,6 +13,7 @@ tools_programs = \
 	tests/tools/mutex_bank.c \
 	tests/tools/queue_pool.c \
 	tests/tools/race_unprotected.c \
+	tests/tools/robust_recovery.c \
 	tests/tools/rwlock_config.c \
 	tests/tools/sem_pool.c \
 	tests/tools/spinlocks.c \

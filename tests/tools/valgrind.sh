@@ -28,7 +28,7 @@ export LD_LIBRARY_PATH
 # A few hundred hand-offs each: Valgrind runs one thread at a time.
 scale=200
 clean="mutex_bank cond_buffer sem_pool spinlocks:spin spinlocks:ticket
-spinlocks:mcs rwlock_config epoch_config queue_pool map_wordcount"
+spinlocks:mcs rwlock_config epoch_config queue_pool map_wordcount robust_recovery"
 echo "1..$(($(echo $clean | wc -w) + 1))"
 
 # vg NAME ARG...: runs NAME under the tool; its output in $work/err.
