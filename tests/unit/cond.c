@@ -16,29 +16,6 @@
 #include "tap_main.h"
 #include "util.h"
 
-/* ---- one call in another thread ---------------------------------------- */
-
-struct call {
-	int (*fn)(sync_mutex_t *);
-	sync_mutex_t *m;
-	int result;
-};
-
-static void *call_main(void *arg)
-{
-	struct call *c = arg;
-	c->result = c->fn(c->m);
-	return NULL;
-}
-
-static int in_other_thread(int (*fn)(sync_mutex_t *), sync_mutex_t *m)
-{
-	struct call c = { fn, m, -1 };
-	pthread_t t;
-	ck_assert_int_eq(pthread_create(&t, NULL, call_main, &c), 0);
-	ck_assert_int_eq(pthread_join(t, NULL), 0);
-	return c.result;
-}
 
 /* trylock, and on success unlock again: probes without changing the mutex.
  * Returns trylock's result, or -1 if the unlock failed. */
@@ -52,12 +29,12 @@ static int trylock_and_release(sync_mutex_t *m)
 
 static int other_thread_trylock(sync_mutex_t *m)
 {
-	return in_other_thread(trylock_and_release, m);
+	return mutex_call_in_thread(trylock_and_release, m);
 }
 
 static int other_thread_unlock(sync_mutex_t *m)
 {
-	return in_other_thread(sync_mutex_unlock, m);
+	return mutex_call_in_thread(sync_mutex_unlock, m);
 }
 
 /* The caller holds m (it was taken again by a wait): another thread cannot

@@ -145,29 +145,6 @@ static int lock_by(enum kind k, sync_mutex_t *m)
 	}
 }
 
-/* ---- a call in another thread --------------------------------------------- */
-
-struct call {
-	int (*fn)(sync_mutex_t *);
-	sync_mutex_t *m;
-	int result;
-};
-
-static void *call_main(void *arg)
-{
-	struct call *c = arg;
-	c->result = c->fn(c->m);
-	return NULL;
-}
-
-static int in_other_thread(int (*fn)(sync_mutex_t *), sync_mutex_t *m)
-{
-	struct call c = { fn, m, -1 };
-	pthread_t t;
-	ck_assert_int_eq(pthread_create(&t, NULL, call_main, &c), 0);
-	ck_assert_int_eq(pthread_join(t, NULL), 0);
-	return c.result;
-}
 
 /* The thread locks m and exits (returns) holding it. */
 static int lock_and_exit(sync_mutex_t *m)
@@ -220,8 +197,8 @@ START_TEST(owner_death_gives_eownerdead_with_the_lock_held)
 	setup_pshared(1);
 	die_holding(1, (enum death)(_i / KINDS));
 	ck_assert_msg(lock_by(k, &sh->m[0]) == EOWNERDEAD, "%s", kind_name[k]);
-	ck_assert_int_eq(in_other_thread(sync_mutex_trylock, &sh->m[0]), EBUSY);
-	ck_assert_int_eq(in_other_thread(sync_mutex_unlock, &sh->m[0]), EPERM);
+	ck_assert_int_eq(mutex_call_in_thread(sync_mutex_trylock, &sh->m[0]), EBUSY);
+	ck_assert_int_eq(mutex_call_in_thread(sync_mutex_unlock, &sh->m[0]), EPERM);
 	expect_repairable(&sh->m[0]);
 }
 END_TEST
@@ -234,7 +211,7 @@ START_TEST(unlock_without_consistent_makes_every_later_lock_enotrecoverable)
 	ck_assert_int_eq(lock_by(k, &sh->m[0]), EOWNERDEAD);
 	ck_assert_int_eq(sync_mutex_unlock(&sh->m[0]), 0);
 	ck_assert_int_eq(not_recoverable_mask(&sh->m[0]), 0);
-	ck_assert_int_eq(in_other_thread(sync_mutex_trylock, &sh->m[0]), ENOTRECOVERABLE);
+	ck_assert_int_eq(mutex_call_in_thread(sync_mutex_trylock, &sh->m[0]), ENOTRECOVERABLE);
 	pid_t pid = fork_running(child_not_recoverable_mask, NULL);
 	ck_assert_int_gt(pid, 0);
 	ck_assert_int_eq(child_status(pid), 0); /* in another process too */
@@ -277,7 +254,7 @@ START_TEST(fork_child_of_the_owner_does_not_own_the_mutex)
 	pid_t pid = fork_running(child_of_holder, NULL);
 	ck_assert_int_gt(pid, 0);
 	ck_assert_int_eq(child_status(pid), 0); /* its exit released nothing */
-	ck_assert_int_eq(in_other_thread(sync_mutex_trylock, &sh->m[0]), EBUSY);
+	ck_assert_int_eq(mutex_call_in_thread(sync_mutex_trylock, &sh->m[0]), EBUSY);
 	ck_assert_int_eq(sync_mutex_unlock(&sh->m[0]), 0);
 	ck_assert_int_eq(sync_mutex_lock(&sh->m[0]), 0);
 	ck_assert_int_eq(sync_mutex_unlock(&sh->m[0]), 0);
@@ -440,7 +417,7 @@ START_TEST(thread_exit_holding_the_mutex_gives_eownerdead)
 {
 	setup(1, flag_sets[_i % FLAG_SETS]);
 	if (_i < FLAG_SETS) {
-		ck_assert_int_eq(in_other_thread(lock_and_exit, &sh->m[0]), 0);
+		ck_assert_int_eq(mutex_call_in_thread(lock_and_exit, &sh->m[0]), 0);
 	} else {
 		pthread_t t;
 		ck_assert_int_eq(pthread_create(&t, NULL, lock_and_pthread_exit, &sh->m[0]), 0);
@@ -458,11 +435,11 @@ START_TEST(in_process_owner_death_reaches_every_kind_of_lock)
 {
 	enum kind k = (enum kind)_i;
 	setup(1, 0);
-	ck_assert_int_eq(in_other_thread(lock_and_exit, &sh->m[0]), 0);
+	ck_assert_int_eq(mutex_call_in_thread(lock_and_exit, &sh->m[0]), 0);
 	ck_assert_msg(lock_by(k, &sh->m[0]) == EOWNERDEAD, "%s", kind_name[k]);
 	ck_assert_int_eq(sync_mutex_unlock(&sh->m[0]), 0);
 	ck_assert_int_eq(not_recoverable_mask(&sh->m[0]), 0);
-	ck_assert_int_eq(in_other_thread(sync_mutex_trylock, &sh->m[0]), ENOTRECOVERABLE);
+	ck_assert_int_eq(mutex_call_in_thread(sync_mutex_trylock, &sh->m[0]), ENOTRECOVERABLE);
 	ck_assert_int_eq(sync_mutex_destroy(&sh->m[0]), 0);
 }
 END_TEST
@@ -475,7 +452,7 @@ START_TEST(robust_initializer_gives_an_unlocked_robust_mutex)
 	ck_assert_int_eq(sync_mutex_lock(&static_robust), 0);
 	ck_assert_int_eq(sync_mutex_lock(&static_robust), EDEADLK);
 	ck_assert_int_eq(sync_mutex_unlock(&static_robust), 0);
-	ck_assert_int_eq(in_other_thread(lock_and_exit, &static_robust), 0);
+	ck_assert_int_eq(mutex_call_in_thread(lock_and_exit, &static_robust), 0);
 	ck_assert_int_eq(sync_mutex_lock(&static_robust), EOWNERDEAD);
 	expect_repairable(&static_robust);
 }
@@ -579,7 +556,7 @@ START_TEST(cond_wait_returns_eownerdead_holding_the_mutex_after_the_signaller_di
 	setup(1, _i ? SYNC_PSHARED : 0);
 	struct cond_waiter w;
 	start_cond_waiter(&w);
-	ck_assert_int_eq(in_other_thread(signal_and_exit, &sh->m[0]), 0);
+	ck_assert_int_eq(mutex_call_in_thread(signal_and_exit, &sh->m[0]), 0);
 	ck_assert_int_eq(pthread_join(w.thread, NULL), 0);
 	ck_assert_int_eq(w.result, EOWNERDEAD);
 	ck_assert_int_eq(w.after, 0); /* it held it: consistent and unlock */
@@ -593,7 +570,7 @@ START_TEST(cond_wait_returns_enotrecoverable_without_the_mutex)
 	setup(1, _i ? SYNC_PSHARED : 0);
 	struct cond_waiter w;
 	start_cond_waiter(&w);
-	ck_assert_int_eq(in_other_thread(lock_and_exit, &sh->m[0]), 0);
+	ck_assert_int_eq(mutex_call_in_thread(lock_and_exit, &sh->m[0]), 0);
 	ck_assert_int_eq(sync_mutex_lock(&sh->m[0]), EOWNERDEAD);
 	sh->signalled = 1;
 	ck_assert_int_eq(sync_cond_signal(&sh->cond), 0);
@@ -613,7 +590,7 @@ START_TEST(broadcast_waiters_all_get_through_when_the_broadcaster_dies)
 	struct cond_waiter w[3];
 	for (int i = 0; i < 3; i++)
 		start_cond_waiter(&w[i]);
-	ck_assert_int_eq(in_other_thread(broadcast_and_exit, &sh->m[0]), 0);
+	ck_assert_int_eq(mutex_call_in_thread(broadcast_and_exit, &sh->m[0]), 0);
 	int owner_dead = 0;
 	for (int i = 0; i < 3; i++) {
 		ck_assert_int_eq(pthread_join(w[i].thread, NULL), 0);
@@ -643,8 +620,8 @@ START_TEST(robust_unlock_by_non_owner_returns_eperm_and_keeps_it_locked)
 {
 	setup(1, flag_sets[_i]);
 	ck_assert_int_eq(sync_mutex_lock(&sh->m[0]), 0);
-	ck_assert_int_eq(in_other_thread(sync_mutex_unlock, &sh->m[0]), EPERM);
-	ck_assert_int_eq(in_other_thread(sync_mutex_trylock, &sh->m[0]), EBUSY);
+	ck_assert_int_eq(mutex_call_in_thread(sync_mutex_unlock, &sh->m[0]), EPERM);
+	ck_assert_int_eq(mutex_call_in_thread(sync_mutex_trylock, &sh->m[0]), EBUSY);
 	ck_assert_int_eq(sync_mutex_unlock(&sh->m[0]), 0);
 }
 END_TEST
@@ -665,7 +642,7 @@ END_TEST
 START_TEST(owner_dead_holder_relock_returns_edeadlk)
 {
 	setup(1, 0);
-	ck_assert_int_eq(in_other_thread(lock_and_exit, &sh->m[0]), 0);
+	ck_assert_int_eq(mutex_call_in_thread(lock_and_exit, &sh->m[0]), 0);
 	ck_assert_int_eq(sync_mutex_lock(&sh->m[0]), EOWNERDEAD);
 	ck_assert_int_eq(sync_mutex_lock(&sh->m[0]), EDEADLK);
 	ck_assert_int_eq(sync_mutex_trylock(&sh->m[0]), EBUSY);
@@ -704,7 +681,7 @@ END_TEST
 START_TEST(consistent_twice_returns_einval_the_second_time)
 {
 	setup(1, 0);
-	ck_assert_int_eq(in_other_thread(lock_and_exit, &sh->m[0]), 0);
+	ck_assert_int_eq(mutex_call_in_thread(lock_and_exit, &sh->m[0]), 0);
 	ck_assert_int_eq(sync_mutex_lock(&sh->m[0]), EOWNERDEAD);
 	ck_assert_int_eq(sync_mutex_consistent(&sh->m[0]), 0);
 	ck_assert_int_eq(sync_mutex_consistent(&sh->m[0]), EINVAL);
@@ -722,12 +699,12 @@ static int consistent_in_thread(sync_mutex_t *m)
 START_TEST(consistent_by_a_thread_that_does_not_hold_it_returns_einval)
 {
 	setup(1, 0);
-	ck_assert_int_eq(in_other_thread(lock_and_exit, &sh->m[0]), 0);
+	ck_assert_int_eq(mutex_call_in_thread(lock_and_exit, &sh->m[0]), 0);
 	/* owner dead, not yet locked by anyone */
 	ck_assert_int_eq(sync_mutex_consistent(&sh->m[0]), EINVAL);
 	ck_assert_int_eq(sync_mutex_lock(&sh->m[0]), EOWNERDEAD);
 	/* owner dead, held by this thread: not the other's to repair */
-	ck_assert_int_eq(in_other_thread(consistent_in_thread, &sh->m[0]), EINVAL);
+	ck_assert_int_eq(mutex_call_in_thread(consistent_in_thread, &sh->m[0]), EINVAL);
 	expect_repairable(&sh->m[0]);
 }
 END_TEST
@@ -735,7 +712,7 @@ END_TEST
 START_TEST(consistent_of_not_recoverable_mutex_returns_einval)
 {
 	setup(1, 0);
-	ck_assert_int_eq(in_other_thread(lock_and_exit, &sh->m[0]), 0);
+	ck_assert_int_eq(mutex_call_in_thread(lock_and_exit, &sh->m[0]), 0);
 	ck_assert_int_eq(sync_mutex_lock(&sh->m[0]), EOWNERDEAD);
 	ck_assert_int_eq(sync_mutex_unlock(&sh->m[0]), 0);
 	ck_assert_int_eq(sync_mutex_consistent(&sh->m[0]), EINVAL);

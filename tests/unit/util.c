@@ -282,3 +282,26 @@ bool plain_malloc(void)
 	return true;
 #endif
 }
+
+struct mutex_call {
+	int (*fn)(sync_mutex_t *);
+	sync_mutex_t *m;
+	int result;
+};
+
+static void *mutex_call_main(void *arg)
+{
+	struct mutex_call *c = arg;
+	c->result = c->fn(c->m);
+	return NULL;
+}
+
+int mutex_call_in_thread(int (*fn)(sync_mutex_t *), sync_mutex_t *m)
+{
+	struct mutex_call c = { fn, m, -1 };
+	pthread_t t;
+	if (pthread_create(&t, NULL, mutex_call_main, &c) != 0 ||
+	    pthread_join(t, NULL) != 0)
+		abort();
+	return c.result;
+}

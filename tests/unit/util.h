@@ -11,6 +11,8 @@
 #include <sys/types.h>
 #include <time.h>
 
+#include <sync/mutex.h>
+
 /* Longest a test waits for another thread or process before it fails. */
 #define WAIT_LIMIT_NS 2000000000LL
 #define NS_PER_MS 1000000LL
@@ -61,6 +63,9 @@ int caught_signals(void);
  * returns once the handler ran and the thread sleeps again; false if either
  * took longer than WAIT_LIMIT_NS. */
 bool interrupt_sleeper(pthread_t thread, pid_t tid, int sig);
+
+/* Runs fn(m) in a new thread, joins it and returns fn's result. */
+int mutex_call_in_thread(int (*fn)(sync_mutex_t *), sync_mutex_t *m);
 
 /* An anonymous MAP_SHARED mapping of size bytes, zeroed, shared with the
  * children forked afterwards; MAP_FAILED on error. */
