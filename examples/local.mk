@@ -6,7 +6,8 @@ EXAMPLES += \
 	examples/connection_pool \
 	examples/dining_philosophers \
 	examples/lost_deposit \
-	examples/producer_consumer_processes
+	examples/producer_consumer_processes \
+	examples/word_count
 EXTRA_DIST += examples/README
 examples_config_reload_CPPFLAGS = $(examples_cppflags)
 examples_config_reload_CFLAGS = $(WARN_CFLAGS) $(PTHREAD_CFLAGS)
@@ -23,3 +24,6 @@ examples_lost_deposit_LDADD = libsync.la $(PTHREAD_LIBS)
 examples_producer_consumer_processes_CPPFLAGS = $(examples_cppflags)
 examples_producer_consumer_processes_CFLAGS = $(WARN_CFLAGS) $(PTHREAD_CFLAGS)
 examples_producer_consumer_processes_LDADD = libsync.la $(PTHREAD_LIBS)
+examples_word_count_CPPFLAGS = $(examples_cppflags)
+examples_word_count_CFLAGS = $(WARN_CFLAGS) $(PTHREAD_CFLAGS)
+examples_word_count_LDADD = libsync.la $(PTHREAD_LIBS)
