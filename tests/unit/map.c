@@ -3,6 +3,7 @@
 #define _GNU_SOURCE /* pthreads under strict -std modes */
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -3064,12 +3065,24 @@ START_TEST(get_or_insert_replace_and_remove_if_are_exact_while_another_thread_re
 END_TEST
 
 /* get_or_insert of the same keys from several threads: one insert per key
- * wins, and every thread is handed the winner's value. */
-#define RACED_KEYS 5000L
+ * wins, and every thread is handed the winner's value. The threads meet at
+ * a spinning barrier before each batch of keys (a sleeping one wakes them
+ * too far apart), so that they race for each key. */
+#define RACE_BATCH 4L
+#define RACED_KEYS (RACE_BATCH * 3000L)
+
+/* Waits until all THREADS have arrived `round` times. */
+static void spin_barrier(atomic_long *arrived, long round)
+{
+	atomic_fetch_add(arrived, 1);
+	while (atomic_load(arrived) < round * THREADS)
+		sched_yield(); /* more threads than cores */
+}
 
 struct goi_race {
 	sync_map_t *m;
 	int index;
+	atomic_long *arrived;
 	atomic_int *wins;       /* per key */
 	_Atomic(void *) *first; /* per key: the first value a thread was handed */
 	atomic_int *errors;
@@ -3084,6 +3097,8 @@ static void *get_or_insert_racer(void *arg)
 {
 	struct goi_race *g = arg;
 	for (long i = 0; i < RACED_KEYS; i++) {
+		if (i % RACE_BATCH == 0)
+			spin_barrier(g->arrived, i / RACE_BATCH + 1);
 		void *mine = racer_value(i, g->index), *actual = UNTOUCHED, *none = NULL;
 		int r = get_or_insert_key(g->m, i, mine, &actual);
 		if (r == 0)
@@ -3109,13 +3124,15 @@ START_TEST(get_or_insert_from_several_threads_has_one_winner_per_key_seen_by_all
 	}
 	struct goi_race g[THREADS];
 	pthread_t t[THREADS];
+	atomic_long arrived = 0;
 	for (int i = 0; i < THREADS; i++) {
-		g[i] = (struct goi_race){ m, i, wins, first, &errors };
+		g[i] = (struct goi_race){ m, i, &arrived, wins, first, &errors };
 		ck_assert_int_eq(pthread_create(&t[i], NULL, get_or_insert_racer, &g[i]), 0);
 	}
 	for (int i = 0; i < THREADS; i++)
 		ck_assert_int_eq(pthread_join(t[i], NULL), 0);
-	ck_assert_int_eq(atomic_load(&errors), 0);
+	int bad = atomic_load(&errors);
+	ck_assert_msg(bad == 0, "%d calls returned a wrong result or value", bad);
 	ck_assert_uint_eq(sync_map_size(m), RACED_KEYS);
 	for (long i = 0; i < RACED_KEYS; i++) {
 		void *v = UNTOUCHED;
