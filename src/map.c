@@ -60,6 +60,7 @@
 #include "backoff.h"
 #include "cacheline.h"
 #include "epoch_internal.h"
+#include "test_hook.h"
 #include "thread.h"
 
 #define BUCKET_LOCK ((uintptr_t)1)  /* a writer holds the bucket */
@@ -693,6 +694,7 @@ static int store_entry(struct sync_map *m, const void *key, size_t len,
 	sync_epoch_enter();
 	help_migrate(m);
 	struct node *n = lookup(m, h, key, len);
+	TEST_HOOK("map_store:looked_up"); /* others may add or remove the key now */
 	if (n && !replace) { /* present: as a get, without the lock */
 		if (old)
 			*old = value_of(n);
