@@ -7,6 +7,7 @@ EXAMPLES += \
 	examples/dining_philosophers \
 	examples/lost_deposit \
 	examples/producer_consumer_processes \
+	examples/thread_pool \
 	examples/word_count
 EXTRA_DIST += examples/README
 examples_config_reload_CPPFLAGS = $(examples_cppflags)
@@ -27,3 +28,6 @@ examples_producer_consumer_processes_LDADD = libsync.la $(PTHREAD_LIBS)
 examples_word_count_CPPFLAGS = $(examples_cppflags)
 examples_word_count_CFLAGS = $(WARN_CFLAGS) $(PTHREAD_CFLAGS)
 examples_word_count_LDADD = libsync.la $(PTHREAD_LIBS)
+examples_thread_pool_CPPFLAGS = $(examples_cppflags)
+examples_thread_pool_CFLAGS = $(WARN_CFLAGS) $(PTHREAD_CFLAGS)
+examples_thread_pool_LDADD = libsync.la $(PTHREAD_LIBS)
