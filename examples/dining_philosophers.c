@@ -24,21 +24,21 @@
 #define N 5
 #define BOWL 10000 /* meals in the bowl */
 
-static sync_mutex_t fork_[N]; /* fork i lies left of philosopher i */
+static sync_mutex_t forks[N]; /* fork i lies left of philosopher i */
 static atomic_int bowl;       /* meals left */
 static atomic_int eating[N];  /* 1 while philosopher i eats */
 static atomic_int clash;      /* set if two neighbours ever ate at once */
 static int meals[N];          /* meals eaten by each; read after join */
 static pthread_barrier_t seated; /* all sit down before anyone eats */
 
-static sync_mutex_t *left(int p) { return &fork_[p]; }
-static sync_mutex_t *right(int p) { return &fork_[(p + 1) % N]; }
+static sync_mutex_t *left(int p) { return &forks[p]; }
+static sync_mutex_t *right(int p) { return &forks[(p + 1) % N]; }
 
 static void take_forks_ordered(int p)
 {
 	int l = p, r = (p + 1) % N; /* philosopher N-1 takes fork 0 first */
-	sync_mutex_lock(&fork_[l < r ? l : r]);
-	sync_mutex_lock(&fork_[l < r ? r : l]);
+	sync_mutex_lock(&forks[l < r ? l : r]);
+	sync_mutex_lock(&forks[l < r ? r : l]);
 }
 
 static void take_forks_backoff(int p)
@@ -119,7 +119,7 @@ static int reach_twice(void)
 int main(void)
 {
 	for (int i = 0; i < N; i++)
-		sync_mutex_init(&fork_[i], 0);
+		sync_mutex_init(&forks[i], 0);
 	pthread_barrier_init(&seated, NULL, N);
 	int ok = dine("ordered forks", take_forks_ordered);
 	ok &= dine("back-off", take_forks_backoff);
