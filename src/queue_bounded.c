@@ -58,6 +58,7 @@
 #include "cacheline.h"
 #include "epoch_internal.h"
 #include "queue_internal.h"
+#include "test_hook.h"
 #include "timeout.h"
 
 #define EMPTY_INDEX 0xffffffffull /* a cell's index bits when it holds none */
@@ -342,6 +343,7 @@ static int push_in_section(struct bounded_queue *b, void *item)
 	b->items[idx] = item;
 	ann_release(&b->items[idx]); /* the enqueue below publishes the item */
 	if (ring_enqueue(&b->aq, idx) == 0) {
+		TEST_HOOK("queue_push:published");
 		queue_wake_one(&b->poppers);
 		return 0;
 	}

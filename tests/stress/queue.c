@@ -1,17 +1,19 @@
-/* Stress test for sync_queue under ThreadSanitizer: producers push numbered
- * items, consumers pop them by pop, pop_wait or pop_wait with short
- * deadlines; every item comes out exactly once, each consumer sees each
+/* Stress test for sync_queue under ThreadSanitizer, unbounded and bounded
+ * (capacities 1, 64, 1024): producers push numbered items by push,
+ * push_wait or push_wait with short deadlines, consumers pop them by pop,
+ * pop_wait or pop_wait with short deadlines; every item comes out exactly
+ * once, each consumer sees each
  * producer's items in the order they were pushed (the observable face of
  * FIFO with several producers and consumers), timed waits never time out
- * early, a pop_wait pool drains everything and stops on sentinels, and the
- * queue ends empty. Items point to records whose plain fields the producer
+ * early, a pop_wait pool drains everything and stops on sentinels or at
+ * the EPIPE of a close (every worker exits), and the queue ends empty. Items point to records whose plain fields the producer
  * writes just before the push, so ThreadSanitizer reports a race if a pop
  * is not ordered after its push; the bookkeeping atomics are relaxed, so
  * every happens-before edge it sees comes from the library. Then the
  * hand-off cases: the thread that pops an item destroys the queue while the
  * push of that item, held up by a TEST_HOOK delay just after it published
- * the item, has not returned; ThreadSanitizer reports any access of that
- * push to the freed queue. */
+ * the item, has not returned (both kinds); ThreadSanitizer reports any
+ * access of that push to the freed queue. */
 #include <errno.h>
 #include <pthread.h>
 #include <sched.h>
@@ -41,6 +43,13 @@ enum take {
 	TAKE_TIMED, /* pop, pop_wait with 5-80 us and past deadlines, and none */
 };
 
+/* How producers give items (a bounded queue may be full). */
+enum give {
+	GIVE_PUSH,  /* sync_queue_push, yielding on EAGAIN */
+	GIVE_WAIT,  /* sync_queue_push_wait without deadline */
+	GIVE_TIMED, /* push, push_wait with 5-80 us and past deadlines, and none */
+};
+
 /* What an item is: a pointer to a record the producer fills in, or the
  * record's index cast to a pointer (index 0 is NULL). */
 enum carry { CARRY_RECORD, CARRY_INDEX };
@@ -48,9 +57,12 @@ enum carry { CARRY_RECORD, CARRY_INDEX };
 struct q_case {
 	const char *name;
 	int producers, consumers;
+	size_t capacity; /* 0: unbounded */
+	enum give give;
 	enum take take;
 	enum carry carry;
 	bool sentinels;       /* consumers stop at a sentinel, not a ticket */
+	bool close;           /* ... at EPIPE: the last producer closes */
 	unsigned pause_every; /* producers sleep every nth push (0: never) */
 	bool run_dry;         /* ... long enough that timed pops must expire */
 	unsigned pause_us;
@@ -82,7 +94,7 @@ struct q_run {
 	struct record *records; /* producer p's item s is records[p * per + s] */
 	atomic_uchar *seen;     /* pops per record */
 	atomic_ullong tickets, popped, inversions, garbled, bad;
-	atomic_ullong busy, timeouts, early_timeouts, sentinels_seen;
+	atomic_ullong busy, timeouts, early_timeouts, sentinels_seen, push_timeouts;
 	atomic_int producers_left;
 	uint64_t pushed[STRESS_MAX_THREADS];
 	uint64_t consumed[STRESS_MAX_THREADS];
@@ -113,6 +125,56 @@ static uint64_t index_of(struct q_run *run, void *item)
 	return i;
 }
 
+/* Checks that a timed wait that returned ETIMEDOUT did so at its deadline
+ * or later. */
+static void check_timeout(struct q_run *run, const struct timespec *deadline)
+{
+	uint64_t now = stress_now_ns();
+	uint64_t due = (uint64_t)deadline->tv_sec * 1000000000u + (uint64_t)deadline->tv_nsec;
+	if (now < due)
+		count(&run->early_timeouts);
+}
+
+/* One attempt to push: 0, EAGAIN (full) or ETIMEDOUT. */
+static int give_once(struct q_run *run, uint64_t attempt, void *item)
+{
+	if (run->c->give == GIVE_PUSH)
+		return sync_queue_push(run->q, item);
+	if (run->c->give == GIVE_WAIT)
+		return sync_queue_push_wait(run->q, item, NULL);
+	switch (attempt % 4) {
+	case 0:
+		return sync_queue_push(run->q, item);
+	case 1: {
+		struct timespec deadline = sync_deadline(5000u << (attempt / 4 % 5));
+		int r = sync_queue_push_wait(run->q, item, &deadline);
+		if (r == ETIMEDOUT)
+			check_timeout(run, &deadline);
+		return r;
+	}
+	case 2: {
+		struct timespec past = sync_deadline(0);
+		return sync_queue_push_wait(run->q, item, &past);
+	}
+	default:
+		return sync_queue_push_wait(run->q, item, NULL);
+	}
+}
+
+/* Pushes item, trying again while the queue is full: 0 or an error. */
+static int give_item(struct q_run *run, uint64_t attempt, void *item)
+{
+	for (;;) {
+		int r = give_once(run, attempt++, item);
+		if (r == EAGAIN)
+			sched_yield();
+		else if (r == ETIMEDOUT)
+			count(&run->push_timeouts);
+		else
+			return r;
+	}
+}
+
 static void producer(struct q_run *run, int p)
 {
 	const struct q_case *c = run->c;
@@ -123,7 +185,7 @@ static void producer(struct q_run *run, int p)
 			run->records[i] = (struct record){
 				(uint32_t)p, (uint32_t)s,
 				check_word((uint32_t)p, (uint32_t)s) };
-		if (sync_queue_push(run->q, item_of(run, i)))
+		if (give_item(run, s, item_of(run, i)))
 			count(&run->bad);
 		else
 			pushed++;
@@ -132,13 +194,21 @@ static void producer(struct q_run *run, int p)
 	}
 	run->pushed[p] = pushed;
 	/* the last producer out queues one sentinel per consumer, behind
-	 * every item */
-	if (c->sentinels &&
+	 * every item, or closes the queue */
+	if (!(c->sentinels || c->close) ||
 	    atomic_fetch_sub_explicit(&run->producers_left, 1,
-				      memory_order_relaxed) == 1)
-		for (int k = 0; k < c->consumers; k++)
-			if (sync_queue_push(run->q, &sentinel))
-				count(&run->bad);
+				      memory_order_relaxed) != 1)
+		return;
+	if (c->close) {
+		sync_queue_close(run->q);
+		if (sync_queue_push(run->q, &sentinel) != EPIPE ||
+		    sync_queue_push_wait(run->q, &sentinel, NULL) != EPIPE)
+			count(&run->bad);
+		return;
+	}
+	for (int k = 0; k < c->consumers; k++)
+		if (give_item(run, (uint64_t)k, &sentinel))
+			count(&run->bad);
 }
 
 /* One attempt at an item: 0 when *item was taken. */
@@ -155,13 +225,8 @@ static int take_item(struct q_run *run, uint64_t attempt, void **item)
 		/* deadlines from 5 us to 80 us */
 		struct timespec deadline = sync_deadline(5000u << (attempt / 4 % 5));
 		int r = sync_queue_pop_wait(run->q, item, &deadline);
-		if (r == ETIMEDOUT) {
-			uint64_t now = stress_now_ns();
-			uint64_t due = (uint64_t)deadline.tv_sec * 1000000000u +
-				       (uint64_t)deadline.tv_nsec;
-			if (now < due)
-				count(&run->early_timeouts);
-		}
+		if (r == ETIMEDOUT)
+			check_timeout(run, &deadline);
 		return r;
 	}
 	case 2: {
@@ -225,7 +290,8 @@ static void ticket_consumer(struct q_run *run, int index)
 	run->consumed[index] = consumed;
 }
 
-/* A pop_wait worker: takes whatever comes until its sentinel. */
+/* A pop_wait worker: takes whatever comes until its sentinel, or until
+ * the queue is closed and drained (EPIPE). */
 static void pool_worker(struct q_run *run, int index)
 {
 	uint64_t last_seq[STRESS_MAX_THREADS] = { 0 };
@@ -233,6 +299,10 @@ static void pool_worker(struct q_run *run, int index)
 	for (;;) {
 		void *item;
 		int r = sync_queue_pop_wait(run->q, &item, NULL);
+		if (r == EPIPE && run->c->close) {
+			count(&run->sentinels_seen);
+			break;
+		}
 		if (r) {
 			count(&run->bad);
 			return;
@@ -252,7 +322,7 @@ static void queue_worker(void *arg, int index)
 	struct q_run *run = arg;
 	if (index < run->c->producers)
 		producer(run, index);
-	else if (run->c->sentinels)
+	else if (run->c->sentinels || run->c->close)
 		pool_worker(run, index);
 	else
 		ticket_consumer(run, index);
@@ -289,7 +359,7 @@ static void check_case(const struct q_case *c)
 	run.total = run.per_producer * (uint64_t)c->producers;
 	run.records = calloc(run.total, sizeof *run.records);
 	run.seen = calloc(run.total, sizeof *run.seen);
-	run.q = sync_queue_create();
+	run.q = c->capacity ? sync_queue_create_bounded(c->capacity) : sync_queue_create();
 	if (!run.records || !run.seen || !run.q) {
 		perror("queue stress setup");
 		exit(EXIT_FAILURE);
@@ -319,23 +389,26 @@ static void check_case(const struct q_case *c)
 	tap_check(got(&run.inversions) == 0,
 		  "%s: every consumer sees each producer's items in push order "
 		  "(%llu inversions)", c->name, got(&run.inversions));
-	if (c->sentinels)
+	if (c->sentinels || c->close)
 		tap_check(got(&run.sentinels_seen) == (uint64_t)c->consumers,
-			  "%s: each of the %d workers stopped at a sentinel queued "
-			  "behind every item (%llu seen)", c->name, c->consumers,
+			  "%s: each of the %d workers stopped at %s behind every "
+			  "item (%llu seen)", c->name, c->consumers,
+			  c->close ? "the EPIPE of close" : "a sentinel queued",
 			  got(&run.sentinels_seen));
-	else if (c->take == TAKE_TIMED)
+	else if (c->take == TAKE_TIMED || c->give == GIVE_TIMED)
 		tap_check(got(&run.early_timeouts) == 0 &&
 				  (!c->run_dry || got(&run.timeouts) > 0),
-			  "%s: %llu pop_wait timed out, none before its deadline "
-			  "(%llu early, %llu EAGAIN)", c->name, got(&run.timeouts),
+			  "%s: %llu pop_wait and %llu push_wait timed out, none "
+			  "before its deadline (%llu early, %llu EAGAIN)", c->name,
+			  got(&run.timeouts), got(&run.push_timeouts),
 			  got(&run.early_timeouts), got(&run.busy));
-	else
-		check_quiescent_size(c, run.q, 3 * 1024 + 5); /* spans segments */
+	else /* spans segments, or fills the bounded queue */
+		check_quiescent_size(c, run.q, c->capacity ? c->capacity : 3 * 1024 + 5);
 	void *item = &sentinel;
 	size_t size = sync_queue_size(run.q);
 	int r = sync_queue_pop(run.q, &item);
-	tap_check(size == 0 && r == EAGAIN && item == &sentinel,
+	int want = c->close ? EPIPE : EAGAIN;
+	tap_check(size == 0 && r == want && item == &sentinel,
 		  "%s: ends drained (size() %zu, pop %s)", c->name, size,
 		  r == EAGAIN ? "EAGAIN" : strerror(r));
 	sync_queue_destroy(run.q);
@@ -369,6 +442,32 @@ static const struct q_case cases[] = {
 	  .producers = 6, .consumers = 4, .take = TAKE_TIMED,
 	  .pause_every = 128, .pause_us = 100, .items_per_ms = 150,
 	  .min_items = 1000 },
+	/* a thread pool shut down by close: every task once, all exit */
+	{ .name = "queue 2 producers, pool of 3 pop_wait workers, close",
+	  .producers = 2, .consumers = 3, .take = TAKE_WAIT, .close = true,
+	  .pause_every = 64, .pause_us = 200, .items_per_ms = 100,
+	  .min_items = 1000 },
+	/* bounded: every push and pop of capacity 1 meets a full or empty
+	 * queue, so both sides sleep and wake each other */
+	{ .name = "bounded(1) 3 producers x 3 consumers, push_wait/pop_wait",
+	  .producers = 3, .consumers = 3, .capacity = 1, .give = GIVE_WAIT,
+	  .take = TAKE_WAIT, .carry = CARRY_INDEX, .items_per_ms = 25,
+	  .min_items = 1000 },
+	{ .name = "bounded(64) 4 producers x 4 consumers, push/pop",
+	  .producers = 4, .consumers = 4, .capacity = 64, .give = GIVE_PUSH,
+	  .take = TAKE_POP, .items_per_ms = 500, .min_items = 1000 },
+	/* more threads than cores, every kind of call on both sides */
+	{ .name = "bounded(1024) 6 producers x 6 consumers, timed waits",
+	  .producers = 6, .consumers = 6, .capacity = 1024, .give = GIVE_TIMED,
+	  .take = TAKE_TIMED, .items_per_ms = 250, .min_items = 1000 },
+	{ .name = "bounded(64) 4 producers, pool of 4 pop_wait workers, close",
+	  .producers = 4, .consumers = 4, .capacity = 64, .give = GIVE_WAIT,
+	  .take = TAKE_WAIT, .close = true, .pause_every = 256, .pause_us = 200,
+	  .items_per_ms = 200, .min_items = 1000 },
+	{ .name = "bounded(1) 2 producers, pool of 5 pop_wait workers, close",
+	  .producers = 2, .consumers = 5, .capacity = 1, .give = GIVE_TIMED,
+	  .take = TAKE_WAIT, .close = true, .carry = CARRY_INDEX,
+	  .items_per_ms = 10, .min_items = 1000 },
 };
 
 /* ---- destroy by the popper while the push returns ------------------------ */
@@ -403,10 +502,10 @@ static void *handoff_pusher(void *arg)
 /* One round: a thread pushes (into a new segment if `tail_full`) and is
  * held up after publishing; this thread pops the item and destroys the
  * queue at once. Returns the number of things that went wrong. */
-static int destroy_after_pop_round(bool tail_full)
+static int destroy_after_pop_round(bool tail_full, bool bounded)
 {
 	static char token;
-	sync_queue_t *q = sync_queue_create();
+	sync_queue_t *q = bounded ? sync_queue_create_bounded(4) : sync_queue_create();
 	if (!q)
 		return 1;
 	int wrong = 0;
@@ -431,28 +530,30 @@ static int destroy_after_pop_round(bool tail_full)
 	return wrong + (r != 0) + (item != &token) + (h.result != 0);
 }
 
-static void check_destroy_after_pop(bool tail_full)
+static void check_destroy_after_pop(bool tail_full, bool bounded)
 {
 	test_hook_set(delay_after_publish);
 	int wrong = 0;
 	for (int i = 0; i < HANDOFF_ROUNDS; i++)
-		wrong += destroy_after_pop_round(tail_full);
+		wrong += destroy_after_pop_round(tail_full, bounded);
 	test_hook_set(NULL);
 	sync_epoch_barrier(); /* runs the callbacks that free the queues */
 	tap_check(wrong == 0,
 		  "queue destroyed by the popper of an item whose push (%s) is "
 		  "held up %d us after publishing it: %d rounds, %d wrong, no "
-		  "access to the freed queue", tail_full ? "linking a new segment" :
-		  "into a slot", HANDOFF_DELAY_US, HANDOFF_ROUNDS, wrong);
+		  "access to the freed queue", bounded ? "into a bounded queue" :
+		  tail_full ? "linking a new segment" : "into a slot",
+		  HANDOFF_DELAY_US, HANDOFF_ROUNDS, wrong);
 }
 
 int main(void)
 {
 	int n = (int)(sizeof cases / sizeof cases[0]);
-	tap_plan(n * 4 + 2);
+	tap_plan(n * 4 + 3);
 	for (int i = 0; i < n; i++)
 		check_case(&cases[i]);
-	check_destroy_after_pop(false);
-	check_destroy_after_pop(true);
+	check_destroy_after_pop(false, false);
+	check_destroy_after_pop(true, false);
+	check_destroy_after_pop(false, true);
 	return tap_exit_status();
 }
