@@ -545,7 +545,7 @@ static void grace_period_poll(void)
 /* ---- callbacks ------------------------------------------------------------ */
 
 static bool reclaimer_stopping(void);
-static void reclaimer_kick(void);
+static void reclaimer_kick(bool may_start);
 
 /* Callers hold run_lock shared from before they detach the list, with
  * cancellation off. Returns how many callbacks ran. The reclaimer stops
@@ -769,6 +769,7 @@ static void reclaim_now_and_then(struct record *r, unsigned pending, bool may_wa
 	else
 		grace_period_poll();
 	run_safe_callbacks(r);
+	reclaimer_kick(true);
 	cancel_restore(cancel);
 }
 
@@ -794,7 +795,10 @@ static void retire(void *p, void (*fn)(void *), bool may_wait)
 		retire_without_memory(r, p, fn, may_wait);
 	else
 		reclaim_now_and_then(r, pending, may_wait);
-	reclaimer_kick();
+	/* the queue's and map's retires (no waiting, no memory but their
+	 * list's) start no thread: their thread's first reclaim attempt
+	 * does, in reclaim_now_and_then */
+	reclaimer_kick(may_wait);
 	errno = saved;
 }
 
@@ -933,7 +937,7 @@ size_t sync_epoch_poll(void)
 		grace_period_poll();
 		ran = run_all_safe_here(r);
 		if (pending_here(r))
-			reclaimer_kick(); /* a fork child's inherited callbacks */
+			reclaimer_kick(true); /* a fork child's inherited callbacks */
 	}
 	cancel_restore(cancel);
 	errno = saved;
@@ -1110,10 +1114,10 @@ static void reclaimer_start(void)
 	}
 }
 
-/* After a callback was queued: the reclaimer will see it (started, or
- * woken from its idle sleep). One load when it runs. relaxed: the list
- * locks order it, see the states' comment. */
-static void reclaimer_kick(void)
+/* After a callback was queued: the reclaimer will see it (woken from its
+ * idle sleep, or started if `may_start`). One load when it runs. relaxed:
+ * the list locks order it, see the states' comment. */
+static void reclaimer_kick(bool may_start)
 {
 	uint32_t state = atomic_load_explicit(&reclaimer_state, memory_order_relaxed);
 	if (__builtin_expect(state == RECLAIMER_RUNNING, 1))
@@ -1121,7 +1125,7 @@ static void reclaimer_kick(void)
 	if (state == RECLAIMER_IDLE) {
 		if (atomic_compare_exchange_strong(&reclaimer_state, &state, RECLAIMER_RUNNING))
 			futex_wake(&reclaimer_state, 1, FUTEX_BITSET_MATCH_ANY, false);
-	} else if (state == RECLAIMER_NONE) {
+	} else if (state == RECLAIMER_NONE && may_start) {
 		reclaimer_start();
 	}
 }
@@ -1164,7 +1168,7 @@ static void on_thread_exit(void *arg)
 	if (orphaned) {
 		grace_period_poll();
 		run_safe_callbacks(NULL);
-		reclaimer_kick();
+		reclaimer_kick(true);
 	}
 	cancel_restore(cancel);
 	errno = saved;

@@ -1665,8 +1665,9 @@ START_TEST(callbacks_wait_for_reader_then_run_without_further_calls)
 	once_retirer_start(&o, calls, RELOAD_OBJECTS);
 	sleep_ns(300 * NS_PER_MS); /* several of the reclaimer's rounds */
 	check_each_called(calls, RELOAD_OBJECTS, 0);
+	int64_t told = now_ns();
 	reader_hold(&old, 0);
-	int64_t took = wait_all_called(calls, RELOAD_OBJECTS, now_ns());
+	int64_t took = wait_all_called(calls, RELOAD_OBJECTS, told);
 	ck_assert_msg(took >= 0, "callbacks still pending 1 s after the reader left");
 	report_latency("90 retires behind a reader, all run after it left", took);
 	once_retirer_finish(&o);
@@ -1767,6 +1768,58 @@ START_TEST(map_values_and_nodes_removed_once_are_reclaimed_without_further_calls
 	atomic_store(&m.leave, 1);
 	ck_assert_int_eq(pthread_join(t, NULL), 0);
 	sync_map_destroy(m.map, NULL);
+}
+END_TEST
+
+/* A queue-only program: the queue's segments, retired by its pops through
+ * the epoch's internal no-waiting retire, start the reclaimer by the
+ * thread's 64th retire, and go back to malloc without further calls once
+ * the queue is destroyed. */
+#define QUEUE_SEGMENTS 70
+#define QUEUE_SEGMENT_BYTES (1024 * 16) /* its slots, at least */
+
+struct queue_user {
+	atomic_int done, leave;
+};
+
+static void *push_pop_destroy_then_idle(void *arg)
+{
+	struct queue_user *u = arg;
+	sync_queue_t *q = sync_queue_create();
+	ck_assert_ptr_nonnull(q);
+	for (long i = 0; i < QUEUE_SEGMENTS * 1024L; i++) {
+		void *item;
+		ck_assert_int_eq(sync_queue_push(q, (void *)i), 0);
+		ck_assert_int_eq(sync_queue_pop(q, &item), 0);
+	}
+	sync_queue_destroy(q);
+	atomic_store(&u->done, 1);
+	while (!atomic_load(&u->leave))
+		sleep_ns(NS_PER_MS);
+	return NULL;
+}
+
+START_TEST(queue_segments_are_freed_without_further_calls)
+{
+	struct queue_user u = { 0, 0 };
+	int before = count_tasks();
+	sync_epoch_enter(); /* holds every segment back until we have measured */
+	pthread_t t;
+	ck_assert_int_eq(pthread_create(&t, NULL, push_pop_destroy_then_idle, &u), 0);
+	ck_assert(wait_until_equal(&u.done, 1));
+	long held = (long)mallinfo2().uordblks;
+	ck_assert_int_eq(count_tasks(), before + 2); /* t and the reclaimer */
+	sync_epoch_exit();
+	int64_t start = now_ns();
+	long want = (QUEUE_SEGMENTS - 5) * (long)QUEUE_SEGMENT_BYTES;
+	while (held - (long)mallinfo2().uordblks < want && now_ns() - start < TIMELY_NS)
+		sleep_ns(NS_PER_MS);
+	ck_assert_msg(held - (long)mallinfo2().uordblks >= want,
+		      "the queue's segments were not freed within 1 s (%ld of %ld bytes)",
+		      held - (long)mallinfo2().uordblks, want);
+	report_latency("70 queue segments, freed after", now_ns() - start);
+	atomic_store(&u.leave, 1);
+	ck_assert_int_eq(pthread_join(t, NULL), 0);
 }
 END_TEST
 
@@ -2026,6 +2079,7 @@ static void add_groups(Suite *s, bool nomb)
 	tcase_add_test(tc, callbacks_wait_for_reader_then_run_without_further_calls);
 	tcase_add_test(tc, callback_run_by_reclaimer_can_take_locks_and_retire);
 	tcase_add_test(tc, map_values_and_nodes_removed_once_are_reclaimed_without_further_calls);
+	tcase_add_test(tc, queue_segments_are_freed_without_further_calls);
 	tcase_add_test(tc, poll_without_pending_callbacks_returns_zero);
 	tcase_add_test(tc, poll_runs_ready_callbacks_and_returns_how_many);
 	tcase_add_test(tc, poll_runs_nothing_that_a_running_section_may_see);
