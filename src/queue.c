@@ -432,8 +432,10 @@ int sync_queue_push(sync_queue_t *q, void *item)
 		return EINVAL;
 	if (queue_kind(q) == QUEUE_BOUNDED)
 		return bounded_push(q, item);
-	/* relaxed: a hint that spares the seal's ticket; the seal decides */
-	if (atomic_load_explicit(&q->closed, memory_order_relaxed))
+	/* acquire: pairs with sync_queue_close's store, so that an EPIPE
+	 * from this hint is ordered after the close, as one from the seal
+	 * is; the seal decides */
+	if (atomic_load_explicit(&q->closed, memory_order_acquire))
 		return EPIPE;
 	sync_epoch_enter();
 	int r = push_in_section(q, item);
