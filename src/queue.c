@@ -21,16 +21,21 @@
  *   it still does with q (move the tail, wake a sleeper) happens inside its
  *   epoch section, and q is freed by an epoch callback, so that the thread
  *   that pops the item may destroy the queue at once.
- * - close seals the last segment: ENQ_CLOSED in its enq (fetch-or), so
- *   that no later push gets a slot there, then SEALED in its next (CAS
- *   from NULL), so that none links a segment after it; a push that finds
- *   either returns EPIPE. The segments before the last have handed out all
- *   their slots (a segment gets a successor only after a push drew a
- *   ticket past its end), so every slot a push can still fill was drawn
- *   before the seal. A pop that finds the head segment sealed (next read
- *   first, then enq: the seal's order) and every drawn slot taken by a
- *   popper (deq at or past them) returns EPIPE: each such slot's item was
- *   popped or its pusher was turned away to try again, and fail.
+ * - close seals the last segment: SEALED in its next (CAS from NULL; a
+ *   failed CAS means it was not the last), so that no push links a
+ *   segment after it, then ENQ_CLOSED in its enq (fetch-or), so that no
+ *   later push gets a slot there. The segments before the last have handed
+ *   out all their slots (a segment gets a successor only after a push drew
+ *   a ticket past its end). The close takes effect when the last segment
+ *   is sealed and either ENQ_CLOSED is set or all its slots are drawn:
+ *   from then on no push can succeed, and every push that finds the seal
+ *   (a ticket with ENQ_CLOSED, or SEALED after a ticket past the end)
+ *   returns EPIPE. Nothing sets ENQ_CLOSED on any segment but a sealed
+ *   one, so no push fails before the close took effect. A pop that finds
+ *   the head segment in that state (next read first, then enq: the
+ *   seal's order) and every drawn slot drawn by a popper too (deq at or
+ *   past them) returns EPIPE: each such slot's item was popped, or its
+ *   pusher was turned away to try again, and fail.
  * - What a vanished waiter leaves: a thread cancelled in pop_wait's sleep
  *   (its only cancellation point) undoes its registration in a cleanup
  *   handler and passes on the wake-up it may have consumed. A queue is
@@ -303,19 +308,18 @@ size_t sync_queue_size(sync_queue_t *q)
 
 /* ---- close -------------------------------------------------------------- */
 
-/* Seals the last segment (see the invariants), helping the tail on when a
- * push linked one after the segment it sealed first. */
+/* Seals the last segment (see the invariants), helping the tail on while
+ * the segment it looks at has a successor. */
 static void seal_last_segment(struct sync_queue *q)
 {
 	for (;;) {
 		struct segment *tail = atomic_load(&q->tail);
-		atomic_fetch_or(&tail->enq, ENQ_CLOSED);
 		struct segment *next = NULL;
-		/* seq_cst: after the fetch-or, so that a pop that reads SEALED
-		 * then reads enq sees ENQ_CLOSED and the final count */
 		if (atomic_compare_exchange_strong(&tail->next, &next, SEALED) ||
-		    next == SEALED)
+		    next == SEALED) {
+			atomic_fetch_or(&tail->enq, ENQ_CLOSED);
 			return;
+		}
 		atomic_compare_exchange_strong(&q->tail, &tail, next);
 	}
 }
@@ -527,15 +531,18 @@ static bool looks_empty(struct segment *head)
 	return d >= enq_count(atomic_load(&head->enq)) && !segment_next(head);
 }
 
-/* The queue is empty and stays so: head is sealed (next read first, then
- * enq, the reverse of the seal's order, so enq's count is final) and
- * poppers drew every slot pushers drew. */
+/* The queue is closed and empty, and stays so: head is sealed and its
+ * slots are closed or all drawn (next read first, then enq, the seal's
+ * order), so the slots drawn by pushers are final, and poppers drew every
+ * one of them. */
 static bool sealed_and_drained(struct segment *head)
 {
 	if (atomic_load(&head->next) != SEALED)
 		return false;
-	uint64_t end = min_slots(enq_count(atomic_load(&head->enq)));
-	return atomic_load(&head->deq) >= end;
+	uint64_t e = atomic_load(&head->enq);
+	if (!(e & ENQ_CLOSED) && enq_count(e) < SEGMENT_SLOTS)
+		return false; /* the close has not taken effect yet */
+	return atomic_load(&head->deq) >= min_slots(enq_count(e));
 }
 
 static int empty_result(struct segment *head)
