@@ -6,7 +6,9 @@
  * producer's items in the order they were pushed (the observable face of
  * FIFO with several producers and consumers), timed waits never time out
  * early, a pop_wait pool drains everything and stops on sentinels or at
- * the EPIPE of a close (every worker exits), and the queue ends empty. Items point to records whose plain fields the producer
+ * the EPIPE of a close (every worker exits), and the queue ends empty. A
+ * close in the middle of the pushes: each push returns 0 or EPIPE, every
+ * item whose push returned 0 comes out once, no other item does. Items point to records whose plain fields the producer
  * writes just before the push, so ThreadSanitizer reports a race if a pop
  * is not ordered after its push; the bookkeeping atomics are relaxed, so
  * every happens-before edge it sees comes from the library. Then the
@@ -63,6 +65,7 @@ struct q_case {
 	enum carry carry;
 	bool sentinels;       /* consumers stop at a sentinel, not a ticket */
 	bool close;           /* ... at EPIPE: the last producer closes */
+	bool close_midway;    /* ... a thread closes while producers push */
 	unsigned pause_every; /* producers sleep every nth push (0: never) */
 	bool run_dry;         /* ... long enough that timed pops must expire */
 	unsigned pause_us;
@@ -185,7 +188,10 @@ static void producer(struct q_run *run, int p)
 			run->records[i] = (struct record){
 				(uint32_t)p, (uint32_t)s,
 				check_word((uint32_t)p, (uint32_t)s) };
-		if (give_item(run, s, item_of(run, i)))
+		int r = give_item(run, s, item_of(run, i));
+		if (r == EPIPE && c->close_midway)
+			break; /* closed: the rest is never pushed */
+		if (r)
 			count(&run->bad);
 		else
 			pushed++;
@@ -195,7 +201,7 @@ static void producer(struct q_run *run, int p)
 	run->pushed[p] = pushed;
 	/* the last producer out queues one sentinel per consumer, behind
 	 * every item, or closes the queue */
-	if (!(c->sentinels || c->close) ||
+	if (!(c->sentinels || c->close) || c->close_midway ||
 	    atomic_fetch_sub_explicit(&run->producers_left, 1,
 				      memory_order_relaxed) != 1)
 		return;
@@ -317,10 +323,19 @@ static void pool_worker(struct q_run *run, int index)
 	run->consumed[index] = consumed;
 }
 
+/* Closes the queue a quarter of the way through the run's time. */
+static void closer(struct q_run *run)
+{
+	stress_sleep_us(stress_ms() * 250);
+	sync_queue_close(run->q);
+}
+
 static void queue_worker(void *arg, int index)
 {
 	struct q_run *run = arg;
-	if (index < run->c->producers)
+	if (index == run->c->producers + run->c->consumers)
+		closer(run);
+	else if (index < run->c->producers)
 		producer(run, index);
 	else if (run->c->sentinels || run->c->close)
 		pool_worker(run, index);
@@ -365,7 +380,8 @@ static void check_case(const struct q_case *c)
 		exit(EXIT_FAILURE);
 	}
 	uint64_t start = stress_now_ns();
-	stress_run_threads_to_end(c->producers + c->consumers, queue_worker, &run);
+	stress_run_threads_to_end(c->producers + c->consumers + c->close_midway,
+				  queue_worker, &run);
 	uint64_t ms = (stress_now_ns() - start) / 1000000u;
 
 	uint64_t pushed = 0, consumed = 0, missing = 0, twice = 0;
@@ -373,13 +389,17 @@ static void check_case(const struct q_case *c)
 		pushed += run.pushed[i];
 	for (int i = c->producers; i < c->producers + c->consumers; i++)
 		consumed += run.consumed[i];
+	/* producer p pushed its first pushed[p] items (all of them unless the
+	 * queue was closed midway): those once each, the rest never */
 	for (uint64_t i = 0; i < run.total; i++) {
 		unsigned n = atomic_load_explicit(&run.seen[i], memory_order_relaxed);
-		missing += n == 0;
-		twice += n > 1;
+		bool was_pushed = i % run.per_producer < run.pushed[i / run.per_producer];
+		missing += was_pushed && n == 0;
+		twice += was_pushed ? n > 1 : n > 0;
 	}
-	tap_check(pushed == run.total && consumed == run.total &&
-			  got(&run.popped) == run.total && missing == 0 &&
+	uint64_t expected = c->close_midway ? pushed : run.total;
+	tap_check(pushed == expected && consumed == expected && got(&run.popped) == expected &&
+			  (!c->close_midway || pushed < run.total) && missing == 0 &&
 			  twice == 0 && got(&run.garbled) == 0 && got(&run.bad) == 0,
 		  "%s: %llu items pushed, %llu popped, each exactly once (%llu "
 		  "missing, %llu twice, %llu garbled, %llu stray errors) in %llu ms",
@@ -464,6 +484,19 @@ static const struct q_case cases[] = {
 	  .producers = 4, .consumers = 4, .capacity = 64, .give = GIVE_WAIT,
 	  .take = TAKE_WAIT, .close = true, .pause_every = 256, .pause_us = 200,
 	  .items_per_ms = 200, .min_items = 1000 },
+	/* close while producers push: each push before it comes out, none after */
+	{ .name = "queue 3 producers, pool of 3 pop_wait workers, close midway",
+	  .producers = 3, .consumers = 3, .take = TAKE_WAIT, .close = true,
+	  .close_midway = true, .carry = CARRY_INDEX, .items_per_ms = 10000,
+	  .min_items = 1000 },
+	{ .name = "bounded(1) 3 producers push_wait, 3 pop_wait workers, close midway",
+	  .producers = 3, .consumers = 3, .capacity = 1, .give = GIVE_WAIT,
+	  .take = TAKE_WAIT, .close = true, .close_midway = true,
+	  .carry = CARRY_INDEX, .items_per_ms = 1000, .min_items = 1000 },
+	{ .name = "bounded(64) 4 producers push, 2 pop_wait workers, close midway",
+	  .producers = 4, .consumers = 2, .capacity = 64, .give = GIVE_PUSH,
+	  .take = TAKE_WAIT, .close = true, .close_midway = true,
+	  .items_per_ms = 5000, .min_items = 1000 },
 	{ .name = "bounded(1) 2 producers, pool of 5 pop_wait workers, close",
 	  .producers = 2, .consumers = 5, .capacity = 1, .give = GIVE_TIMED,
 	  .take = TAKE_WAIT, .close = true, .carry = CARRY_INDEX,
