@@ -37,7 +37,16 @@
  *   queues its callback. Callbacks run, and grace periods return, after
  *   ann_acquire(&sections_ended): to the tools, a callback or whatever
  *   follows sync_epoch_synchronize happens after every section that could
- *   have seen the object. The domain's own words are ann_internal. */
+ *   have seen the object. The domain's own words are ann_internal.
+ * - Timely reclamation (see "the reclaimer thread"): a thread of the
+ *   library, started by the first sync_epoch_retire (or a thread's 64th
+ *   internal retire), runs a round every RECLAIM_PERIOD_NS while anything
+ *   is pending: grace_period_poll, then every list's safe callbacks, and
+ *   sleeps on its futex word when nothing is. It never waits for readers
+ *   (gp_lock is only tried), takes locks in the order above, and runs
+ *   callbacks like any reclaimer: run_lock shared, ann_acquire first.
+ *   enter and exit do nothing for it. The child of fork() has none until
+ *   it retires; exit() stops it (atexit). */
 #define SYNC_NO_INLINE 1 /* this file defines what the inline paths use */
 #include <errno.h>
 #include <limits.h>

@@ -1625,7 +1625,7 @@ START_TEST(no_reclaimer_thread_before_first_retire_then_exactly_one)
 }
 END_TEST
 
-START_TEST(reclaimer_sleeps_while_nothing_is_pending)
+START_TEST(reclaimer_sleeps_while_nothing_is_pending_until_next_retire)
 {
 	pid_t tids[256];
 	int n = list_tasks(tids, 256);
@@ -1640,6 +1640,9 @@ START_TEST(reclaimer_sleeps_while_nothing_is_pending)
 	long after = voluntary_switches(reclaimer);
 	ck_assert_msg(after - before <= 1, "the reclaimer woke %ld times in 500 ms with nothing pending",
 		      after - before);
+	atomic_int again = 0; /* the next retire wakes it */
+	sync_epoch_retire(&again, count_call);
+	ck_assert_msg(wait_all_called(&again, 1, now_ns()) >= 0, "the asleep reclaimer was not woken");
 }
 END_TEST
 
@@ -1672,6 +1675,66 @@ START_TEST(callbacks_wait_for_reader_then_run_without_further_calls)
 	report_latency("90 retires behind a reader, all run after it left", took);
 	once_retirer_finish(&o);
 	reader_finish(&old);
+}
+END_TEST
+
+/* A writer that retires one object every 20 ms, for 1.6 s, while a reader
+ * runs 30 ms sections back to back: its list's block never fills up
+ * before the first callbacks are due, and never becomes due as a whole
+ * (each grace period ends after the writer's next retires). */
+#define STEADY_OBJECTS 80
+
+struct timed {
+	_Atomic int64_t retired, ran;
+};
+
+static void note_time(void *p)
+{
+	atomic_store(&((struct timed *)p)->ran, now_ns());
+}
+
+static void *retire_every_20ms(void *arg)
+{
+	struct timed *t = arg;
+	for (int i = 0; i < STEADY_OBJECTS; i++) {
+		atomic_store(&t[i].retired, now_ns());
+		sync_epoch_retire(&t[i], note_time);
+		sleep_ns(20 * NS_PER_MS);
+	}
+	return NULL;
+}
+
+static void *sections_of_30ms(void *arg)
+{
+	atomic_int *stop = arg;
+	while (!atomic_load(stop)) {
+		sync_epoch_enter();
+		sleep_ns(30 * NS_PER_MS);
+		sync_epoch_exit();
+	}
+	return NULL;
+}
+
+START_TEST(callbacks_of_thread_that_retires_steadily_run_within_a_second_each)
+{
+	static struct timed t[STEADY_OBJECTS];
+	atomic_int stop = 0;
+	pthread_t th, reader;
+	ck_assert_int_eq(pthread_create(&reader, NULL, sections_of_30ms, &stop), 0);
+	ck_assert_int_eq(pthread_create(&th, NULL, retire_every_20ms, t), 0);
+	ck_assert_int_eq(pthread_join(th, NULL), 0);
+	atomic_store(&stop, 1);
+	ck_assert_int_eq(pthread_join(reader, NULL), 0);
+	int64_t start = now_ns(), worst = 0;
+	for (int i = 0; i < STEADY_OBJECTS; i++) {
+		while (!atomic_load(&t[i].ran) && now_ns() - start < TIMELY_NS)
+			sleep_ns(NS_PER_MS);
+		ck_assert_msg(atomic_load(&t[i].ran), "callback %d never ran", i);
+		int64_t took = atomic_load(&t[i].ran) - atomic_load(&t[i].retired);
+		worst = took > worst ? took : worst;
+	}
+	report_latency("a retire every 20 ms, worst wait", worst);
+	ck_assert_msg(worst < TIMELY_NS, "a callback waited %.0f ms", (double)worst / NS_PER_MS);
 }
 END_TEST
 
@@ -1955,12 +2018,25 @@ static void sleep_then_count(void *p)
 	atomic_fetch_add((atomic_int *)p, 1);
 }
 
+static atomic_int *exit_counts; /* [0]: callbacks run; [1]: run after exit began */
+
+/* Registered before libsync's handler, so it runs after it. */
+static void count_runs_after_exit(void)
+{
+	int at = atomic_load(&exit_counts[0]);
+	sleep_ns(50 * NS_PER_MS);
+	atomic_store(&exit_counts[1], atomic_load(&exit_counts[0]) - at);
+}
+
 /* In a child: exit() while the reclaimer works through 500 slow
  * callbacks: it stops at the next one. Retired inside a section, so that
  * none runs before the last is queued. */
 static int child_exits_while_reclaimer_runs_many(void *arg)
 {
 	atomic_int *ran = arg;
+	exit_counts = arg;
+	if (atexit(count_runs_after_exit) != 0)
+		return 10;
 	sync_epoch_enter();
 	for (int i = 0; i < 500; i++)
 		sync_epoch_retire(ran, sleep_then_count);
@@ -1975,12 +2051,11 @@ START_TEST(exit_while_reclaimer_runs_callbacks_exits_promptly_without_running_th
 	int64_t start = now_ns();
 	ck_assert_int_eq(child_status(fork_running(child_exits_while_reclaimer_blocks, NULL)), 0);
 	ck_assert_int_lt(now_ns() - start, TIMELY_NS);
-	atomic_int *ran = map_shared(sizeof *ran);
+	atomic_int *ran = map_shared(2 * sizeof *ran);
 	ck_assert_int_eq(child_status(fork_running(child_exits_while_reclaimer_runs_many, ran)), 0);
-	int at_exit = atomic_load(ran);
-	sleep_ns(20 * NS_PER_MS);
-	ck_assert_int_eq(atomic_load(ran), at_exit);
-	ck_assert_int_lt(at_exit, 500);
+	ck_assert_int_lt(atomic_load(&ran[0]), 500);
+	ck_assert_msg(atomic_load(&ran[1]) == 0, "%d callbacks ran after exit() began",
+		      atomic_load(&ran[1]));
 }
 END_TEST
 
@@ -2074,9 +2149,10 @@ static void add_groups(Suite *s, bool nomb)
 
 	tc = mode_tcase(s, nomb ? "timely_no_membarrier" : "timely", nomb);
 	tcase_add_test(tc, no_reclaimer_thread_before_first_retire_then_exactly_one);
-	tcase_add_test(tc, reclaimer_sleeps_while_nothing_is_pending);
+	tcase_add_test(tc, reclaimer_sleeps_while_nothing_is_pending_until_next_retire);
 	tcase_add_test(tc, callbacks_of_thread_that_retires_once_run_without_further_calls);
 	tcase_add_test(tc, callbacks_wait_for_reader_then_run_without_further_calls);
+	tcase_add_test(tc, callbacks_of_thread_that_retires_steadily_run_within_a_second_each);
 	tcase_add_test(tc, callback_run_by_reclaimer_can_take_locks_and_retire);
 	tcase_add_test(tc, map_values_and_nodes_removed_once_are_reclaimed_without_further_calls);
 	tcase_add_test(tc, queue_segments_are_freed_without_further_calls);
