@@ -380,9 +380,11 @@ static void ck_after_write(void)
 		ck_epoch_poll(ck_record);
 }
 
-static int ck_insert(void *obj, const void *key, size_t len, void *value)
+/* Puts a copy of key unless present: 0, or EEXIST with the value present
+ * (found under the writers' lock), or ENOMEM (also a failed grow). */
+static int ck_put_new(struct ck_map *m, const void *key, size_t len, void *value,
+		      void **actual)
 {
-	struct ck_map *m = obj;
 	ck_ht_hash_t h = ck_hash(m, key, len);
 	struct ck_key *k = malloc(sizeof *k + len);
 	ck_ht_entry_t e;
@@ -391,14 +393,36 @@ static int ck_insert(void *obj, const void *key, size_t len, void *value)
 	memcpy(k->bytes, key, len);
 	ck_ht_entry_set(&e, h, k->bytes, (uint16_t)len, value);
 	ck_spinlock_lock(&m->write_lock);
-	bool stored = ck_ht_put_spmc(&m->ht, h, &e);
-	ck_spinlock_unlock(&m->write_lock);
+	bool stored = ck_ht_put_spmc(&m->ht, h, &e), present = false;
 	if (!stored) { /* present, or a failed grow */
-		free(k);
-		return EEXIST;
+		ck_ht_entry_key_set(&e, key, (uint16_t)len);
+		present = ck_ht_get_spmc(&m->ht, h, &e);
 	}
+	ck_spinlock_unlock(&m->write_lock);
+	if (!stored) {
+		free(k);
+		if (present)
+			*actual = ck_ht_entry_value(&e);
+		return present ? EEXIST : ENOMEM;
+	}
+	*actual = value;
 	ck_after_write();
 	return 0;
+}
+
+static int ck_insert(void *obj, const void *key, size_t len, void *value)
+{
+	void *actual;
+	return ck_put_new(obj, key, len, value, &actual);
+}
+
+/* The reader's get first; a miss puts under the writers' lock. */
+static int ck_get_or_insert(void *obj, const void *key, size_t len, void *value,
+			    void **actual)
+{
+	if (ck_get(obj, key, len, actual) == 0)
+		return EEXIST;
+	return ck_put_new(obj, key, len, value, actual);
 }
 
 static int ck_remove(void *obj, const void *key, size_t len, void **old)
@@ -417,40 +441,6 @@ static int ck_remove(void *obj, const void *key, size_t len, void **old)
 	struct ck_key *k = (struct ck_key *)((unsigned char *)ck_ht_entry_key(&e) -
 					     offsetof(struct ck_key, bytes));
 	ck_epoch_call(ck_record, &k->epoch_entry, ck_free_entry);
-	ck_after_write();
-	return 0;
-}
-
-/* The reader's get first; a miss puts under the writers' lock, where a
- * get finds what another writer put meanwhile. */
-static int ck_get_or_insert(void *obj, const void *key, size_t len, void *value,
-			    void **actual)
-{
-	struct ck_map *m = obj;
-	if (ck_get(obj, key, len, actual) == 0)
-		return EEXIST;
-	ck_ht_hash_t h = ck_hash(m, key, len);
-	struct ck_key *k = malloc(sizeof *k + len);
-	ck_ht_entry_t e;
-	if (!k)
-		return ENOMEM;
-	memcpy(k->bytes, key, len);
-	ck_ht_entry_set(&e, h, k->bytes, (uint16_t)len, value);
-	ck_spinlock_lock(&m->write_lock);
-	bool stored = ck_ht_put_spmc(&m->ht, h, &e), present = false;
-	if (!stored) { /* another writer put it meanwhile, or a grow failed */
-		ck_ht_entry_key_set(&e, key, (uint16_t)len);
-		present = ck_ht_get_spmc(&m->ht, h, &e);
-	}
-	ck_spinlock_unlock(&m->write_lock);
-	if (!stored) {
-		free(k);
-		if (!present)
-			return ENOMEM;
-		*actual = ck_ht_entry_value(&e);
-		return EEXIST;
-	}
-	*actual = value;
 	ck_after_write();
 	return 0;
 }
@@ -541,9 +531,11 @@ static int lf_get(void *obj, const void *key, size_t len, void **value)
 	return n ? 0 : ENOENT;
 }
 
-static int lf_insert(void *obj, const void *key, size_t len, void *value)
+/* Links a new node for key unless one is there: 0, or EEXIST with the
+ * value of the node cds_lfht_add_unique found; ENOMEM. */
+static int lf_add_unique(struct lf_map *m, const void *key, size_t len, void *value,
+			 void **actual)
 {
-	struct lf_map *m = obj;
 	unsigned long h = (unsigned long)XXH3_64bits_withSeed(key, len, m->seed);
 	struct lf_key k = { key, len };
 	struct lf_node *n = malloc(sizeof *n + len);
@@ -555,12 +547,28 @@ static int lf_insert(void *obj, const void *key, size_t len, void *value)
 	memcpy(n->key, key, len);
 	urcu_memb_read_lock();
 	struct cds_lfht_node *r = cds_lfht_add_unique(m->ht, h, lf_match, &k, &n->node);
+	*actual = caa_container_of(r, struct lf_node, node)->value;
 	urcu_memb_read_unlock();
 	if (r != &n->node) {
 		free(n); /* never published */
 		return EEXIST;
 	}
 	return 0;
+}
+
+static int lf_insert(void *obj, const void *key, size_t len, void *value)
+{
+	void *actual;
+	return lf_add_unique(obj, key, len, value, &actual);
+}
+
+/* A lookup first; on a miss, cds_lfht_add_unique. */
+static int lf_get_or_insert(void *obj, const void *key, size_t len, void *value,
+			    void **actual)
+{
+	if (lf_get(obj, key, len, actual) == 0)
+		return EEXIST;
+	return lf_add_unique(obj, key, len, value, actual);
 }
 
 static int lf_remove(void *obj, const void *key, size_t len, void **old)
@@ -581,34 +589,6 @@ static int lf_remove(void *obj, const void *key, size_t len, void **old)
 	if (!n)
 		return ENOENT;
 	urcu_memb_call_rcu(&n->rcu, lf_free);
-	return 0;
-}
-
-/* A lookup first; on a miss, cds_lfht_add_unique links the new node or
- * returns the one another thread added. */
-static int lf_get_or_insert(void *obj, const void *key, size_t len, void *value,
-			    void **actual)
-{
-	struct lf_map *m = obj;
-	if (lf_get(obj, key, len, actual) == 0)
-		return EEXIST;
-	unsigned long h = (unsigned long)XXH3_64bits_withSeed(key, len, m->seed);
-	struct lf_key k = { key, len };
-	struct lf_node *n = malloc(sizeof *n + len);
-	if (!n)
-		return ENOMEM;
-	cds_lfht_node_init(&n->node);
-	n->value = value;
-	n->len = len;
-	memcpy(n->key, key, len);
-	urcu_memb_read_lock();
-	struct cds_lfht_node *r = cds_lfht_add_unique(m->ht, h, lf_match, &k, &n->node);
-	*actual = caa_container_of(r, struct lf_node, node)->value;
-	urcu_memb_read_unlock();
-	if (r != &n->node) {
-		free(n); /* never published */
-		return EEXIST;
-	}
 	return 0;
 }
 
@@ -1084,6 +1064,21 @@ static uint64_t mix50_loop(struct bench_thread *t, uint64_t n)
 	return mix_loop(t, n, UINT32_C(1) << 31);
 }
 
+/* The threads' tallies added up. */
+static struct map_local sum_locals(const struct map_local *local, int threads)
+{
+	struct map_local sum = { .gets = 0 };
+	for (int i = 0; i < threads && i < MAX_THREADS; i++) {
+		sum.gets += local[i].gets;
+		sum.hits += local[i].hits;
+		sum.puts += local[i].puts;
+		sum.removes += local[i].removes;
+		sum.errors += local[i].errors;
+		sum.bad += local[i].bad;
+	}
+	return sum;
+}
+
 /* Every operation was what the key's state said (no failed put or remove,
  * every value the key's), the tallies add up, the size is the number of
  * keys present, and a sample of keys is found exactly where present. */
@@ -1092,22 +1087,13 @@ static bool mix_check(const struct bench_objects *run, uint64_t ops, const uint6
 	const struct map_impl *mi = impl_of(run);
 	struct map_shared *s = run->shared;
 	void *m = map_of(run);
-	struct map_local sum = { .gets = 0 };
+	struct map_local sum = sum_locals(s->local, run->threads);
 	uint64_t present = 0, wrong = 0, rng = 42;
 
 	if (s->setup_failed || !m) {
 		fprintf(stderr, "bench: %s: creating or prefilling the map failed\n",
 			run->impl->name);
 		return false;
-	}
-	for (int i = 0; i < run->threads && i < MAX_THREADS; i++) {
-		const struct map_local *l = &s->local[i];
-		sum.gets += l->gets;
-		sum.hits += l->hits;
-		sum.puts += l->puts;
-		sum.removes += l->removes;
-		sum.errors += l->errors;
-		sum.bad += l->bad;
 	}
 	for (uint32_t i = 0; i < KEYS; i++)
 		present += s->present[i];
@@ -1241,18 +1227,12 @@ static bool words_check(const struct bench_objects *run, uint64_t ops, const uin
 	const struct map_impl *mi = impl_of(run);
 	struct words_shared *s = run->shared;
 	void *m = map_of(run);
-	struct map_local sum = { .gets = 0 };
+	struct map_local sum = sum_locals(s->local, run->threads);
 	uint64_t found = 0, wrong = 0;
 
 	if (s->setup_failed || !m) {
 		fprintf(stderr, "bench: %s: creating the map failed\n", run->impl->name);
 		return false;
-	}
-	for (int i = 0; i < run->threads && i < MAX_THREADS; i++) {
-		sum.gets += s->local[i].gets;
-		sum.puts += s->local[i].puts;
-		sum.errors += s->local[i].errors;
-		sum.bad += s->local[i].bad;
 	}
 	for (uint32_t k = 0; k < WORDS; k++) {
 		void *v;
