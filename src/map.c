@@ -160,7 +160,8 @@ static struct node *next_of(struct node *n)
 	return atomic_load_explicit(&n->next, memory_order_acquire);
 }
 
-/* A node's value, for a caller that gets it without the bucket lock. */
+/* A node's value, loaded to be handed to the caller (a lookup's, or under
+ * the bucket lock). */
 static void *value_of(struct node *n)
 {
 	/* acquire pairs with the release store that put the value */
