@@ -627,7 +627,9 @@ static void detach_safe_orphans(struct limbo *out)
 
 /* A list is in epoch order, so once its safe chunks are gone only the
  * oldest left may be partly safe: moves that chunk's safe head into spare
- * (an empty chunk) and spare to `out`; true if it did. Without it, the
+ * (an empty chunk) and spare to `out`; true if it did (the whole chunk
+ * goes if it is safe by now: no chunk is ever left empty, which would stop
+ * detach_safe at it). Without it, the
  * callbacks of a thread that retires seldom but regularly would wait for
  * their chunk to fill up. */
 static bool detach_safe_head(struct limbo *from, struct limbo *out, struct chunk *spare)
@@ -639,6 +641,10 @@ static bool detach_safe_head(struct limbo *from, struct limbo *out, struct chunk
 		k++;
 	if (!k)
 		return false;
+	if (k == c->n) { /* safe_below grew since detach_safe looked */
+		move_chunk(from, NULL, c, out);
+		return false;
+	}
 	memcpy(spare->cb, c->cb, k * sizeof c->cb[0]);
 	spare->n = k;
 	memmove(c->cb, c->cb + k, (c->n - k) * sizeof c->cb[0]);
