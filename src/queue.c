@@ -42,7 +42,10 @@
  *   private to its process, so no process or fork child can vanish while
  *   waiting on it.
  * - size is O(segments): in a quiescent queue every slot between deq and
- *   enq is full (a slot is marked taken only by the popper that drew it).
+ *   the end of the live tickets is full (a slot is marked taken only by
+ *   the popper that drew it). Live: all of enq's, except after a close,
+ *   which stores in sealed_count how many were drawn before ENQ_CLOSED;
+ *   the pushes that drew the others failed and left their slots empty.
  * - Tools (annotate.h): the queue and its segments are the library's own
  *   words (ann_internal at creation and at each segment's reset); a push
  *   releases on its slot before the store that publishes the item, and the
@@ -94,6 +97,9 @@ struct segment {
 	_Alignas(CACHE_LINE) _Atomic uint64_t enq; /* next index for push (grows past the end) */
 	_Alignas(CACHE_LINE) _Atomic uint64_t deq; /* next index for pop (grows past the end) */
 	_Alignas(CACHE_LINE) _Atomic(struct segment *) next;
+	/* enq's count when close set ENQ_CLOSED (UINT64_MAX before): the
+	 * tickets drawn after it are dead, their pushers failed */
+	_Atomic uint64_t sealed_count;
 	struct sync_queue *queue;
 	struct slot slots[SEGMENT_SLOTS];
 };
@@ -119,10 +125,24 @@ static struct segment sealed_marker;
 
 /* ---- segments ----------------------------------------------------------- */
 
-/* Slots handed out by the enq word e (its count, capped at the end). */
+/* Tickets handed out by the enq word e, dead ones too. */
 static uint64_t enq_count(uint64_t e)
 {
 	return e & ~ENQ_CLOSED;
+}
+
+/* Tickets of s that a push may fill or has filled, given its enq word e:
+ * after a close, those drawn before it (once the closer has stored how
+ * many; until then all, which only makes a pop wait for dead tickets). */
+static uint64_t live_tickets(struct segment *s, uint64_t e)
+{
+	uint64_t n = enq_count(e);
+	if (e & ENQ_CLOSED) {
+		uint64_t sealed = atomic_load(&s->sealed_count);
+		if (sealed < n)
+			n = sealed;
+	}
+	return n;
 }
 
 /* The segment after s, NULL if none (or sealed). */
@@ -139,6 +159,7 @@ static void segment_reset(struct segment *s, struct sync_queue *q)
 	atomic_init(&s->enq, 0);
 	atomic_init(&s->deq, 0);
 	atomic_init(&s->next, NULL);
+	atomic_init(&s->sealed_count, UINT64_MAX);
 	s->queue = q;
 }
 
@@ -287,7 +308,7 @@ static uint64_t min_slots(uint64_t i)
  * quiescent; a popper's ticket may run past enq). */
 static size_t segment_length(struct segment *s)
 {
-	uint64_t end = min_slots(enq_count(atomic_load(&s->enq)));
+	uint64_t end = min_slots(live_tickets(s, atomic_load(&s->enq)));
 	uint64_t start = min_slots(atomic_load(&s->deq));
 	return end > start ? (size_t)(end - start) : 0;
 }
@@ -317,7 +338,9 @@ static void seal_last_segment(struct sync_queue *q)
 		struct segment *next = NULL;
 		if (atomic_compare_exchange_strong(&tail->next, &next, SEALED) ||
 		    next == SEALED) {
-			atomic_fetch_or(&tail->enq, ENQ_CLOSED);
+			uint64_t e = atomic_fetch_or(&tail->enq, ENQ_CLOSED);
+			if (!(e & ENQ_CLOSED)) /* the first closer: the final count */
+				atomic_store(&tail->sealed_count, e);
 			return;
 		}
 		atomic_compare_exchange_strong(&q->tail, &tail, next);
@@ -441,6 +464,7 @@ int sync_queue_push(sync_queue_t *q, void *item)
 	 * is; the seal decides */
 	if (atomic_load_explicit(&q->closed, memory_order_acquire))
 		return EPIPE;
+	TEST_HOOK("queue_push:open");
 	sync_epoch_enter();
 	int r = push_in_section(q, item);
 	if (r == 0)
@@ -491,7 +515,7 @@ static uint64_t wait_for_pusher(struct segment *seg, uint64_t i)
 	struct spin_poll poll = SPIN_POLL_INIT;
 	uint64_t state = SLOT_EMPTY;
 	/* relaxed: only a hint; the slot's state decides */
-	if (i >= enq_count(atomic_load_explicit(&seg->enq, memory_order_relaxed)))
+	if (i >= live_tickets(seg, atomic_load_explicit(&seg->enq, memory_order_relaxed)))
 		return state;
 	while (state == SLOT_EMPTY && spin_poll(&poll, PUSHER_WAIT_PAUSES))
 		/* acquire: pairs with the pusher's CAS that published the item */
@@ -528,7 +552,7 @@ static bool looks_empty(struct segment *head)
 	uint64_t d = atomic_load(&head->deq);
 	if (d < SEGMENT_SLOTS && atomic_load(&head->slots[d].state) == SLOT_FULL)
 		return false;
-	return d >= enq_count(atomic_load(&head->enq)) && !segment_next(head);
+	return d >= live_tickets(head, atomic_load(&head->enq)) && !segment_next(head);
 }
 
 /* The queue is closed and empty, and stays so: head is sealed and its
@@ -542,7 +566,7 @@ static bool sealed_and_drained(struct segment *head)
 	uint64_t e = atomic_load(&head->enq);
 	if (!(e & ENQ_CLOSED) && enq_count(e) < SEGMENT_SLOTS)
 		return false; /* the close has not taken effect yet */
-	return atomic_load(&head->deq) >= min_slots(enq_count(e));
+	return atomic_load(&head->deq) >= min_slots(live_tickets(head, e));
 }
 
 static int empty_result(struct segment *head)

@@ -341,6 +341,7 @@ static int push_in_section(struct bounded_queue *b, void *item)
 	if (idx == RING_EMPTY)
 		return atomic_load(&b->closed) ? EPIPE : EAGAIN;
 	b->items[idx] = item;
+	TEST_HOOK("queue_push:open");
 	ann_release(&b->items[idx]); /* the enqueue below publishes the item */
 	if (ring_enqueue(&b->aq, idx) == 0) {
 		TEST_HOOK("queue_push:published");

@@ -66,6 +66,8 @@ struct q_case {
 	bool sentinels;       /* consumers stop at a sentinel, not a ticket */
 	bool close;           /* ... at EPIPE: the last producer closes */
 	bool close_midway;    /* ... a thread closes while producers push */
+	bool hold_pushes;     /* ... some held up between the closed hint and
+			       * their claim (TEST_HOOK queue_push:open) */
 	unsigned pause_every; /* producers sleep every nth push (0: never) */
 	bool run_dry;         /* ... long enough that timed pops must expire */
 	unsigned pause_us;
@@ -323,6 +325,19 @@ static void pool_worker(struct q_run *run, int index)
 	run->consumed[index] = consumed;
 }
 
+static atomic_int holding_pushes;
+
+/* Holds every 8th push of each thread 50 us after it found the queue
+ * open, so that closes land in that window. Relaxed: the flag only
+ * chooses whether to sleep, and must add no ordering of its own. */
+static void hold_open_push(const char *point)
+{
+	static _Thread_local unsigned calls;
+	if (strcmp(point, "queue_push:open") == 0 &&
+	    atomic_load_explicit(&holding_pushes, memory_order_relaxed) && ++calls % 8 == 0)
+		stress_sleep_us(50);
+}
+
 /* Closes the queue a quarter of the way through the run's time. */
 static void closer(struct q_run *run)
 {
@@ -379,10 +394,18 @@ static void check_case(const struct q_case *c)
 		perror("queue stress setup");
 		exit(EXIT_FAILURE);
 	}
+	if (c->hold_pushes) {
+		atomic_store_explicit(&holding_pushes, 1, memory_order_relaxed);
+		test_hook_set(hold_open_push);
+	}
 	uint64_t start = stress_now_ns();
 	stress_run_threads_to_end(c->producers + c->consumers + c->close_midway,
 				  queue_worker, &run);
 	uint64_t ms = (stress_now_ns() - start) / 1000000u;
+	if (c->hold_pushes) {
+		test_hook_set(NULL);
+		atomic_store_explicit(&holding_pushes, 0, memory_order_relaxed);
+	}
 
 	uint64_t pushed = 0, consumed = 0, missing = 0, twice = 0;
 	for (int i = 0; i < c->producers; i++)
@@ -497,6 +520,16 @@ static const struct q_case cases[] = {
 	  .producers = 4, .consumers = 2, .capacity = 64, .give = GIVE_PUSH,
 	  .take = TAKE_WAIT, .close = true, .close_midway = true,
 	  .items_per_ms = 5000, .min_items = 1000 },
+	/* ... with pushes held between the closed hint and their claim, where
+	 * only the seal (ENQ_CLOSED, aq's closed tail) can refuse them */
+	{ .name = "queue 4 producers held, 2 pop_wait workers, close midway",
+	  .producers = 4, .consumers = 2, .take = TAKE_WAIT, .close = true,
+	  .close_midway = true, .hold_pushes = true, .carry = CARRY_INDEX,
+	  .items_per_ms = 1000, .min_items = 1000 },
+	{ .name = "bounded(16) 4 producers held, 2 pop_wait workers, close midway",
+	  .producers = 4, .consumers = 2, .capacity = 16, .give = GIVE_WAIT,
+	  .take = TAKE_WAIT, .close = true, .close_midway = true,
+	  .hold_pushes = true, .items_per_ms = 1000, .min_items = 1000 },
 	{ .name = "bounded(1) 2 producers, pool of 5 pop_wait workers, close",
 	  .producers = 2, .consumers = 5, .capacity = 1, .give = GIVE_TIMED,
 	  .take = TAKE_WAIT, .close = true, .carry = CARRY_INDEX,
