@@ -2273,6 +2273,39 @@ START_TEST(bounded_push_and_pop_without_sleepers_make_no_futex_call)
 }
 END_TEST
 
+START_TEST(create_bounded_without_memory_returns_null_with_enomem)
+{
+	if (!FAULTS)
+		return;
+	errno = 0;
+	fail_allocations(1, 0, 0);
+	sync_queue_t *q = sync_queue_create_bounded(64);
+	int e = errno;
+	fail_allocations(0, 0, 0);
+	ck_assert_ptr_null(q);
+	ck_assert_int_eq(e, ENOMEM);
+}
+END_TEST
+
+/* push_wait is push on an unbounded queue: ENOMEM when the item needs a
+ * segment there is no memory for, and the queue unchanged. */
+START_TEST(push_wait_on_unbounded_queue_without_memory_returns_enomem)
+{
+	if (!FAULTS)
+		return;
+	sync_queue_t *q = new_queue();
+	push_items(q, 0, SEGMENT_SLOTS);
+	fail_allocations(0, 0, SEGMENT_BYTES);
+	int r = sync_queue_push_wait(q, item_of(SEGMENT_SLOTS), NULL);
+	fail_allocations(0, 0, 0);
+	ck_assert_int_eq(r, ENOMEM);
+	ck_assert_uint_eq(sync_queue_size(q), SEGMENT_SLOTS);
+	pop_items(q, 0, SEGMENT_SLOTS);
+	check_empty(q);
+	sync_queue_destroy(q);
+}
+END_TEST
+
 /* size on the unbounded queue reads each segment's two counters, not each
  * slot: a long queue answers as fast as a short one (generous bound). */
 START_TEST(size_of_long_queue_costs_about_what_a_short_one_does)
@@ -2436,6 +2469,8 @@ static Suite *suite(void)
 	tcase_add_loop_test(tc, push_wait_acts_on_pending_cancellation_even_with_room, 0, 2);
 	tcase_add_test(tc, bounded_push_and_pop_without_sleepers_make_no_futex_call);
 	tcase_add_test(tc, size_of_long_queue_costs_about_what_a_short_one_does);
+	tcase_add_test(tc, create_bounded_without_memory_returns_null_with_enomem);
+	tcase_add_test(tc, push_wait_on_unbounded_queue_without_memory_returns_enomem);
 	suite_add_tcase(s, tc);
 
 	return s;
