@@ -648,6 +648,7 @@ static int queue_sleep(struct queue_waiters *w, struct queue_attempt *a,
 	/* acquire: pairs with the wakers' increment */
 	uint32_t seq = atomic_load_explicit(&w->seq, memory_order_acquire);
 	int r = a->attempt(a);
+	TEST_HOOK("queue_sleep:looked");
 	int slept = 0;
 	if (r == EAGAIN) {
 		pthread_cleanup_push(sleep_cancelled, w);

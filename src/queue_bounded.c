@@ -159,6 +159,7 @@ static int ring_enqueue(struct ring *r, uint64_t idx)
 		uint64_t t = atomic_fetch_add(&r->tail, 1);
 		if (t & TAIL_CLOSED)
 			return EPIPE;
+		TEST_HOOK("queue_ring:ticket");
 		_Atomic uint64_t *cell = &r->cells[t & r->mask];
 		uint64_t tc = ticket_cycle(r, t);
 		uint64_t e = atomic_load(cell);

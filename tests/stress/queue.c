@@ -327,13 +327,18 @@ static void pool_worker(struct q_run *run, int index)
 
 static atomic_int holding_pushes;
 
-/* Holds every 8th push of each thread 50 us after it found the queue
- * open, so that closes land in that window. Relaxed: the flag only
- * chooses whether to sleep, and must add no ordering of its own. */
+/* Holds every 8th passage of each thread through these points 50 us: a
+ * push that found the queue open, a bounded ring's enqueue that drew its
+ * ticket (the cell not yet filled), a waiter between its last look at
+ * the queue and its sleep; so that closes, pops and pushes land in those
+ * windows. Relaxed: the flag only chooses whether to sleep, and must add
+ * no ordering of its own. */
 static void hold_open_push(const char *point)
 {
 	static _Thread_local unsigned calls;
-	if (strcmp(point, "queue_push:open") == 0 &&
+	if ((strcmp(point, "queue_push:open") == 0 ||
+	     strcmp(point, "queue_ring:ticket") == 0 ||
+	     strcmp(point, "queue_sleep:looked") == 0) &&
 	    atomic_load_explicit(&holding_pushes, memory_order_relaxed) && ++calls % 8 == 0)
 		stress_sleep_us(50);
 }
@@ -496,9 +501,15 @@ static const struct q_case cases[] = {
 	  .producers = 3, .consumers = 3, .capacity = 1, .give = GIVE_WAIT,
 	  .take = TAKE_WAIT, .carry = CARRY_INDEX, .items_per_ms = 25,
 	  .min_items = 1000 },
+	/* ... with waiters held between their last look and their sleep: a
+	 * wake-up lost there leaves a waiter asleep for good (the watchdog) */
+	{ .name = "bounded(1) 3 producers x 3 consumers held, push_wait/pop_wait",
+	  .producers = 3, .consumers = 3, .capacity = 1, .give = GIVE_WAIT,
+	  .take = TAKE_WAIT, .hold_pushes = true, .carry = CARRY_INDEX,
+	  .items_per_ms = 5, .min_items = 1000 },
 	{ .name = "bounded(64) 4 producers x 4 consumers, push/pop",
 	  .producers = 4, .consumers = 4, .capacity = 64, .give = GIVE_PUSH,
-	  .take = TAKE_POP, .items_per_ms = 500, .min_items = 1000 },
+	  .take = TAKE_POP, .items_per_ms = 250, .min_items = 1000 },
 	/* more threads than cores, every kind of call on both sides */
 	{ .name = "bounded(1024) 6 producers x 6 consumers, timed waits",
 	  .producers = 6, .consumers = 6, .capacity = 1024, .give = GIVE_TIMED,
