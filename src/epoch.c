@@ -627,11 +627,10 @@ static void detach_safe_orphans(struct limbo *out)
 
 /* A list is in epoch order, so once its safe chunks are gone only the
  * oldest left may be partly safe: moves that chunk's safe head into spare
- * (an empty chunk) and spare to `out`; true if it did (the whole chunk
- * goes if it is safe by now: no chunk is ever left empty, which would stop
- * detach_safe at it). Without it, the
- * callbacks of a thread that retires seldom but regularly would wait for
- * their chunk to fill up. */
+ * (an empty chunk) and spare to `out`; true if it did. The whole chunk goes
+ * if it is safe by now: no chunk is ever left empty, which would stop
+ * detach_safe at it. Without this, the callbacks of a thread that retires
+ * seldom but regularly would wait for their chunk to fill up. */
 static bool detach_safe_head(struct limbo *from, struct limbo *out, struct chunk *spare)
 {
 	uint64_t safe = atomic_load(&safe_below);
