@@ -627,14 +627,159 @@ static void check_destroy_after_pop(bool tail_full, bool bounded)
 		  HANDOFF_DELAY_US, HANDOFF_ROUNDS, wrong);
 }
 
+/* ---- a thread held in a window, the other side acting meanwhile ---------- */
+
+#define WINDOW_US 20000
+
+static _Atomic(const char *) window_point;
+static atomic_int window_armed, window_reached;
+
+/* Holds the first thread that passes window_point WINDOW_US, and tells
+ * the test it is there. Relaxed: the flags only choose whether to sleep
+ * and when the other side acts, and must add no ordering of their own. */
+static void hold_in_window(const char *point)
+{
+	if (strcmp(point, atomic_load_explicit(&window_point, memory_order_relaxed)) != 0 ||
+	    !atomic_exchange_explicit(&window_armed, 0, memory_order_relaxed))
+		return;
+	atomic_store_explicit(&window_reached, 1, memory_order_relaxed);
+	stress_sleep_us(WINDOW_US);
+}
+
+/* Arms the window at point. */
+static void arm_window(const char *point)
+{
+	atomic_store_explicit(&window_point, point, memory_order_relaxed);
+	atomic_store_explicit(&window_reached, 0, memory_order_relaxed);
+	atomic_store_explicit(&window_armed, 1, memory_order_relaxed);
+	test_hook_set(hold_in_window);
+}
+
+/* Waits until a thread is in the window; false if none came in 2 s. */
+static bool window_entered(void)
+{
+	uint64_t start = stress_now_ns();
+	while (!atomic_load_explicit(&window_reached, memory_order_relaxed))
+		if (stress_now_ns() - start > 2000000000u)
+			return false;
+		else
+			sched_yield();
+	return true;
+}
+
+struct waiting_call {
+	sync_queue_t *q;
+	bool push;
+	int result;
+	uint64_t ns; /* how long the call took */
+};
+
+static void *waiting_call_main(void *arg)
+{
+	struct waiting_call *w = arg;
+	static char token;
+	void *item;
+	struct timespec deadline = sync_deadline(3000000000u);
+	uint64_t start = stress_now_ns();
+	w->result = w->push ? sync_queue_push_wait(w->q, &token, &deadline)
+			    : sync_queue_pop_wait(w->q, &item, &deadline);
+	w->ns = stress_now_ns() - start;
+	return NULL;
+}
+
+/* A waiter (pop_wait on an empty queue, or push_wait on a full bounded
+ * one) is held after its last look at the queue, before its sleep; the
+ * other side pushes (pops) then. No wake-up may be lost: the waiter
+ * returns 0 long before its 3 s deadline (a lost one makes it sleep until
+ * the deadline, and take the item only then). */
+static void check_no_lost_wakeup_in_window(bool bounded, bool push)
+{
+	static char other;
+	sync_queue_t *q = bounded ? sync_queue_create_bounded(1) : sync_queue_create();
+	int wrong = !q;
+	void *item;
+	if (q && push)
+		wrong += sync_queue_push(q, &other) != 0; /* full */
+	struct waiting_call w = { q, push, -1, 0 };
+	pthread_t t;
+	arm_window("queue_sleep:looked");
+	if (!wrong && pthread_create(&t, NULL, waiting_call_main, &w) == 0) {
+		bool entered = window_entered();
+		wrong += !entered;
+		wrong += push ? sync_queue_pop(q, &item) != 0 : sync_queue_push(q, &other) != 0;
+		pthread_join(t, NULL);
+	} else {
+		wrong++;
+	}
+	test_hook_set(NULL);
+	tap_check(!wrong && w.result == 0 && w.ns < 1000000000u,
+		  "%s: a %s held %d us between its last look and its sleep, while "
+		  "the other side %s, returns 0 at once, not at its deadline "
+		  "(returned %d after %llu ms)", bounded ? "bounded(1)" : "queue",
+		  push ? "push_wait" : "pop_wait", WINDOW_US, push ? "pops" : "pushes",
+		  w.result, (unsigned long long)(w.ns / 1000000u));
+	if (q)
+		sync_queue_destroy(q);
+}
+
+struct plain_push {
+	sync_queue_t *q;
+	int result;
+};
+
+static void *plain_push_main(void *arg)
+{
+	struct plain_push *p = arg;
+	static char token;
+	p->result = sync_queue_push(p->q, &token);
+	return NULL;
+}
+
+/* A push is held where it drew its ticket but has not filled its cell (or
+ * slot), on an empty queue; the queue is closed and popped meanwhile. The
+ * pop and the push must agree: either the pop returns the item, or it
+ * says EPIPE and the push fails with EPIPE too (a push that succeeds after
+ * a pop said closed and empty would leave an item nobody pops). */
+static void check_close_while_push_holds_ticket(bool bounded)
+{
+	sync_queue_t *q = bounded ? sync_queue_create_bounded(4) : sync_queue_create();
+	struct plain_push p = { q, -1 };
+	int popped = -1, wrong = !q;
+	pthread_t t;
+	arm_window(bounded ? "queue_ring:ticket" : "queue_push:open");
+	if (!wrong && pthread_create(&t, NULL, plain_push_main, &p) == 0) {
+		wrong += !window_entered();
+		sync_queue_close(q);
+		void *item;
+		popped = sync_queue_pop(q, &item);
+		pthread_join(t, NULL);
+	} else {
+		wrong++;
+	}
+	test_hook_set(NULL);
+	bool agree = (popped == 0 && p.result == 0) || (popped == EPIPE && p.result == EPIPE);
+	tap_check(!wrong && agree,
+		  "%s: closed and popped while a push holds its %s: pop %s, push %s",
+		  bounded ? "bounded(4)" : "queue", bounded ? "ring ticket" : "open hint",
+		  popped == 0 ? "took the item" : popped == EPIPE ? "EPIPE" : "other",
+		  p.result == 0 ? "0" : p.result == EPIPE ? "EPIPE" : "other");
+	if (q)
+		sync_queue_destroy(q);
+}
+
 int main(void)
 {
 	int n = (int)(sizeof cases / sizeof cases[0]);
-	tap_plan(n * 4 + 3);
+	tap_plan(n * 4 + 3 + 3 + 2);
 	for (int i = 0; i < n; i++)
 		check_case(&cases[i]);
 	check_destroy_after_pop(false, false);
 	check_destroy_after_pop(true, false);
 	check_destroy_after_pop(false, true);
+	check_no_lost_wakeup_in_window(false, false);
+	check_no_lost_wakeup_in_window(true, false);
+	check_no_lost_wakeup_in_window(true, true);
+	check_close_while_push_holds_ticket(false);
+	check_close_while_push_holds_ticket(true);
 	return tap_exit_status();
 }
