@@ -3,10 +3,16 @@
  * against liburcu's memb flavour, rcu_read_lock+rcu_read_unlock (inline,
  * with _LGPL_SOURCE, as its users build; each thread registered), at 1, 2
  * and 8 threads. All three are inline; each is wrapped in a plain static
- * function, called through the same pointer type. */
+ * function, called through the same pointer type. Retire rows: malloc an
+ * object and retire it with a callback that frees it, each thread's run
+ * ending with everything freed (sync_epoch_retire, its reclaimer thread
+ * and a final sync_epoch_barrier; ck_epoch_call with ck_epoch_poll every
+ * 64 calls, as ck's users must, then ck_epoch_barrier; liburcu's call_rcu,
+ * whose helper thread frees, then rcu_barrier), at 1 and 2 threads. */
 #define _LGPL_SOURCE
 #include <ck_epoch.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <urcu/urcu-memb.h>
@@ -30,6 +36,8 @@ struct protected {
 
 /* ---- The implementations --------------------------------------------------------- */
 
+struct retiree;
+
 /* base.lock and base.unlock begin and end a section (node: the thread's
  * BENCH_NODE_SIZE bytes); base.init sets up the run's object. The harness
  * sees only base. */
@@ -42,7 +50,30 @@ struct epoch_impl {
 	 * primitives are inlined here, as in a user's reader */
 	uint64_t (*read)(void *obj, void *node, struct protected *p);
 	void (*synchronize)(void *obj);               /* waits for a grace period */
+	/* retires r, whose callback frees it (retiree_free) */
+	void (*retire)(void *obj, void *node, struct retiree *r);
+	void (*drain)(void *obj, void *node);         /* every callback has run */
 };
+
+/* What the retire rows retire: the peers' callbacks find it from their
+ * embedded entry. */
+struct retiree {
+	union {
+		ck_epoch_entry_t ck;
+		struct rcu_head rcu;
+	} entry;
+	uint64_t payload[4];
+};
+
+/* Retirees freed in the current run (the check compares with its ops). */
+static atomic_ullong retirees_freed;
+
+static void retiree_free(struct retiree *r)
+{
+	/* relaxed: a count, read after the threads' drains and the join */
+	atomic_fetch_add_explicit(&retirees_freed, 1, memory_order_relaxed);
+	free(r);
+}
 
 static const struct epoch_impl *impl_of(const struct bench_objects *run)
 {
@@ -105,6 +136,25 @@ static void ours_synchronize(void *obj)
 {
 	(void)obj;
 	sync_epoch_synchronize();
+}
+
+static void ours_free(void *p)
+{
+	retiree_free(p);
+}
+
+static void ours_retire(void *obj, void *node, struct retiree *r)
+{
+	(void)obj;
+	(void)node;
+	sync_epoch_retire(r, ours_free);
+}
+
+static void ours_drain(void *obj, void *node)
+{
+	(void)obj;
+	(void)node;
+	sync_epoch_barrier();
 }
 
 /* ck: the run's object is the ck_epoch_t; node holds the thread's record.
@@ -170,6 +220,27 @@ static void ck_synchronize(void *obj)
 	ck_thread_end(obj, node);
 }
 
+static void ck_free(ck_epoch_entry_t *e)
+{
+	retiree_free((struct retiree *)((char *)e - offsetof(struct retiree, entry.ck)));
+}
+
+/* The node's second word counts the thread's calls, to poll every 64th. */
+static void ck_retire(void *obj, void *node, struct retiree *r)
+{
+	(void)obj;
+	ck_epoch_call(ck_record(node), &r->entry.ck, ck_free);
+	uint64_t *calls = (uint64_t *)node + 1;
+	if (++*calls % 64 == 0)
+		ck_epoch_poll(ck_record(node));
+}
+
+static void ck_drain(void *obj, void *node)
+{
+	(void)obj;
+	ck_epoch_barrier(ck_record(node));
+}
+
 /* liburcu memb: one process-wide domain; threads register explicitly */
 
 static void urcu_init(void *obj)
@@ -229,13 +300,34 @@ static void urcu_synchronize(void *obj)
 	urcu_memb_synchronize_rcu();
 }
 
-_Static_assert(sizeof(ck_epoch_record_t *) <= BENCH_NODE_SIZE, "record pointer fits");
+static void urcu_free(struct rcu_head *h)
+{
+	retiree_free((struct retiree *)((char *)h - offsetof(struct retiree, entry.rcu)));
+}
+
+static void urcu_retire(void *obj, void *node, struct retiree *r)
+{
+	(void)obj;
+	(void)node;
+	urcu_memb_call_rcu(&r->entry.rcu, urcu_free);
+}
+
+static void urcu_drain(void *obj, void *node)
+{
+	(void)obj;
+	(void)node;
+	urcu_memb_barrier();
+}
+
+_Static_assert(sizeof(ck_epoch_record_t *) + sizeof(uint64_t) <= BENCH_NODE_SIZE,
+	       "record pointer and call count fit");
 
 static const struct epoch_impl sync_epoch = {
 	.base = { .name = "sync_epoch", .size = sizeof(int), .init = ours_init,
 		  .lock = ours_enter, .unlock = ours_exit },
 	.thread_start = ours_thread_start, .thread_end = ours_thread_end,
 	.outside = ours_outside, .synchronize = ours_synchronize, .read = ours_read,
+	.retire = ours_retire, .drain = ours_drain,
 };
 
 static const struct epoch_impl ck = {
@@ -243,6 +335,7 @@ static const struct epoch_impl ck = {
 		  .lock = ck_enter, .unlock = ck_exit },
 	.thread_start = ck_thread_start, .thread_end = ck_thread_end,
 	.outside = ck_outside, .synchronize = ck_synchronize, .read = ck_read,
+	.retire = ck_retire, .drain = ck_drain,
 };
 
 static const struct epoch_impl urcu_memb = {
@@ -250,6 +343,7 @@ static const struct epoch_impl urcu_memb = {
 		  .lock = urcu_enter, .unlock = urcu_exit },
 	.thread_start = urcu_thread_start, .thread_end = urcu_thread_end,
 	.outside = urcu_outside, .synchronize = urcu_synchronize, .read = urcu_read,
+	.retire = urcu_retire, .drain = urcu_drain,
 };
 
 /* ---- enter+exit: a read-side section around one protected read ------------------------- */
@@ -315,6 +409,65 @@ static const struct bench_workload enter_exit = {
 	.check = section_check,
 };
 
+/* ---- retire: malloc an object, retire it, its callback frees it ------------------------ */
+
+static void retire_setup(const struct bench_objects *run)
+{
+	atomic_store(&retirees_freed, 0);
+	run->impl->init(run->obj[0]);
+}
+
+/* counts[0]: objects that could not be allocated. */
+static uint64_t retire_loop(struct bench_thread *t, uint64_t n)
+{
+	const struct bench_objects *run = t->run;
+	const struct epoch_impl *ei = impl_of(run);
+	void *obj = run->obj[0];
+	uint64_t limit = n ? n : UINT64_MAX, i;
+
+	ei->thread_start(obj, t->node);
+	*((uint64_t *)t->node + 1) = 0;
+	for (i = 0; i < limit && !bench_stopped(t); i++) {
+		struct retiree *r = malloc(sizeof *r);
+		if (!r) {
+			t->counts[0]++;
+			break;
+		}
+		r->payload[0] = i;
+		ei->retire(obj, t->node, r);
+		bench_pause(run->delay);
+	}
+	ei->drain(obj, t->node);
+	ei->thread_end(obj, t->node);
+	return i;
+}
+
+static bool retire_check(const struct bench_objects *run, uint64_t ops, const uint64_t counts[2])
+{
+	uint64_t freed = atomic_load(&retirees_freed);
+	if (!counts[0] && freed == ops)
+		return true;
+	fprintf(stderr, "bench: %s retire: %llu retired, %llu freed, %llu not allocated\n",
+		run->impl->name, (unsigned long long)ops, (unsigned long long)freed,
+		(unsigned long long)counts[0]);
+	return false;
+}
+
+static const struct bench_workload retire_free = {
+	.name = "retire",
+	.legend = "malloc a 48-byte object and retire it with a callback that frees it; each"
+		  " thread's run ends when all it retired is freed (barrier); ns per object"
+		  " (sync_epoch_retire, reclaimed by its callers every 64th retire and its"
+		  " reclaimer thread; ck_epoch_call, ck_epoch_poll every 64th; liburcu memb"
+		  " call_rcu, freed by its call_rcu thread)",
+	.objects = 1,
+	.shared_size = 0,
+	.fairness = false,
+	.setup = retire_setup,
+	.loop = retire_loop,
+	.check = retire_check,
+};
+
 /* ---- rows ------------------------------------------------------------------------------ */
 
 void bench_epoch(const struct bench_config *cfg, struct bench_tally *tally)
@@ -329,6 +482,12 @@ void bench_epoch(const struct bench_config *cfg, struct bench_tally *tally)
 		  &enter_exit },
 		{ "sync_epoch", &sync_epoch.base, &urcu_memb.base, 8, { TARGET_NONE, 0 },
 		  &enter_exit },
+		{ "sync_epoch", &sync_epoch.base, &ck.base, 1, { TARGET_NONE, 0 }, &retire_free },
+		{ "sync_epoch", &sync_epoch.base, &ck.base, 2, { TARGET_NONE, 0 }, &retire_free },
+		{ "sync_epoch", &sync_epoch.base, &urcu_memb.base, 1, { TARGET_NONE, 0 },
+		  &retire_free },
+		{ "sync_epoch", &sync_epoch.base, &urcu_memb.base, 2, { TARGET_NONE, 0 },
+		  &retire_free },
 	};
 	for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++)
 		bench_run_row(cfg, &rows[i], tally);

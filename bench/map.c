@@ -34,7 +34,13 @@
  * function pointers from the same loop.
  *
  * Rows: 100% get, 90% get / 10% put+remove, 50/50 at 1, 2 and 8 threads on
- * 10^6 keys, half present; hash flooding (10^5 keys colliding under the
+ * 10^6 keys, half present; get-or-insert as a word count does it, at 1,
+ * 2 and 8 threads (a vocabulary of 2^14 keys into an empty map sized for
+ * them, hint 2^14, so nearly every call finds its key):
+ * sync_map_get_or_insert; ck_ht: get, then under the writers' lock put,
+ * and get again if present; cds_lfht: lookup, then cds_lfht_add_unique;
+ * the ten-minute maps: find and link under the lock (rwlock: find under
+ * the read lock first); hash flooding (10^5 keys colliding under the
  * fixed seed against 10^5 random keys); growth from an empty map to 10^6
  * keys; and, outside the timed table, bytes per entry at 10^6 entries. */
 #define _GNU_SOURCE
@@ -186,7 +192,9 @@ static size_t pow2_at_least(size_t n)
  * the pointer create() returned. A thread calls thread_start (where not
  * NULL) before its first operation and thread_end after its last. insert
  * puts an absent key: 0, or EEXIST (the key was there: a failed check), or
- * ENOMEM. remove: 0 and *old, or ENOENT. size: exact when quiescent.
+ * ENOMEM. remove: 0 and *old, or ENOENT. get_or_insert: 0 (inserted) or
+ * EEXIST, *actual the value now in the map; or ENOMEM. size: exact when
+ * quiescent.
  * quiesce: runs every deferred free (memory row). The harness sees only
  * base. */
 struct map_impl {
@@ -198,6 +206,7 @@ struct map_impl {
 	int (*get)(void *m, const void *key, size_t len, void **value);
 	int (*insert)(void *m, const void *key, size_t len, void *value);
 	int (*remove)(void *m, const void *key, size_t len, void **old);
+	int (*get_or_insert)(void *m, const void *key, size_t len, void *value, void **actual);
 	size_t (*size)(void *m);
 	void (*quiesce)(void *m);
 };
@@ -241,6 +250,12 @@ static int ours_insert(void *m, const void *key, size_t len, void *value)
 static int ours_remove(void *m, const void *key, size_t len, void **old)
 {
 	return sync_map_remove(m, key, len, old);
+}
+
+static int ours_get_or_insert(void *m, const void *key, size_t len, void *value,
+			      void **actual)
+{
+	return sync_map_get_or_insert(m, key, len, value, actual);
 }
 
 static size_t ours_size(void *m)
@@ -365,9 +380,11 @@ static void ck_after_write(void)
 		ck_epoch_poll(ck_record);
 }
 
-static int ck_insert(void *obj, const void *key, size_t len, void *value)
+/* Puts a copy of key unless present: 0, or EEXIST with the value present
+ * (found under the writers' lock), or ENOMEM (also a failed grow). */
+static int ck_put_new(struct ck_map *m, const void *key, size_t len, void *value,
+		      void **actual)
 {
-	struct ck_map *m = obj;
 	ck_ht_hash_t h = ck_hash(m, key, len);
 	struct ck_key *k = malloc(sizeof *k + len);
 	ck_ht_entry_t e;
@@ -376,14 +393,36 @@ static int ck_insert(void *obj, const void *key, size_t len, void *value)
 	memcpy(k->bytes, key, len);
 	ck_ht_entry_set(&e, h, k->bytes, (uint16_t)len, value);
 	ck_spinlock_lock(&m->write_lock);
-	bool stored = ck_ht_put_spmc(&m->ht, h, &e);
-	ck_spinlock_unlock(&m->write_lock);
+	bool stored = ck_ht_put_spmc(&m->ht, h, &e), present = false;
 	if (!stored) { /* present, or a failed grow */
-		free(k);
-		return EEXIST;
+		ck_ht_entry_key_set(&e, key, (uint16_t)len);
+		present = ck_ht_get_spmc(&m->ht, h, &e);
 	}
+	ck_spinlock_unlock(&m->write_lock);
+	if (!stored) {
+		free(k);
+		if (present)
+			*actual = ck_ht_entry_value(&e);
+		return present ? EEXIST : ENOMEM;
+	}
+	*actual = value;
 	ck_after_write();
 	return 0;
+}
+
+static int ck_insert(void *obj, const void *key, size_t len, void *value)
+{
+	void *actual;
+	return ck_put_new(obj, key, len, value, &actual);
+}
+
+/* The reader's get first; a miss puts under the writers' lock. */
+static int ck_get_or_insert(void *obj, const void *key, size_t len, void *value,
+			    void **actual)
+{
+	if (ck_get(obj, key, len, actual) == 0)
+		return EEXIST;
+	return ck_put_new(obj, key, len, value, actual);
 }
 
 static int ck_remove(void *obj, const void *key, size_t len, void **old)
@@ -492,9 +531,11 @@ static int lf_get(void *obj, const void *key, size_t len, void **value)
 	return n ? 0 : ENOENT;
 }
 
-static int lf_insert(void *obj, const void *key, size_t len, void *value)
+/* Links a new node for key unless one is there: 0, or EEXIST with the
+ * value of the node cds_lfht_add_unique found; ENOMEM. */
+static int lf_add_unique(struct lf_map *m, const void *key, size_t len, void *value,
+			 void **actual)
 {
-	struct lf_map *m = obj;
 	unsigned long h = (unsigned long)XXH3_64bits_withSeed(key, len, m->seed);
 	struct lf_key k = { key, len };
 	struct lf_node *n = malloc(sizeof *n + len);
@@ -506,12 +547,28 @@ static int lf_insert(void *obj, const void *key, size_t len, void *value)
 	memcpy(n->key, key, len);
 	urcu_memb_read_lock();
 	struct cds_lfht_node *r = cds_lfht_add_unique(m->ht, h, lf_match, &k, &n->node);
+	*actual = caa_container_of(r, struct lf_node, node)->value;
 	urcu_memb_read_unlock();
 	if (r != &n->node) {
 		free(n); /* never published */
 		return EEXIST;
 	}
 	return 0;
+}
+
+static int lf_insert(void *obj, const void *key, size_t len, void *value)
+{
+	void *actual;
+	return lf_add_unique(obj, key, len, value, &actual);
+}
+
+/* A lookup first; on a miss, cds_lfht_add_unique. */
+static int lf_get_or_insert(void *obj, const void *key, size_t len, void *value,
+			    void **actual)
+{
+	if (lf_get(obj, key, len, actual) == 0)
+		return EEXIST;
+	return lf_add_unique(obj, key, len, value, actual);
 }
 
 static int lf_remove(void *obj, const void *key, size_t len, void **old)
@@ -675,6 +732,23 @@ static struct chain_node *chain_node_new(const void *key, size_t len, void *valu
 	return n;
 }
 
+/* get_or_insert under the exclusive lock: a new node is allocated there
+ * (rarely: most calls find the key). */
+static int chain_get_or_insert_locked(struct chain_map *m, uint64_t h, const void *key,
+				      size_t len, void *value, void **actual)
+{
+	struct chain_node **p = chain_find(m, h, key, len);
+	if (*p) {
+		*actual = (*p)->value;
+		return EEXIST;
+	}
+	struct chain_node *n = chain_node_new(key, len, value), *spare;
+	if (!n)
+		return ENOMEM;
+	*actual = value;
+	return chain_put_locked(m, n, &spare); /* absent: links n */
+}
+
 static void *mutex_create(size_t hint)
 {
 	struct chain_map *m = chain_create(hint);
@@ -718,6 +792,17 @@ static int mutex_remove(void *obj, const void *key, size_t len, void **old)
 	*old = n->value;
 	free(n);
 	return 0;
+}
+
+static int mutex_get_or_insert(void *obj, const void *key, size_t len, void *value,
+			       void **actual)
+{
+	struct chain_map *m = obj;
+	uint64_t h = chain_hash(key, len);
+	pthread_mutex_lock(&m->lock.mutex);
+	int err = chain_get_or_insert_locked(m, h, key, len, value, actual);
+	pthread_mutex_unlock(&m->lock.mutex);
+	return err;
 }
 
 static size_t mutex_size(void *obj)
@@ -774,6 +859,19 @@ static int rwlock_remove(void *obj, const void *key, size_t len, void **old)
 	return 0;
 }
 
+static int rwlock_get_or_insert(void *obj, const void *key, size_t len, void *value,
+				void **actual)
+{
+	struct chain_map *m = obj;
+	if (rwlock_get(obj, key, len, actual) == 0)
+		return EEXIST;
+	uint64_t h = chain_hash(key, len);
+	pthread_rwlock_wrlock(&m->lock.rwlock);
+	int err = chain_get_or_insert_locked(m, h, key, len, value, actual);
+	pthread_rwlock_unlock(&m->lock.rwlock);
+	return err;
+}
+
 static size_t rwlock_size(void *obj)
 {
 	struct chain_map *m = obj;
@@ -787,33 +885,34 @@ static size_t rwlock_size(void *obj)
 
 static const struct map_impl sync_map = {
 	.base = MAP_BASE("sync_map"), .id = ID_OURS, .create = ours_create,
-	.get = ours_get, .insert = ours_insert, .remove = ours_remove, .size = ours_size,
-	.quiesce = ours_quiesce,
+	.get = ours_get, .insert = ours_insert, .remove = ours_remove,
+	.get_or_insert = ours_get_or_insert, .size = ours_size, .quiesce = ours_quiesce,
 };
 
 static const struct map_impl ck_map = {
 	.base = MAP_BASE("ck_ht"), .id = ID_CK, .create = ck_create,
 	.thread_start = ck_thread_start, .thread_end = ck_thread_end,
-	.get = ck_get, .insert = ck_insert, .remove = ck_remove, .size = ck_size,
-	.quiesce = ck_quiesce,
+	.get = ck_get, .insert = ck_insert, .remove = ck_remove,
+	.get_or_insert = ck_get_or_insert, .size = ck_size, .quiesce = ck_quiesce,
 };
 
 static const struct map_impl lfht_map = {
 	.base = MAP_BASE("cds_lfht"), .id = ID_LFHT, .create = lf_create,
 	.thread_start = lf_thread_start, .thread_end = lf_thread_end,
-	.get = lf_get, .insert = lf_insert, .remove = lf_remove, .size = lf_size,
-	.quiesce = lf_quiesce,
+	.get = lf_get, .insert = lf_insert, .remove = lf_remove,
+	.get_or_insert = lf_get_or_insert, .size = lf_size, .quiesce = lf_quiesce,
 };
 
 static const struct map_impl mutex_map = {
 	.base = MAP_BASE("mutex+chain"), .id = ID_MUTEX, .create = mutex_create,
-	.get = mutex_get, .insert = mutex_insert, .remove = mutex_remove, .size = mutex_size,
+	.get = mutex_get, .insert = mutex_insert, .remove = mutex_remove,
+	.get_or_insert = mutex_get_or_insert, .size = mutex_size,
 };
 
 static const struct map_impl rwlock_map = {
 	.base = MAP_BASE("rwlock+chain"), .id = ID_RWLOCK, .create = rwlock_create,
 	.get = rwlock_get, .insert = rwlock_insert, .remove = rwlock_remove,
-	.size = rwlock_size,
+	.get_or_insert = rwlock_get_or_insert, .size = rwlock_size,
 };
 
 static const struct map_impl *const all_impls[IMPLS] = {
@@ -965,6 +1064,21 @@ static uint64_t mix50_loop(struct bench_thread *t, uint64_t n)
 	return mix_loop(t, n, UINT32_C(1) << 31);
 }
 
+/* The threads' tallies added up. */
+static struct map_local sum_locals(const struct map_local *local, int threads)
+{
+	struct map_local sum = { .gets = 0 };
+	for (int i = 0; i < threads && i < MAX_THREADS; i++) {
+		sum.gets += local[i].gets;
+		sum.hits += local[i].hits;
+		sum.puts += local[i].puts;
+		sum.removes += local[i].removes;
+		sum.errors += local[i].errors;
+		sum.bad += local[i].bad;
+	}
+	return sum;
+}
+
 /* Every operation was what the key's state said (no failed put or remove,
  * every value the key's), the tallies add up, the size is the number of
  * keys present, and a sample of keys is found exactly where present. */
@@ -973,22 +1087,13 @@ static bool mix_check(const struct bench_objects *run, uint64_t ops, const uint6
 	const struct map_impl *mi = impl_of(run);
 	struct map_shared *s = run->shared;
 	void *m = map_of(run);
-	struct map_local sum = { .gets = 0 };
+	struct map_local sum = sum_locals(s->local, run->threads);
 	uint64_t present = 0, wrong = 0, rng = 42;
 
 	if (s->setup_failed || !m) {
 		fprintf(stderr, "bench: %s: creating or prefilling the map failed\n",
 			run->impl->name);
 		return false;
-	}
-	for (int i = 0; i < run->threads && i < MAX_THREADS; i++) {
-		const struct map_local *l = &s->local[i];
-		sum.gets += l->gets;
-		sum.hits += l->hits;
-		sum.puts += l->puts;
-		sum.removes += l->removes;
-		sum.errors += l->errors;
-		sum.bad += l->bad;
 	}
 	for (uint32_t i = 0; i < KEYS; i++)
 		present += s->present[i];
@@ -1050,6 +1155,117 @@ static const struct bench_workload mix50 = {
 	.setup = mix_setup,
 	.loop = mix50_loop,
 	.check = mix_check,
+};
+
+/* ---- Word count: get_or_insert, mostly finding the key ------------------------------ */
+
+/* The vocabulary: the first WORDS keys of map_keys. */
+#define WORDS (1u << 14)
+
+/* Per thread: gets counts the calls that found their key (EEXIST), puts
+ * those that inserted it. */
+struct words_shared {
+	struct map_local local[MAX_THREADS];
+	bool setup_failed;
+};
+
+/* An empty map, as a word count starts with, sized for the vocabulary:
+ * from hint 0, cds_lfht (1 bucket) resizes only while inserts go on, and
+ * after the vocabulary's 2^14 inserts kept chains so long that its runs
+ * did not finish within 5 s. */
+static void words_setup(const struct bench_objects *run)
+{
+	const struct map_impl *mi = impl_of(run);
+	struct words_shared *s = run->shared;
+	void *m = mi->create(WORDS);
+
+	*(void **)run->obj[0] = m;
+	s->setup_failed = !m;
+	if (m && mi->thread_start)
+		mi->thread_start(m); /* this thread also runs the check */
+}
+
+static uint64_t words_loop(struct bench_thread *t, uint64_t n)
+{
+	const struct bench_objects *run = t->run;
+	const struct map_impl *mi = impl_of(run);
+	struct words_shared *s = run->shared;
+	void *m = map_of(run);
+	uint64_t limit = n ? n : UINT64_MAX, i, rng = splitmix64(0x776f7264u + (uint64_t)t->index);
+	int (*get_or_insert)(void *, const void *, size_t, void *, void **) = mi->get_or_insert;
+
+	if (t->index >= MAX_THREADS || !m) {
+		t->counts[0]++;
+		return 0;
+	}
+	struct map_local *l = &s->local[t->index];
+	if (mi->thread_start)
+		mi->thread_start(m);
+	for (i = 0; i < limit && !bench_stopped(t); i++) {
+		uint32_t k = scale(next_random(&rng), WORDS);
+		uint64_t key = key_of(k);
+		void *actual = NULL;
+		int err = get_or_insert(m, &key, KEY_LEN, value_of(k), &actual);
+		if (err == 0)
+			l->puts++;
+		else if (err == EEXIST)
+			l->gets++;
+		else
+			l->errors++;
+		l->bad += actual != value_of(k);
+		bench_pause(run->delay);
+	}
+	if (mi->thread_end)
+		mi->thread_end(m);
+	return i;
+}
+
+/* Every call found or inserted the key's own value, one insert per key
+ * (the size), and every key inserted is there. */
+static bool words_check(const struct bench_objects *run, uint64_t ops, const uint64_t counts[2])
+{
+	const struct map_impl *mi = impl_of(run);
+	struct words_shared *s = run->shared;
+	void *m = map_of(run);
+	struct map_local sum = sum_locals(s->local, run->threads);
+	uint64_t found = 0, wrong = 0;
+
+	if (s->setup_failed || !m) {
+		fprintf(stderr, "bench: %s: creating the map failed\n", run->impl->name);
+		return false;
+	}
+	for (uint32_t k = 0; k < WORDS; k++) {
+		void *v;
+		int err = mi->get(m, &map_keys[k], KEY_LEN, &v);
+		found += err == 0;
+		wrong += err ? err != ENOENT : v != value_of(k);
+	}
+	size_t size = mi->size(m);
+	if (!counts[0] && !sum.errors && !sum.bad && !wrong && size == sum.puts &&
+	    found == sum.puts && sum.gets + sum.puts == ops)
+		return true;
+	fprintf(stderr, "bench: %s: %llu ops, %llu found, %llu inserted, %llu failed, %llu"
+		" wrong values, size %zu, %llu keys found afterwards, %llu wrong%s\n",
+		run->impl->name, (unsigned long long)ops, (unsigned long long)sum.gets,
+		(unsigned long long)sum.puts, (unsigned long long)sum.errors,
+		(unsigned long long)sum.bad, size, (unsigned long long)found,
+		(unsigned long long)wrong, counts[0] ? ", too many threads" : "");
+	return false;
+}
+
+static const struct bench_workload words = {
+	.name = "get_or_insert",
+	.legend = "word count: get_or_insert of a random key of a vocabulary of 2^14 8-byte"
+		  " keys into an empty map created with hint 2^14, value the key's; nearly every call"
+		  " finds its key (EEXIST); ns per call. Peers as a user writes it: ck_ht get,"
+		  " then put under the writers' spinlock (get again if present); cds_lfht"
+		  " lookup, then cds_lfht_add_unique; mutex+chain find and link under the"
+		  " mutex; rwlock+chain find under the read lock, then under the write lock",
+	.objects = 1,
+	.shared_size = sizeof(struct words_shared),
+	.setup = words_setup,
+	.loop = words_loop,
+	.check = words_check,
 };
 
 /* ---- Hash flooding and growth: one thread ------------------------------------------- */
@@ -1306,6 +1522,7 @@ static const struct {
 	{ &get100, 1 }, { &get100, 2 }, { &get100, 8 },
 	{ &mix90, 1 },  { &mix90, 2 },  { &mix90, 8 },
 	{ &mix50, 1 },  { &mix50, 2 },  { &mix50, 8 },
+	{ &words, 1 },  { &words, 2 },  { &words, 8 },
 };
 #define CASES (sizeof cases / sizeof cases[0])
 
@@ -1315,15 +1532,19 @@ static const struct {
 } peers[] = {
 	{ &ck_map, { AT_MOST(1.00), AT_MOST(1.00), AT_MOST(1.00),
 		     AT_MOST(1.00), AT_MOST(1.00), FINISHES,
-		     NO_TARGET, NO_TARGET, NO_TARGET } },
+		     NO_TARGET, NO_TARGET, NO_TARGET,
+		     AT_MOST(1.00), AT_MOST(1.00), FINISHES } },
 	{ &lfht_map, { AT_MOST(0.67), AT_MOST(0.67), AT_MOST(0.67),
 		       AT_MOST(0.67), AT_MOST(0.67), FINISHES,
-		       NO_TARGET, NO_TARGET, NO_TARGET } },
+		       NO_TARGET, NO_TARGET, NO_TARGET,
+		       AT_MOST(1.00), AT_MOST(1.00), FINISHES } },
 	{ &mutex_map, { NO_TARGET, AT_MOST(0.50), NO_TARGET,
 			NO_TARGET, AT_MOST(0.50), NO_TARGET,
-			NO_TARGET, NO_TARGET, NO_TARGET } },
+			NO_TARGET, NO_TARGET, NO_TARGET,
+			NO_TARGET, AT_MOST(1.00), NO_TARGET } },
 	{ &rwlock_map, { NO_TARGET, AT_MOST(0.50), NO_TARGET,
 			 NO_TARGET, AT_MOST(0.50), NO_TARGET,
+			 NO_TARGET, NO_TARGET, NO_TARGET,
 			 NO_TARGET, NO_TARGET, NO_TARGET } },
 };
 

@@ -6,11 +6,18 @@
  * free per pop); and against the fetch-and-add ceiling, two atomic
  * fetch-and-adds on one shared counter per push+pop pair. Workloads: every
  * thread pushes then pops (1, 2, 4, 8 threads), and producers apart from
- * consumers (1+1, 2+2). ck's and liburcu's functions are inline (liburcu's
- * with _LGPL_SOURCE, as its users build); each is wrapped in a plain static
- * function, called through the same pointer type as ours. */
+ * consumers (1+1, 2+2). Bounded rows, capacities 64 and 1024, producers
+ * apart from consumers (1+1, 2+2, 4+4): sync_queue_create_bounded
+ * (Nikolaev's SCQ, 2019) by push/pop against ck_ring's MPMC ring (both
+ * retried by the same loop when full or empty), and by push_wait/pop_wait
+ * against the textbook blocking ring (an array under one pthread_mutex
+ * with two pthread_conds, not full and not empty). ck's and liburcu's
+ * functions are inline (liburcu's with _LGPL_SOURCE, as its users build);
+ * each is wrapped in a plain static function, called through the same
+ * pointer type as ours. */
 #define _LGPL_SOURCE
 #include <ck_hp_fifo.h>
+#include <ck_ring.h>
 #include <errno.h>
 #include <pthread.h>
 #include <sched.h>
@@ -123,6 +130,7 @@ struct queue_local {
 	uint64_t out_of_order;     /* an item of a producer older than one seen before */
 	uint64_t bad;              /* an item no producer pushed */
 	uint64_t empty;            /* pops that found the queue empty */
+	uint64_t full;             /* pushes that found a bounded queue full */
 	uint64_t errors;           /* push or pop failed (ENOMEM, EINVAL) */
 	uint64_t ends;             /* end markers popped (producer/consumer runs) */
 	uint64_t last[MAX_THREADS]; /* per producer: 1 + sequence of the last item popped */
@@ -146,6 +154,8 @@ struct queue_impl {
 	void (*thread_start)(void *queue, struct queue_local *local);
 	int (*push)(void *queue, struct queue_local *local, void *item);
 	int (*pop)(void *queue, struct queue_local *local, void **item);
+	/* pop that never blocks, for the final emptiness check; NULL: pop */
+	int (*try_pop)(void *queue, struct queue_local *local, void **item);
 	bool ceiling; /* no queue: the loops do fetch-and-adds only */
 };
 
@@ -363,6 +373,167 @@ static void ceiling_init(void *obj)
 	(void)obj;
 }
 
+/* ---- Bounded queues ------------------------------------------------------------ */
+
+static void ours_init64(void *obj)
+{
+	*(sync_queue_t **)obj = sync_queue_create_bounded(64); /* NULL: every push fails */
+}
+
+static void ours_init1024(void *obj)
+{
+	*(sync_queue_t **)obj = sync_queue_create_bounded(1024);
+}
+
+static int ours_push_wait(void *obj, struct queue_local *local, void *item)
+{
+	(void)local;
+	return sync_queue_push_wait(*(sync_queue_t **)obj, item, NULL);
+}
+
+static int ours_pop_wait(void *obj, struct queue_local *local, void **item)
+{
+	(void)local;
+	return sync_queue_pop_wait(*(sync_queue_t **)obj, item, NULL);
+}
+
+/* ck_ring of 2^k slots holds 2^k - 1 items: slots = capacity. */
+#define CK_RING_OBJ(cap) struct { ck_ring_t ring; ck_ring_buffer_t buf[cap]; }
+typedef CK_RING_OBJ(64) ck_ring64_t;
+typedef CK_RING_OBJ(1024) ck_ring1024_t;
+
+static void ck_ring_init64(void *obj)
+{
+	ck_ring_init(&((ck_ring64_t *)obj)->ring, 64);
+}
+
+static void ck_ring_init1024(void *obj)
+{
+	ck_ring_init(&((ck_ring1024_t *)obj)->ring, 1024);
+}
+
+/* buf follows ring in both layouts: the same offset */
+static int ckr_push(void *obj, struct queue_local *local, void *item)
+{
+	ck_ring64_t *r = obj;
+	(void)local;
+	return ck_ring_enqueue_mpmc(&r->ring, r->buf, item) ? 0 : EAGAIN;
+}
+
+static int ckr_pop(void *obj, struct queue_local *local, void **item)
+{
+	ck_ring64_t *r = obj;
+	(void)local;
+	return ck_ring_dequeue_mpmc(&r->ring, r->buf, item) ? 0 : EAGAIN;
+}
+
+/* The blocking ring a user would write: one mutex, two conds. */
+struct cond_ring {
+	pthread_mutex_t lock;
+	pthread_cond_t not_full, not_empty;
+	size_t head, count, capacity; /* under lock */
+	void *slots[];
+};
+
+#define COND_RING_SIZE(cap) (sizeof(struct cond_ring) + (cap) * sizeof(void *))
+
+static void cond_ring_init(void *obj, size_t capacity)
+{
+	struct cond_ring *r = obj;
+	pthread_mutex_init(&r->lock, NULL);
+	pthread_cond_init(&r->not_full, NULL);
+	pthread_cond_init(&r->not_empty, NULL);
+	r->head = r->count = 0;
+	r->capacity = capacity;
+}
+
+static void cond_ring_init64(void *obj)
+{
+	cond_ring_init(obj, 64);
+}
+
+static void cond_ring_init1024(void *obj)
+{
+	cond_ring_init(obj, 1024);
+}
+
+static int cond_ring_push(void *obj, struct queue_local *local, void *item)
+{
+	struct cond_ring *r = obj;
+	(void)local;
+	pthread_mutex_lock(&r->lock);
+	while (r->count == r->capacity)
+		pthread_cond_wait(&r->not_full, &r->lock);
+	r->slots[(r->head + r->count++) % r->capacity] = item;
+	pthread_cond_signal(&r->not_empty);
+	pthread_mutex_unlock(&r->lock);
+	return 0;
+}
+
+/* Takes the first item, under the lock. */
+static void *cond_ring_take(struct cond_ring *r)
+{
+	void *item = r->slots[r->head];
+	r->head = (r->head + 1) % r->capacity;
+	r->count--;
+	pthread_cond_signal(&r->not_full);
+	return item;
+}
+
+static int cond_ring_pop(void *obj, struct queue_local *local, void **item)
+{
+	struct cond_ring *r = obj;
+	(void)local;
+	pthread_mutex_lock(&r->lock);
+	while (r->count == 0)
+		pthread_cond_wait(&r->not_empty, &r->lock);
+	*item = cond_ring_take(r);
+	pthread_mutex_unlock(&r->lock);
+	return 0;
+}
+
+static int cond_ring_try_pop(void *obj, struct queue_local *local, void **item)
+{
+	struct cond_ring *r = obj;
+	(void)local;
+	pthread_mutex_lock(&r->lock);
+	int err = r->count ? 0 : EAGAIN;
+	if (!err)
+		*item = cond_ring_take(r);
+	pthread_mutex_unlock(&r->lock);
+	return err;
+}
+
+#define OURS_BOUNDED(cap, label, pushf, popf, tryf)                             \
+	{ .base = { label, sizeof(sync_queue_t *), ours_init##cap },                    \
+	  .push = pushf, .pop = popf, .try_pop = tryf }
+
+static const struct queue_impl bounded_spin64 =
+	OURS_BOUNDED(64, "sync_queue(64) push/pop", ours_push, ours_pop, NULL);
+static const struct queue_impl bounded_spin1024 =
+	OURS_BOUNDED(1024, "sync_queue(1024) push/pop", ours_push, ours_pop, NULL);
+static const struct queue_impl bounded_wait64 =
+	OURS_BOUNDED(64, "sync_queue(64) push_wait", ours_push_wait, ours_pop_wait, ours_pop);
+static const struct queue_impl bounded_wait1024 =
+	OURS_BOUNDED(1024, "sync_queue(1024) push_wait", ours_push_wait, ours_pop_wait,
+		     ours_pop);
+static const struct queue_impl ck_ring64 = {
+	.base = { "ck_ring mpmc(64)", sizeof(ck_ring64_t), ck_ring_init64 },
+	.push = ckr_push, .pop = ckr_pop,
+};
+static const struct queue_impl ck_ring1024 = {
+	.base = { "ck_ring mpmc(1024)", sizeof(ck_ring1024_t), ck_ring_init1024 },
+	.push = ckr_push, .pop = ckr_pop,
+};
+static const struct queue_impl cond_ring64 = {
+	.base = { "mutex+2conds(64)", COND_RING_SIZE(64), cond_ring_init64 },
+	.push = cond_ring_push, .pop = cond_ring_pop, .try_pop = cond_ring_try_pop,
+};
+static const struct queue_impl cond_ring1024 = {
+	.base = { "mutex+2conds(1024)", COND_RING_SIZE(1024), cond_ring_init1024 },
+	.push = cond_ring_push, .pop = cond_ring_pop, .try_pop = cond_ring_try_pop,
+};
+
 static const struct queue_impl sync_queue = {
 	.base = { .name = "sync_queue", .size = sizeof(sync_queue_t *), .init = ours_init },
 	.push = ours_push, .pop = ours_pop,
@@ -518,6 +689,27 @@ static uint64_t pairwise_loop(struct bench_thread *t, uint64_t n)
  * items come before its marker, so when every consumer has one, every item
  * has been popped. Producers return their items, consumers 0, so the
  * harness's pairs are the items. */
+/* push, retried while a bounded queue is full (pause, sched_yield every
+ * YIELD_AFTER-th, as pop_retry); an unbounded queue never says EAGAIN. */
+static int push_retry(const struct queue_impl *qi, void *q, struct queue_local *l,
+		      const struct queue_shared *s, void *item)
+{
+	unsigned spins = 0;
+	int err;
+
+	while ((err = qi->push(q, l, item)) == EAGAIN) {
+		l->full++;
+		/* relaxed: see pop_retry */
+		if (atomic_load_explicit(&s->failed, memory_order_relaxed))
+			return EAGAIN;
+		if (++spins % YIELD_AFTER)
+			bench_pause(1);
+		else
+			sched_yield();
+	}
+	return err;
+}
+
 static uint64_t produce(struct bench_thread *t, struct queue_local *l, uint64_t n)
 {
 	const struct bench_objects *run = t->run;
@@ -528,7 +720,7 @@ static uint64_t produce(struct bench_thread *t, struct queue_local *l, uint64_t 
 
 	for (i = 0; i < limit && !bench_stopped(t); i++) {
 		void *item = make_item(t->index, i);
-		if (qi->push(q, l, item)) {
+		if (push_retry(qi, q, l, s, item)) {
 			l->errors++;
 			break;
 		}
@@ -536,7 +728,7 @@ static uint64_t produce(struct bench_thread *t, struct queue_local *l, uint64_t 
 		l->sum_in += (uintptr_t)item;
 		bench_pause(run->delay);
 	}
-	if (qi->push(q, l, END_ITEM)) {
+	if (push_retry(qi, q, l, s, END_ITEM)) {
 		l->errors++;
 		/* relaxed: see pop_retry */
 		atomic_store_explicit(&s->failed, true, memory_order_relaxed);
@@ -626,7 +818,7 @@ static bool queue_check(const struct bench_objects *run, uint64_t ops, const uin
 	}
 	if (qi->thread_start) /* thread 0 has gone: this thread takes its place */
 		qi->thread_start(run->obj[0], &s->local[0]);
-	int err = qi->pop(run->obj[0], &s->local[0], &left);
+	int err = (qi->try_pop ? qi->try_pop : qi->pop)(run->obj[0], &s->local[0], &left);
 	bool ok = !counts[0] && !sum.errors && sum.pushed == ops && sum.popped == ops &&
 		  sum.sum_in == sum.sum_out && !sum.out_of_order && !sum.bad && err == EAGAIN &&
 		  (pairwise_run ? !sum.empty : sum.ends == (uint64_t)consumers);
@@ -691,6 +883,19 @@ static const struct bench_workload two_two = {
 	.check = prodcons_check,
 };
 
+static const struct bench_workload four_four = {
+	.name = "4P+4C",
+	.legend = "threads 0-3 push, threads 4-7 pop, as 1P+1C; bounded queues: a full push"
+		  " pauses and retries like an empty pop (push/pop rows), or blocks (push_wait and"
+		  " mutex+2 conds rows); ck_ring mpmc(N) has N slots, N - 1 items",
+	.objects = 1,
+	.shared_size = sizeof(struct queue_shared),
+	.fixed_threads = true,
+	.setup = queue_setup,
+	.loop = prodcons_loop,
+	.check = prodcons_check,
+};
+
 /* ---- Rows ------------------------------------------------------------------------------ */
 
 #define NO_TARGET { TARGET_NONE, 0 }
@@ -729,6 +934,8 @@ static struct {
 	double ours_ns, ceiling_ns;
 } ceiling_result[CASES];
 
+static void bench_queue_bounded(const struct bench_config *cfg, struct bench_tally *tally);
+
 void bench_queue(const struct bench_config *cfg, struct bench_tally *tally)
 {
 	for (size_t p = 0; p < sizeof peers / sizeof peers[0]; p++) {
@@ -745,6 +952,38 @@ void bench_queue(const struct bench_config *cfg, struct bench_tally *tally)
 			}
 		}
 	}
+	bench_queue_bounded(cfg, tally);
+}
+
+/* Bounded rows: each capacity, each producer/consumer split, ours by
+ * push/pop against ck_ring, ours by push_wait/pop_wait against the
+ * mutex+2 conds ring. */
+static const struct {
+	const char *primitive;
+	const struct queue_impl *ours, *peer;
+} bounded_pairs[] = {
+	{ "sync_queue/64", &bounded_spin64, &ck_ring64 },
+	{ "sync_queue/64", &bounded_wait64, &cond_ring64 },
+	{ "sync_queue/1024", &bounded_spin1024, &ck_ring1024 },
+	{ "sync_queue/1024", &bounded_wait1024, &cond_ring1024 },
+};
+
+static const struct {
+	const struct bench_workload *workload;
+	int threads;
+} bounded_cases[] = { { &one_one, 2 }, { &two_two, 4 }, { &four_four, 8 } };
+
+static void bench_queue_bounded(const struct bench_config *cfg, struct bench_tally *tally)
+{
+	for (size_t p = 0; p < sizeof bounded_pairs / sizeof bounded_pairs[0]; p++)
+		for (size_t c = 0; c < sizeof bounded_cases / sizeof bounded_cases[0]; c++) {
+			struct bench_row row = { bounded_pairs[p].primitive,
+						 &bounded_pairs[p].ours->base,
+						 &bounded_pairs[p].peer->base,
+						 bounded_cases[c].threads, NO_TARGET,
+						 bounded_cases[c].workload };
+			bench_run_row(cfg, &row, tally);
+		}
 }
 
 void bench_queue_print_ceiling(void)

@@ -37,18 +37,30 @@
  *   queues its callback. Callbacks run, and grace periods return, after
  *   ann_acquire(&sections_ended): to the tools, a callback or whatever
  *   follows sync_epoch_synchronize happens after every section that could
- *   have seen the object. The domain's own words are ann_internal. */
+ *   have seen the object. The domain's own words are ann_internal.
+ * - Timely reclamation (see "the reclaimer thread"): a thread of the
+ *   library, started by the first sync_epoch_retire (or a thread's 64th
+ *   internal retire), runs a round every RECLAIM_PERIOD_NS while anything
+ *   is pending: grace_period_poll, then every list's safe callbacks, and
+ *   sleeps on its futex word when nothing is. It never waits for readers
+ *   (gp_lock is only tried), takes locks in the order above, and runs
+ *   callbacks like any reclaimer: run_lock shared, ann_acquire first.
+ *   enter and exit do nothing for it. The child of fork() has none until
+ *   it retires; exit() stops it (atexit). */
 #define SYNC_NO_INLINE 1 /* this file defines what the inline paths use */
 #include <errno.h>
+#include <limits.h>
 #include <linux/membarrier.h>
 #include <stdarg.h>
 #include <pthread.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -60,6 +72,7 @@
 #include "annotate.h"
 #include "backoff.h"
 #include "epoch_internal.h"
+#include "futex.h"
 #include "test_hook.h"
 
 /* Callbacks per chunk of a thread's list; a thread tries to reclaim after
@@ -134,6 +147,15 @@ static atomic_ulong leaked_callbacks;
  * may retire, and so run callbacks, again). */
 static sync_rwlock_t run_lock;
 static _Thread_local unsigned running_callbacks;
+
+/* The reclaimer thread: its state is its futex word (see "the reclaimer
+ * thread" below). */
+enum { RECLAIMER_NONE, RECLAIMER_RUNNING, RECLAIMER_IDLE, RECLAIMER_STOPPED };
+static _Atomic uint32_t reclaimer_state;
+/* The reclaimer is in run_list: the exit handler waits for it a little. */
+static atomic_bool reclaimer_busy;
+static atomic_bool exit_handler_set;
+static _Thread_local bool on_reclaimer __attribute__((tls_model("initial-exec")));
 
 static pthread_once_t domain_once = PTHREAD_ONCE_INIT;
 static pthread_key_t exit_key;
@@ -264,6 +286,9 @@ static void init_domain(void)
 	ann_internal(unlisted_readers, sizeof unlisted_readers);
 	ann_internal(&leaked_callbacks, sizeof leaked_callbacks);
 	ann_internal(&atfork_set, sizeof atfork_set);
+	ann_internal(&reclaimer_state, sizeof reclaimer_state);
+	ann_internal(&reclaimer_busy, sizeof reclaimer_busy);
+	ann_internal(&exit_handler_set, sizeof exit_handler_set);
 	atomic_store(&readers_fence, !membarrier_usable());
 	sync_rwlock_init(&run_lock, SYNC_RWLOCK_PREFER_READER);
 	if (pthread_key_create(&exit_key, on_thread_exit) != 0)
@@ -501,39 +526,55 @@ static void grace_period(void)
 	sync_mutex_unlock(&gp_lock);
 }
 
-/* The same without waiting: sees through the grace period started last
- * time if its readers are gone, and starts the next one. */
-static void grace_period_poll(void)
+/* Sees through the grace period started by grace_period_poll if its
+ * readers are gone. Under gp_lock. */
+static void see_through_started(void)
 {
-	if (sync_mutex_trylock(&gp_lock) != 0)
-		return;
 	if (gp_started && !reader_blocks(gp_started)) {
 		mark_safe_below(gp_started);
 		gp_started = 0;
 	}
-	if (!gp_started)
+}
+
+/* The same without waiting: sees through the grace period started last
+ * time if its readers are gone, starts the next one, and looks at once
+ * whether that one is over too (it is when no thread is in a section). */
+static void grace_period_poll(void)
+{
+	if (sync_mutex_trylock(&gp_lock) != 0)
+		return;
+	see_through_started();
+	if (!gp_started) {
 		gp_started = start_grace_period();
+		see_through_started();
+	}
 	sync_mutex_unlock(&gp_lock);
 }
 
 /* ---- callbacks ------------------------------------------------------------ */
 
+static bool reclaimer_stopping(void);
+static void reclaimer_kick(bool may_start);
+
 /* Callers hold run_lock shared from before they detach the list, with
- * cancellation off. */
-static void run_list(struct limbo *list)
+ * cancellation off. Returns how many callbacks ran. The reclaimer stops
+ * once the process exits (the rest are dropped, as pending ones are). */
+static size_t run_list(struct limbo *list)
 {
+	size_t ran = 0;
 	if (list->oldest)
 		ann_acquire(&sections_ended);
 	running_callbacks++;
 	struct chunk *c = list->oldest;
 	while (c) {
-		for (unsigned i = 0; i < c->n; i++)
+		for (unsigned i = 0; i < c->n && !reclaimer_stopping(); i++, ran++)
 			c->cb[i].fn(c->cb[i].p);
 		struct chunk *next = c->next;
 		free(c);
 		c = next;
 	}
 	running_callbacks--;
+	return ran;
 }
 
 static bool chunk_safe(const struct chunk *c, uint64_t safe)
@@ -582,6 +623,47 @@ static void detach_safe_orphans(struct limbo *out)
 			prev = c;
 		c = next;
 	}
+}
+
+/* A list is in epoch order, so once its safe chunks are gone only the
+ * oldest left may be partly safe: moves that chunk's safe head into spare
+ * (an empty chunk) and spare to `out`; true if it did. The whole chunk goes
+ * if it is safe by now: no chunk is ever left empty, which would stop
+ * detach_safe at it. Without this, the callbacks of a thread that retires
+ * seldom but regularly would wait for their chunk to fill up. */
+static bool detach_safe_head(struct limbo *from, struct limbo *out, struct chunk *spare)
+{
+	uint64_t safe = atomic_load(&safe_below);
+	struct chunk *c = from->oldest;
+	unsigned k = 0;
+	while (c && k < c->n && c->cb[k].epoch < safe)
+		k++;
+	if (!k)
+		return false;
+	if (k == c->n) { /* safe_below grew since detach_safe looked */
+		move_chunk(from, NULL, c, out);
+		return false;
+	}
+	memcpy(spare->cb, c->cb, k * sizeof c->cb[0]);
+	spare->n = k;
+	memmove(c->cb, c->cb + k, (c->n - k) * sizeof c->cb[0]);
+	c->n -= k;
+	from->pending -= k;
+	struct limbo one = { spare, spare, k };
+	limbo_append_list(out, &one);
+	return true;
+}
+
+static struct chunk *chunk_new(void);
+
+/* Every safe callback of a thread's list, partly safe chunk included (into
+ * *spare, which it then takes; NULL: none, the head waits). Under the
+ * list's lock. */
+static void detach_all_safe(struct limbo *from, struct limbo *out, struct chunk **spare)
+{
+	detach_safe(from, out, true);
+	if (*spare && detach_safe_head(from, out, *spare))
+		*spare = NULL;
 }
 
 /* Runs the safe callbacks of r (NULL: an unlisted thread, which has none),
@@ -701,6 +783,7 @@ static void reclaim_now_and_then(struct record *r, unsigned pending, bool may_wa
 	else
 		grace_period_poll();
 	run_safe_callbacks(r);
+	reclaimer_kick(true);
 	cancel_restore(cancel);
 }
 
@@ -726,6 +809,10 @@ static void retire(void *p, void (*fn)(void *), bool may_wait)
 		retire_without_memory(r, p, fn, may_wait);
 	else
 		reclaim_now_and_then(r, pending, may_wait);
+	/* the queue's and map's retires (no waiting, no memory but their
+	 * list's) start no thread: their thread's first reclaim attempt
+	 * does, in reclaim_now_and_then */
+	reclaimer_kick(may_wait);
 	errno = saved;
 }
 
@@ -813,6 +900,250 @@ void sync_epoch_barrier(void)
 	errno = saved;
 }
 
+/* Callbacks pending in r's list (NULL: none) and, unless another thread
+ * holds them, the orphans. */
+static size_t pending_here(struct record *r)
+{
+	size_t n = 0;
+	if (r) {
+		sync_mutex_lock(&r->limbo_lock);
+		n = r->limbo.pending;
+		sync_mutex_unlock(&r->limbo_lock);
+	}
+	if (sync_mutex_trylock(&orphan_lock) == 0) {
+		n += orphans.pending;
+		sync_mutex_unlock(&orphan_lock);
+	}
+	return n;
+}
+
+/* Runs every safe callback of r, its partly safe chunk's head included,
+ * and the safe orphans if no other thread is at them; returns how many. */
+static size_t run_all_safe_here(struct record *r)
+{
+	struct limbo ready = { NULL, NULL, 0 };
+	struct chunk *spare = chunk_new();
+	sync_rwlock_rdlock(&run_lock);
+	if (r) {
+		sync_mutex_lock(&r->limbo_lock);
+		detach_all_safe(&r->limbo, &ready, &spare);
+		sync_mutex_unlock(&r->limbo_lock);
+	}
+	if (sync_mutex_trylock(&orphan_lock) == 0) {
+		detach_safe_orphans(&ready);
+		sync_mutex_unlock(&orphan_lock);
+	}
+	size_t ran = run_list(&ready);
+	sync_rwlock_rdunlock(&run_lock);
+	free(spare);
+	return ran;
+}
+
+/* Without waiting: see through the grace period under way, or start one
+ * and look whether it is over at once; run what is safe. Nothing pending
+ * costs no grace period (no membarrier(2)). */
+size_t sync_epoch_poll(void)
+{
+	int saved = errno, cancel = cancel_off();
+	struct record *r = self.unlisted_depth ? NULL : listed_self();
+	size_t ran = 0;
+	if (pending_here(r)) {
+		grace_period_poll();
+		ran = run_all_safe_here(r);
+		if (pending_here(r))
+			reclaimer_kick(true); /* a fork child's inherited callbacks */
+	}
+	cancel_restore(cancel);
+	errno = saved;
+	return ran;
+}
+
+/* ---- the reclaimer thread ------------------------------------------------ */
+
+/* States of the reclaimer, in its futex word. NONE: no thread (none was
+ * needed yet, its start failed, or a fork child); RUNNING: it runs a round
+ * every RECLAIM_PERIOD_NS while callbacks are pending; IDLE: nothing was
+ * pending, it sleeps until a retire wakes it; STOPPED: the process exits,
+ * it has ended or ends after the callback it is in, and none starts again.
+ * Lost wake-ups: the reclaimer stores IDLE, then looks at every list under
+ * its lock; a retire appends under that lock, then loads the state. If the
+ * look missed the append, the look's unlock happened before the append's
+ * lock (or, for a thread that joined after the look, the look's unlock of
+ * registry_lock before the join's lock), so the IDLE store happens before
+ * the retire's load, which reads IDLE or a later state: it wakes the
+ * reclaimer, or the reclaimer is awake already. */
+/* A round at most every 50 ms: a callback runs within two rounds of its
+ * retire once its readers are gone, the first starting a grace period, the
+ * second seeing it through. */
+#define RECLAIM_PERIOD_NS 50000000L
+
+/* seq_cst: against the exit handler's STOPPED store and its load of
+ * reclaimer_busy (one of the two sees the other). */
+static bool reclaimer_stopping(void)
+{
+	return on_reclaimer && atomic_load(&reclaimer_state) == RECLAIMER_STOPPED;
+}
+
+/* Walks every thread's list and the orphans: moves what is safe to `ready`
+ * (NULL: only count); returns how many callbacks are left pending. */
+static size_t walk_lists(struct limbo *ready)
+{
+	size_t left = 0;
+	struct chunk *spare = NULL;
+	sync_mutex_lock(&registry_lock);
+	for (struct record *r = registry; r; r = r->next) {
+		if (ready && !spare)
+			spare = chunk_new();
+		sync_mutex_lock(&r->limbo_lock);
+		if (ready)
+			detach_all_safe(&r->limbo, ready, &spare);
+		left += r->limbo.pending;
+		sync_mutex_unlock(&r->limbo_lock);
+	}
+	sync_mutex_lock(&orphan_lock);
+	if (ready)
+		detach_safe_orphans(ready);
+	left += orphans.pending;
+	sync_mutex_unlock(&orphan_lock);
+	sync_mutex_unlock(&registry_lock);
+	free(spare);
+	return left;
+}
+
+/* One round: see through the grace period started last round and start
+ * the next, run every safe callback of every thread; returns how many are
+ * left pending. */
+static size_t reclaim_round(void)
+{
+	grace_period_poll();
+	struct limbo ready = { NULL, NULL, 0 };
+	sync_rwlock_rdlock(&run_lock);
+	size_t left = walk_lists(&ready);
+	atomic_store(&reclaimer_busy, true); /* seq_cst: see reclaimer_stopping */
+	run_list(&ready);
+	atomic_store(&reclaimer_busy, false);
+	sync_rwlock_rdunlock(&run_lock);
+	return left;
+}
+
+/* Sleeps until `until` (CLOCK_MONOTONIC; NULL: no limit) while the state
+ * is `state`. */
+static void reclaimer_sleep(uint32_t state, const struct timespec *until)
+{
+	while (atomic_load(&reclaimer_state) == state &&
+	       futex_wait(&reclaimer_state, state, until, FUTEX_BITSET_MATCH_ANY, false) !=
+		       ETIMEDOUT)
+		;
+}
+
+static void reclaimer_nap(void)
+{
+	struct timespec until;
+	clock_gettime(CLOCK_MONOTONIC, &until);
+	until.tv_nsec += RECLAIM_PERIOD_NS;
+	if (until.tv_nsec >= 1000000000L) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000L;
+	}
+	reclaimer_sleep(RECLAIMER_RUNNING, &until);
+}
+
+/* Nothing was pending: IDLE, look again (see the state's comment), sleep
+ * until a retire wakes us. */
+static void reclaimer_idle(void)
+{
+	uint32_t expect = RECLAIMER_RUNNING;
+	if (!atomic_compare_exchange_strong(&reclaimer_state, &expect, RECLAIMER_IDLE))
+		return; /* STOPPED */
+	if (walk_lists(NULL)) {
+		expect = RECLAIMER_IDLE;
+		atomic_compare_exchange_strong(&reclaimer_state, &expect, RECLAIMER_RUNNING);
+		return;
+	}
+	reclaimer_sleep(RECLAIMER_IDLE, NULL);
+}
+
+/* Never joins the domain by itself (callbacks may make it join); runs with
+ * every signal blocked and cancellation off. */
+static void *reclaimer_main(void *arg)
+{
+	(void)arg;
+	on_reclaimer = true;
+	cancel_off();
+	while (atomic_load(&reclaimer_state) != RECLAIMER_STOPPED) {
+		if (reclaim_round())
+			reclaimer_nap();
+		else
+			reclaimer_idle();
+	}
+	return NULL;
+}
+
+/* atexit: pending callbacks are not run at exit, by the reclaimer either;
+ * the one it is running may finish (100 ms at most, in case it waits for
+ * the exiting thread). */
+static void reclaimer_stop_at_exit(void)
+{
+	uint32_t was = atomic_exchange(&reclaimer_state, RECLAIMER_STOPPED);
+	if (was == RECLAIMER_NONE || was == RECLAIMER_STOPPED)
+		return;
+	futex_wake(&reclaimer_state, INT_MAX, FUTEX_BITSET_MATCH_ANY, false);
+	for (int ms = 0; ms < 100 && !on_reclaimer && atomic_load(&reclaimer_busy); ms++) {
+		struct timespec one = { 0, 1000000L };
+		nanosleep(&one, NULL);
+	}
+}
+
+/* Detached (nobody joins it) and with every signal blocked, so that the
+ * program's handlers run in its own threads. Returns 0 or an errno value. */
+static int spawn_reclaimer(void)
+{
+	pthread_attr_t attr;
+	int err = pthread_attr_init(&attr);
+	if (err)
+		return err;
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	sigset_t all, old;
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	pthread_t t;
+	err = pthread_create(&t, &attr, reclaimer_main, NULL);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	pthread_attr_destroy(&attr);
+	return err;
+}
+
+/* Lazily, by the first callback queued: a process that never retires has
+ * no reclaimer. If the thread cannot start, a later retire tries again. */
+static void reclaimer_start(void)
+{
+	uint32_t expect = RECLAIMER_NONE;
+	if (!atomic_compare_exchange_strong(&reclaimer_state, &expect, RECLAIMER_RUNNING))
+		return;
+	if (!atomic_exchange(&exit_handler_set, true) && atexit(reclaimer_stop_at_exit) != 0)
+		atomic_store(&exit_handler_set, false);
+	if (spawn_reclaimer() != 0) {
+		expect = RECLAIMER_RUNNING;
+		atomic_compare_exchange_strong(&reclaimer_state, &expect, RECLAIMER_NONE);
+	}
+}
+
+/* After a callback was queued: the reclaimer will see it (woken from its
+ * idle sleep, or started if `may_start`). One load when it runs. relaxed:
+ * the list locks order it, see the states' comment. */
+static void reclaimer_kick(bool may_start)
+{
+	uint32_t state = atomic_load_explicit(&reclaimer_state, memory_order_relaxed);
+	if (__builtin_expect(state == RECLAIMER_RUNNING, 1))
+		return;
+	if (state == RECLAIMER_IDLE) {
+		if (atomic_compare_exchange_strong(&reclaimer_state, &state, RECLAIMER_RUNNING))
+			futex_wake(&reclaimer_state, 1, FUTEX_BITSET_MATCH_ANY, false);
+	} else if (state == RECLAIMER_NONE && may_start) {
+		reclaimer_start();
+	}
+}
+
 /* ---- thread exit and fork ------------------------------------------------- */
 
 /* Pthread key destructor: the record leaves the registry (its memory goes
@@ -851,6 +1182,7 @@ static void on_thread_exit(void *arg)
 	if (orphaned) {
 		grace_period_poll();
 		run_safe_callbacks(NULL);
+		reclaimer_kick(true);
 	}
 	cancel_restore(cancel);
 	errno = saved;
@@ -904,6 +1236,13 @@ static void atfork_child(void)
 	sync_mutex_init(&registry_lock, 0);
 	sync_mutex_init(&gp_lock, 0);
 	sync_rwlock_init(&run_lock, SYNC_RWLOCK_PREFER_READER);
+	/* no reclaimer here, unless a callback of the parent's forked (the
+	 * child's thread then is it); relaxed: single-threaded here */
+	if (atomic_load_explicit(&reclaimer_state, memory_order_relaxed) != RECLAIMER_STOPPED)
+		atomic_store_explicit(&reclaimer_state,
+				      on_reclaimer ? RECLAIMER_RUNNING : RECLAIMER_NONE,
+				      memory_order_relaxed);
+	atomic_store_explicit(&reclaimer_busy, false, memory_order_relaxed);
 	/* relaxed: single-threaded here */
 	if (!atomic_load_explicit(&readers_fence, memory_order_relaxed) &&
 	    membarrier(MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED) != 0) {

@@ -15,15 +15,21 @@
  * - One resize at a time: a table's `next` is set before any of its buckets
  *   is marked MOVED, and the map's table pointer moves to `next` only after
  *   every bucket has.
+ * - Every writer (put, insert, get_or_insert, replace, remove, remove_if)
+ *   decides and writes under the lock of the key's bucket in the newest
+ *   table, so each is atomic per key; insert and get_or_insert that find
+ *   the key present return at once, as a get would (lock-free).
  * - No operation waits for a grace period or for memory: nodes and tables
  *   go to epoch_retire_nowait, inside the operation's section; the unlink
  *   store before it may be a release store (retire fences before it stamps).
  * - Tools (annotate.h): the map, its tables and nodes are the library's own
  *   words (ann_internal when allocated). A value passes from the writer that
- *   stored it to whoever gets it (get, foreach, put's *old, remove): the
- *   writer releases on the node before the store that publishes the value
- *   (a value store, or the bucket store that links a fresh node), the
- *   taker acquires on the node after loading the value; a migration's copy
+ *   stored it to whoever gets it (get, foreach, put's *old, remove,
+ *   get_or_insert's *actual; and replace and remove_if, whose caller takes
+ *   over `expected`): the writer releases on the node before the store
+ *   that publishes the value (a value store, or the bucket store that
+ *   links a fresh node), the taker acquires on the node after loading the
+ *   value (or, in a writer, after comparing it); a migration's copy
  *   of a node acquires on the original and releases on the copy. A key
  *   compare acquires on the node too (TSan sees memcmp, and the maker's
  *   malloc and memcpy).
@@ -54,6 +60,7 @@
 #include "backoff.h"
 #include "cacheline.h"
 #include "epoch_internal.h"
+#include "test_hook.h"
 #include "thread.h"
 
 #define BUCKET_LOCK ((uintptr_t)1)  /* a writer holds the bucket */
@@ -126,11 +133,15 @@ static bool key_fits(size_t len)
 	return len <= SIZE_MAX - sizeof(struct node);
 }
 
+/* A fresh node; NULL when out of memory, errno as it was (the callers
+ * return an error number and leave errno alone). */
 static struct node *node_new(uint64_t h, const void *key, size_t len, void *value)
 {
 	if (!key_fits(len))
 		return NULL;
+	int saved = errno;
 	struct node *n = malloc(sizeof *n + len);
+	errno = saved;
 	if (!n)
 		return NULL;
 	ann_internal(n, sizeof *n + len);
@@ -147,6 +158,29 @@ static struct node *next_of(struct node *n)
 {
 	/* pairs with the release stores that link or unlink a successor */
 	return atomic_load_explicit(&n->next, memory_order_acquire);
+}
+
+/* A node's value, loaded to be handed to the caller (a lookup's, or under
+ * the bucket lock). */
+static void *value_of(struct node *n)
+{
+	/* acquire pairs with the release store that put the value */
+	void *value = atomic_load_explicit(&n->value, memory_order_acquire);
+	ann_acquire(n); /* the writer's ann_release */
+	return value;
+}
+
+/* Stores a new value in a node of a chain the caller holds locked; returns
+ * the one it replaces. */
+static void *swap_value(struct node *n, void *value)
+{
+	/* relaxed: only bucket holders write a value */
+	void *prev = atomic_load_explicit(&n->value, memory_order_relaxed);
+	ann_acquire(n); /* prev's hand-over, for the caller */
+	ann_release(n); /* value's, for whoever gets it */
+	/* release: pairs with value_of()'s acquire load */
+	atomic_store_explicit(&n->value, value, memory_order_release);
+	return prev;
 }
 
 /* Tables from this size on get their own mapping (no heap fragmentation,
@@ -175,20 +209,24 @@ static struct table *table_new(size_t buckets, bool at_create)
 	if (buckets > (SIZE_MAX - sizeof(struct table)) / sizeof(uintptr_t))
 		return NULL;
 	size_t bytes = sizeof(struct table) + buckets * sizeof(uintptr_t);
+	int saved = errno; /* a resize fails inside int-returning calls */
 	struct table *t;
 	if (bytes < BIG_TABLE_BYTES) {
 		t = calloc(1, bytes);
-		if (!t)
-			return NULL;
 	} else {
 		t = mmap(NULL, bytes, PROT_READ | PROT_WRITE,
 			 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-		if (t == MAP_FAILED)
-			return NULL;
-		if (at_create)
-			fault_in_huge(t, bytes);
-		t->mapped = bytes;
+		if (t == MAP_FAILED) {
+			t = NULL;
+		} else {
+			if (at_create)
+				fault_in_huge(t, bytes);
+			t->mapped = bytes;
+		}
 	}
+	errno = saved;
+	if (!t)
+		return NULL;
 	ann_internal(t, bytes);
 	t->mask = buckets - 1;
 	return t;
@@ -626,15 +664,23 @@ int sync_map_get(sync_map_t *m, const void *key, size_t keylen, void **value)
 	uint64_t h = hash_key(m, key, keylen);
 	sync_epoch_enter();
 	struct node *n = lookup(m, h, key, keylen);
-	if (n) { /* acquire pairs with the release store that put the value */
-		*value = atomic_load_explicit(&n->value, memory_order_acquire);
-		ann_acquire(n); /* the writer's ann_release */
-	}
+	if (n)
+		*value = value_of(n);
 	sync_epoch_exit();
 	return n ? 0 : ENOENT;
 }
 
-/* put (replace = true) and insert (replace = false). */
+/* Links a fresh node at the head of a locked chain and unlocks it. */
+static void link_fresh(struct locked_bucket *lb, struct node *fresh)
+{
+	/* relaxed: fresh is published by bucket_unlock's release */
+	atomic_store_explicit(&fresh->next, lb->head, memory_order_relaxed);
+	ann_release(fresh); /* bucket_unlock publishes it */
+	bucket_unlock(lb->bucket, fresh);
+}
+
+/* put (replace = true), insert and get_or_insert (replace = false: EEXIST,
+ * and *old = the value present, when the key is there). */
 static int store_entry(struct sync_map *m, const void *key, size_t len,
 		       void *value, void **old, bool replace)
 {
@@ -648,20 +694,21 @@ static int store_entry(struct sync_map *m, const void *key, size_t len,
 	bool added = false;
 	sync_epoch_enter();
 	help_migrate(m);
-	if (!lookup(m, h, key, len) && !(fresh = node_new(h, key, len, value)))
+	struct node *n = lookup(m, h, key, len);
+	TEST_HOOK("map_store:looked_up"); /* others may add or remove the key now */
+	if (n && !replace) { /* present: as a get, without the lock */
+		if (old)
+			*old = value_of(n);
+		rc = EEXIST;
+	} else if (!n && !(fresh = node_new(h, key, len, value))) {
 		rc = ENOMEM;
+	}
 	while (rc == 0) {
 		struct locked_bucket lb = lock_bucket_of(m, h);
 		_Atomic(struct node *) *link;
-		struct node *n = chain_find(&lb, h, key, len, &link);
+		n = chain_find(&lb, h, key, len, &link);
 		if (n) {
-			/* relaxed: only bucket holders write a value */
-			void *prev = atomic_load_explicit(&n->value, memory_order_relaxed);
-			ann_acquire(n); /* prev's hand-over, for *old */
-			if (replace) { /* release: pairs with get's acquire load */
-				ann_release(n);
-				atomic_store_explicit(&n->value, value, memory_order_release);
-			}
+			void *prev = replace ? swap_value(n, value) : value_of(n);
 			bucket_unlock(lb.bucket, lb.head);
 			if (old)
 				*old = prev;
@@ -669,10 +716,7 @@ static int store_entry(struct sync_map *m, const void *key, size_t len,
 			break;
 		}
 		if (fresh) {
-			/* relaxed: fresh is published by bucket_unlock's release */
-			atomic_store_explicit(&fresh->next, lb.head, memory_order_relaxed);
-			ann_release(fresh); /* bucket_unlock publishes it */
-			bucket_unlock(lb.bucket, fresh);
+			link_fresh(&lb, fresh);
 			fresh = NULL;
 			added = true;
 			if (old)
@@ -701,37 +745,84 @@ int sync_map_insert(sync_map_t *m, const void *key, size_t keylen, void *value)
 	return store_entry(m, key, keylen, value, NULL, false);
 }
 
-int sync_map_remove(sync_map_t *m, const void *key, size_t keylen, void **old)
+int sync_map_get_or_insert(sync_map_t *m, const void *key, size_t keylen,
+			   void *value, void **actual)
 {
-	if (!m || !key_ok(key, keylen))
-		return EINVAL;
-	if (!key_fits(keylen))
-		return ENOENT;
-	uint64_t h = hash_key(m, key, keylen);
+	int rc = store_entry(m, key, keylen, value, actual, false);
+	if (rc == 0 && actual)
+		*actual = value;
+	return rc;
+}
+
+/* Unlinks n, found through *link (NULL: n heads the chain), from a locked
+ * chain and unlocks it. */
+static void unlink_node(struct locked_bucket *lb, _Atomic(struct node *) *link,
+			struct node *n)
+{
+	struct node *next = next_of(n);
+	if (link) { /* release: pairs with next_of() in readers */
+		atomic_store_explicit(link, next, memory_order_release);
+		bucket_unlock(lb->bucket, lb->head);
+	} else {
+		bucket_unlock(lb->bucket, next);
+	}
+}
+
+/* remove (expected NULL: any value; desired NULL), remove_if (desired NULL)
+ * and replace (desired not NULL). ENOENT when the key is absent, EAGAIN
+ * when its value is not expected; else *old = the value it held. */
+static int change_entry(struct sync_map *m, const void *key, size_t len,
+			void *expected, void *desired, void **old)
+{
+	if (!key_fits(len))
+		return ENOENT; /* no such key can be stored */
+	uint64_t h = hash_key(m, key, len);
 	sync_epoch_enter();
 	help_migrate(m);
 	struct locked_bucket lb = lock_bucket_of(m, h);
 	_Atomic(struct node *) *link;
-	struct node *n = chain_find(&lb, h, key, keylen, &link);
-	if (!n) {
+	struct node *n = chain_find(&lb, h, key, len, &link);
+	/* relaxed: only bucket holders write a value */
+	void *prev = n ? atomic_load_explicit(&n->value, memory_order_relaxed) : NULL;
+	int rc = !n ? ENOENT : expected && prev != expected ? EAGAIN : 0;
+	if (rc) {
 		bucket_unlock(lb.bucket, lb.head);
-		sync_epoch_exit();
-		return ENOENT;
-	}
-	struct node *next = next_of(n);
-	if (link) { /* release: pairs with next_of() in readers */
-		atomic_store_explicit(link, next, memory_order_release);
+	} else if (desired) {
+		swap_value(n, desired);
 		bucket_unlock(lb.bucket, lb.head);
 	} else {
-		bucket_unlock(lb.bucket, next);
+		unlink_node(&lb, link, n);
+		ann_acquire(n); /* the value's last writer's ann_release */
+		count_and_check(m, -1);
+		epoch_retire_nowait(n, free); /* never waits for readers (nor memory) */
 	}
-	if (old) /* relaxed: only bucket holders write a value */
-		*old = atomic_load_explicit(&n->value, memory_order_relaxed);
-	ann_acquire(n); /* the value's last writer's ann_release */
-	count_and_check(m, -1);
-	epoch_retire_nowait(n, free); /* never waits for readers (nor memory) */
+	if (rc == 0 && old)
+		*old = prev;
 	sync_epoch_exit();
-	return 0;
+	return rc;
+}
+
+int sync_map_remove(sync_map_t *m, const void *key, size_t keylen, void **old)
+{
+	if (!m || !key_ok(key, keylen))
+		return EINVAL;
+	return change_entry(m, key, keylen, NULL, NULL, old);
+}
+
+int sync_map_replace(sync_map_t *m, const void *key, size_t keylen,
+		     void *expected, void *desired)
+{
+	if (!m || !key_ok(key, keylen) || !expected || !desired)
+		return EINVAL;
+	return change_entry(m, key, keylen, expected, desired, NULL);
+}
+
+int sync_map_remove_if(sync_map_t *m, const void *key, size_t keylen,
+		       void *expected)
+{
+	if (!m || !key_ok(key, keylen) || !expected)
+		return EINVAL;
+	return change_entry(m, key, keylen, expected, NULL, NULL);
 }
 
 size_t sync_map_size(sync_map_t *m)
@@ -758,10 +849,7 @@ static int visit_chain(struct node *n, struct filter f, visit_fn fn, void *arg)
 	for (; n; n = next_of(n)) {
 		if ((n->hash & f.mask) != f.val)
 			continue;
-		/* acquire pairs with the release store that put the value */
-		void *value = atomic_load_explicit(&n->value, memory_order_acquire);
-		ann_acquire(n); /* the writer's ann_release */
-		int rc = fn(n->key, n->keylen, value, arg);
+		int rc = fn(n->key, n->keylen, value_of(n), arg);
 		if (rc)
 			return rc;
 	}

@@ -11,9 +11,9 @@
  * - A slot's state goes EMPTY -> FULL (its pusher's CAS, publishing the
  *   item) or EMPTY -> TAKEN (its popper's CAS, giving up on a pusher that
  *   has not come); never back while the segment is linked.
- * - sleepers counts the threads of pop_wait between their registration in
- *   pop_sleep and its undoing; wake_seq changes with every push that sees
- *   one. A push makes its item visible (state CAS, enq ticket or segment
+ * - poppers.sleepers counts the threads of pop_wait between their
+ *   registration in queue_sleep and its undoing; poppers.seq changes with
+ *   every push that sees one, and with close. A push makes its item visible (state CAS, enq ticket or segment
  *   link, all seq_cst) before it reads sleepers (seq_cst), a sleeper
  *   counts itself (seq_cst) before its last look at the queue (seq_cst
  *   loads): store-buffering, so one of the two sees the other.
@@ -21,11 +21,31 @@
  *   it still does with q (move the tail, wake a sleeper) happens inside its
  *   epoch section, and q is freed by an epoch callback, so that the thread
  *   that pops the item may destroy the queue at once.
+ * - close seals the last segment: SEALED in its next (CAS from NULL; a
+ *   failed CAS means it was not the last), so that no push links a
+ *   segment after it, then ENQ_CLOSED in its enq (fetch-or), so that no
+ *   later push gets a slot there. The segments before the last have handed
+ *   out all their slots (a segment gets a successor only after a push drew
+ *   a ticket past its end). The close takes effect when the last segment
+ *   is sealed and either ENQ_CLOSED is set or all its slots are drawn:
+ *   from then on no push can succeed, and every push that finds the seal
+ *   (a ticket with ENQ_CLOSED, or SEALED after a ticket past the end)
+ *   returns EPIPE. Nothing sets ENQ_CLOSED on any segment but a sealed
+ *   one, so no push fails before the close took effect. A pop that finds
+ *   the head segment in that state (next read first, then enq: the
+ *   seal's order) and every drawn slot drawn by a popper too (deq at or
+ *   past them) returns EPIPE: each such slot's item was popped, or its
+ *   pusher was turned away to try again, and fail.
  * - What a vanished waiter leaves: a thread cancelled in pop_wait's sleep
  *   (its only cancellation point) undoes its registration in a cleanup
  *   handler and passes on the wake-up it may have consumed. A queue is
  *   private to its process, so no process or fork child can vanish while
  *   waiting on it.
+ * - size is O(segments): in a quiescent queue every slot between deq and
+ *   the end of the live tickets is full (a slot is marked taken only by
+ *   the popper that drew it). Live: all of enq's, except after a close,
+ *   which stores in sealed_count how many were drawn before ENQ_CLOSED;
+ *   the pushes that drew the others failed and left their slots empty.
  * - Tools (annotate.h): the queue and its segments are the library's own
  *   words (ann_internal at creation and at each segment's reset); a push
  *   releases on its slot before the store that publishes the item, and the
@@ -54,6 +74,7 @@
 #include "cacheline.h"
 #include "epoch_internal.h"
 #include "futex.h"
+#include "queue_internal.h"
 #include "test_hook.h"
 #include "timeout.h"
 
@@ -62,6 +83,8 @@
 /* A popper's wait for a pusher mid-write, a spin_poll() budget: polls after
  * 1, 2, 4 ... 64 pauses, 127 pauses at most. */
 #define PUSHER_WAIT_PAUSES 64
+
+#define ENQ_CLOSED (1ull << 63) /* in the last segment's enq: see close */
 
 enum slot_state { SLOT_EMPTY, SLOT_FULL, SLOT_TAKEN };
 
@@ -74,16 +97,20 @@ struct segment {
 	_Alignas(CACHE_LINE) _Atomic uint64_t enq; /* next index for push (grows past the end) */
 	_Alignas(CACHE_LINE) _Atomic uint64_t deq; /* next index for pop (grows past the end) */
 	_Alignas(CACHE_LINE) _Atomic(struct segment *) next;
+	/* enq's count when close set ENQ_CLOSED (UINT64_MAX before): the
+	 * tickets drawn after it are dead, their pushers failed */
+	_Atomic uint64_t sealed_count;
 	struct sync_queue *queue;
 	struct slot slots[SEGMENT_SLOTS];
 };
 
 struct sync_queue {
+	uint32_t kind; /* QUEUE_UNBOUNDED; first member: see queue_kind() */
+	_Atomic bool closed; /* a hint for push; the seal decides */
 	_Alignas(CACHE_LINE) _Atomic(struct segment *) head;
 	_Alignas(CACHE_LINE) _Atomic(struct segment *) tail;
-	/* pop_wait: sleepers count themselves in, and sleep on wake_seq */
-	_Alignas(CACHE_LINE) _Atomic uint32_t sleepers;
-	_Atomic uint32_t wake_seq;
+	/* pop_wait's sleepers (queue_internal.h) */
+	_Alignas(CACHE_LINE) struct queue_waiters poppers;
 	/* drained segments: the pool, and those retired but not yet back */
 	_Alignas(CACHE_LINE) sync_mutex_t pool_lock;
 	struct segment *pool;
@@ -92,7 +119,38 @@ struct sync_queue {
 	bool destroyed;
 };
 
+/* The next pointer of the last segment once close sealed it. */
+static struct segment sealed_marker;
+#define SEALED (&sealed_marker)
+
 /* ---- segments ----------------------------------------------------------- */
+
+/* Tickets handed out by the enq word e, dead ones too. */
+static uint64_t enq_count(uint64_t e)
+{
+	return e & ~ENQ_CLOSED;
+}
+
+/* Tickets of s that a push may fill or has filled, given its enq word e:
+ * after a close, those drawn before it (once the closer has stored how
+ * many; until then all, which only makes a pop wait for dead tickets). */
+static uint64_t live_tickets(struct segment *s, uint64_t e)
+{
+	uint64_t n = enq_count(e);
+	if (e & ENQ_CLOSED) {
+		uint64_t sealed = atomic_load(&s->sealed_count);
+		if (sealed < n)
+			n = sealed;
+	}
+	return n;
+}
+
+/* The segment after s, NULL if none (or sealed). */
+static struct segment *segment_next(struct segment *s)
+{
+	struct segment *next = atomic_load(&s->next);
+	return next == SEALED ? NULL : next;
+}
 
 static void segment_reset(struct segment *s, struct sync_queue *q)
 {
@@ -101,6 +159,7 @@ static void segment_reset(struct segment *s, struct sync_queue *q)
 	atomic_init(&s->enq, 0);
 	atomic_init(&s->deq, 0);
 	atomic_init(&s->next, NULL);
+	atomic_init(&s->sealed_count, UINT64_MAX);
 	s->queue = q;
 }
 
@@ -190,6 +249,7 @@ sync_queue_t *sync_queue_create(void)
 	}
 	ann_internal(q, sizeof *q);
 	memset(q, 0, sizeof *q);
+	q->kind = QUEUE_UNBOUNDED;
 	sync_mutex_init(&q->pool_lock, 0);
 	struct segment *s = segment_get(q);
 	if (!s) {
@@ -209,7 +269,7 @@ static void free_chain(struct segment *s)
 		/* relaxed: nobody else sees these segments any more */
 		struct segment *next = atomic_load_explicit(&s->next, memory_order_relaxed);
 		free(s);
-		s = next;
+		s = next == SEALED ? NULL : next;
 	}
 }
 
@@ -222,6 +282,10 @@ void sync_queue_destroy(sync_queue_t *q)
 {
 	if (!q)
 		return;
+	if (queue_kind(q) == QUEUE_BOUNDED) {
+		bounded_destroy(q);
+		return;
+	}
 	sync_mutex_lock(&q->pool_lock);
 	q->destroyed = true;
 	struct segment *pool = q->pool;
@@ -230,39 +294,86 @@ void sync_queue_destroy(sync_queue_t *q)
 	free_chain(pool);
 	/* relaxed: no other thread reads the segments any more */
 	struct segment *head = atomic_load_explicit(&q->head, memory_order_relaxed);
-	free_chain(atomic_load_explicit(&head->next, memory_order_relaxed));
+	struct segment *next = atomic_load_explicit(&head->next, memory_order_relaxed);
+	free_chain(next == SEALED ? NULL : next);
 	segment_retire(q, head);
 }
 
-static size_t min_slots(uint64_t i)
+static uint64_t min_slots(uint64_t i)
 {
-	return i < SEGMENT_SLOTS ? (size_t)i : SEGMENT_SLOTS;
+	return i < SEGMENT_SLOTS ? i : SEGMENT_SLOTS;
+}
+
+/* Items in s between deq and enq (see the invariants: exact when
+ * quiescent; a popper's ticket may run past enq). */
+static size_t segment_length(struct segment *s)
+{
+	uint64_t end = min_slots(live_tickets(s, atomic_load(&s->enq)));
+	uint64_t start = min_slots(atomic_load(&s->deq));
+	return end > start ? (size_t)(end - start) : 0;
 }
 
 size_t sync_queue_size(sync_queue_t *q)
 {
 	if (!q)
 		return 0;
+	if (queue_kind(q) == QUEUE_BOUNDED)
+		return bounded_size(q);
 	size_t n = 0;
 	sync_epoch_enter();
-	for (struct segment *s = atomic_load(&q->head); s; s = atomic_load(&s->next)) {
-		size_t end = min_slots(atomic_load(&s->enq));
-		for (size_t i = min_slots(atomic_load(&s->deq)); i < end; i++)
-			n += atomic_load(&s->slots[i].state) == SLOT_FULL;
-	}
+	for (struct segment *s = atomic_load(&q->head); s; s = segment_next(s))
+		n += segment_length(s);
 	sync_epoch_exit();
 	return n;
+}
+
+/* ---- close -------------------------------------------------------------- */
+
+/* Seals the last segment (see the invariants), helping the tail on while
+ * the segment it looks at has a successor. */
+static void seal_last_segment(struct sync_queue *q)
+{
+	for (;;) {
+		struct segment *tail = atomic_load(&q->tail);
+		struct segment *next = NULL;
+		if (atomic_compare_exchange_strong(&tail->next, &next, SEALED) ||
+		    next == SEALED) {
+			uint64_t e = atomic_fetch_or(&tail->enq, ENQ_CLOSED);
+			if (!(e & ENQ_CLOSED)) /* the first closer: the final count */
+				atomic_store(&tail->sealed_count, e);
+			return;
+		}
+		atomic_compare_exchange_strong(&q->tail, &tail, next);
+	}
+}
+
+void sync_queue_close(sync_queue_t *q)
+{
+	if (!q)
+		return;
+	if (queue_kind(q) == QUEUE_BOUNDED) {
+		bounded_close(q);
+		return;
+	}
+	sync_epoch_enter();
+	seal_last_segment(q);
+	atomic_store(&q->closed, true);
+	queue_wake_all(&q->poppers); /* in the section: see sync_queue_destroy */
+	sync_epoch_exit();
 }
 
 /* ---- push --------------------------------------------------------------- */
 
 /* The tail segment is full: link a new one holding item in its first slot,
- * or help a pusher that linked one first. 0, EAGAIN (retry) or ENOMEM.
+ * or help a pusher that linked one first. 0, EAGAIN (retry), EPIPE (the
+ * segment is sealed) or ENOMEM.
  * After the link, which publishes the item, only q is touched. */
 static int push_new_segment(struct sync_queue *q, struct segment *tail, void *item)
 {
 	/* acquire: pairs with the release that linked the next segment */
 	struct segment *next = atomic_load_explicit(&tail->next, memory_order_acquire);
+	if (next == SEALED)
+		return EPIPE;
 	if (!next) {
 		struct segment *s = segment_get(q);
 		if (!s)
@@ -272,13 +383,15 @@ static int push_new_segment(struct sync_queue *q, struct segment *tail, void *it
 		atomic_init(&s->enq, 1);
 		ann_release(&s->slots[0]); /* the link below publishes the item */
 		/* seq_cst (release suffices for the link): the item's
-		 * publication, ordered before wake_poppers' look */
+		 * publication, ordered before queue_wake_one' look */
 		if (atomic_compare_exchange_strong(&tail->next, &next, s)) {
 			TEST_HOOK("queue_push:published");
 			atomic_compare_exchange_strong(&q->tail, &tail, s);
 			return 0;
 		}
 		segment_put(q, s);
+		if (next == SEALED)
+			return EPIPE;
 	}
 	atomic_compare_exchange_strong(&q->tail, &tail, next);
 	return EAGAIN;
@@ -292,17 +405,19 @@ static int push_in_section(struct sync_queue *q, void *item)
 		 * its slot still empty and this item visible only through
 		 * enq (looks_empty), so the increment is one side of the
 		 * store-buffering pair with pop_sleep's registration and must
-		 * precede wake_poppers' look at the sleepers in the single
+		 * precede queue_wake_one' look at the sleepers in the single
 		 * total order. Free on x86 (a lock xadd either way); the
 		 * acquire-release form of the instruction on ARM. */
 		uint64_t i = atomic_fetch_add(&tail->enq, 1);
+		if (i & ENQ_CLOSED)
+			return EPIPE;
 		if (i < SEGMENT_SLOTS) {
 			struct slot *slot = &tail->slots[i];
 			slot->item = item;
 			ann_release(slot); /* the CAS below publishes the item */
 			uint64_t empty = SLOT_EMPTY;
 			/* seq_cst: a release for the item, and ordered before
-			 * wake_poppers' look at the sleepers */
+			 * queue_wake_one' look at the sleepers */
 			if (atomic_compare_exchange_strong(&slot->state, &empty, SLOT_FULL)) {
 				TEST_HOOK("queue_push:published");
 				return 0;
@@ -318,27 +433,56 @@ static int push_in_section(struct sync_queue *q, void *item)
 }
 
 /* One load when nobody sleeps in pop_wait. seq_cst: pairs with the sleeper
- * count in pop_sleep (store-buffering, with the item's publication and the
- * enq ticket before it, all seq_cst): either we see the sleeper, or its
+ * count in queue_sleep (store-buffering, with the item's publication and
+ * the enq ticket before it, all seq_cst): either we see the sleeper, or its
  * look at the queue sees our item. */
-static void wake_poppers(struct sync_queue *q)
+void queue_wake_one(struct queue_waiters *w)
 {
-	if (!atomic_load(&q->sleepers))
+	if (!atomic_load(&w->sleepers))
 		return;
-	atomic_fetch_add(&q->wake_seq, 1);
-	futex_wake(&q->wake_seq, 1, FUTEX_BITSET_MATCH_ANY, false);
+	atomic_fetch_add(&w->seq, 1);
+	futex_wake(&w->seq, 1, FUTEX_BITSET_MATCH_ANY, false);
+}
+
+/* close: the seal (seq_cst) comes before the bump, and a sleeper reads seq
+ * (acquire, pairing with the bump) before its last look, so a sleeper
+ * either sees the seal in that look or finds seq changed in its wait. */
+void queue_wake_all(struct queue_waiters *w)
+{
+	atomic_fetch_add(&w->seq, 1);
+	futex_wake(&w->seq, INT_MAX, FUTEX_BITSET_MATCH_ANY, false);
 }
 
 int sync_queue_push(sync_queue_t *q, void *item)
 {
 	if (!q)
 		return EINVAL;
+	if (queue_kind(q) == QUEUE_BOUNDED)
+		return bounded_push(q, item);
+	/* acquire: pairs with sync_queue_close's store, so that an EPIPE
+	 * from this hint is ordered after the close, as one from the seal
+	 * is; the seal decides */
+	if (atomic_load_explicit(&q->closed, memory_order_acquire))
+		return EPIPE;
+	TEST_HOOK("queue_push:open");
 	sync_epoch_enter();
 	int r = push_in_section(q, item);
 	if (r == 0)
-		wake_poppers(q); /* in the section: see sync_queue_destroy */
+		queue_wake_one(&q->poppers); /* in the section: see sync_queue_destroy */
 	sync_epoch_exit();
 	return r;
+}
+
+/* A cancellation point, as pop_wait is, even on an unbounded queue, where
+ * it is push: a pending cancellation acts on entry. */
+int sync_queue_push_wait(sync_queue_t *q, void *item, const struct timespec *abstime)
+{
+	pthread_testcancel();
+	if (!q || (abstime && !timeout_valid(abstime)))
+		return EINVAL;
+	if (queue_kind(q) == QUEUE_BOUNDED)
+		return bounded_push_wait(q, item, abstime);
+	return sync_queue_push(q, item);
 }
 
 /* ---- pop ---------------------------------------------------------------- */
@@ -349,7 +493,7 @@ static bool advance_head(struct sync_queue *q, struct segment *head)
 {
 	/* acquire: pairs with the release that linked the next segment */
 	struct segment *next = atomic_load_explicit(&head->next, memory_order_acquire);
-	if (!next)
+	if (!next || next == SEALED)
 		return false;
 	struct segment *tail = head;
 	atomic_compare_exchange_strong(&q->tail, &tail, next);
@@ -371,7 +515,7 @@ static uint64_t wait_for_pusher(struct segment *seg, uint64_t i)
 	struct spin_poll poll = SPIN_POLL_INIT;
 	uint64_t state = SLOT_EMPTY;
 	/* relaxed: only a hint; the slot's state decides */
-	if (i >= atomic_load_explicit(&seg->enq, memory_order_relaxed))
+	if (i >= live_tickets(seg, atomic_load_explicit(&seg->enq, memory_order_relaxed)))
 		return state;
 	while (state == SLOT_EMPTY && spin_poll(&poll, PUSHER_WAIT_PAUSES))
 		/* acquire: pairs with the pusher's CAS that published the item */
@@ -402,27 +546,46 @@ static bool take_slot(struct segment *seg, uint64_t i, void **item)
 /* The next slot to pop is not yet full, and no push has claimed it or the
  * segment has no successor. The slot is looked at first: when it is full,
  * the check costs no look at the enqueue counter, which pushers write. The
- * loads are seq_cst: see wake_poppers. */
+ * loads are seq_cst: see queue_wake_one. */
 static bool looks_empty(struct segment *head)
 {
 	uint64_t d = atomic_load(&head->deq);
 	if (d < SEGMENT_SLOTS && atomic_load(&head->slots[d].state) == SLOT_FULL)
 		return false;
-	return d >= atomic_load(&head->enq) && !atomic_load(&head->next);
+	return d >= live_tickets(head, atomic_load(&head->enq)) && !segment_next(head);
 }
 
-/* The loads of the emptiness check are seq_cst: see wake_poppers. */
+/* The queue is closed and empty, and stays so: head is sealed and its
+ * slots are closed or all drawn (next read first, then enq, the seal's
+ * order), so the slots drawn by pushers are final, and poppers drew every
+ * one of them. */
+static bool sealed_and_drained(struct segment *head)
+{
+	if (atomic_load(&head->next) != SEALED)
+		return false;
+	uint64_t e = atomic_load(&head->enq);
+	if (!(e & ENQ_CLOSED) && enq_count(e) < SEGMENT_SLOTS)
+		return false; /* the close has not taken effect yet */
+	return atomic_load(&head->deq) >= min_slots(live_tickets(head, e));
+}
+
+static int empty_result(struct segment *head)
+{
+	return sealed_and_drained(head) ? EPIPE : EAGAIN;
+}
+
+/* The loads of the emptiness check are seq_cst: see queue_wake_one. */
 static int pop_in_section(struct sync_queue *q, void **item)
 {
 	for (;;) {
 		struct segment *head = atomic_load(&q->head);
 		if (looks_empty(head))
-			return EAGAIN;
+			return empty_result(head);
 		/* relaxed: a ticket; the slot's state (take_slot) orders the item */
 		uint64_t i = atomic_fetch_add_explicit(&head->deq, 1, memory_order_relaxed);
 		if (i >= SEGMENT_SLOTS) {
 			if (!advance_head(q, head))
-				return EAGAIN;
+				return empty_result(head);
 			continue;
 		}
 		if (take_slot(head, i, item)) {
@@ -436,16 +599,20 @@ int sync_queue_pop(sync_queue_t *q, void **item)
 {
 	if (!q || !item)
 		return EINVAL;
+	if (queue_kind(q) == QUEUE_BOUNDED)
+		return bounded_pop(q, item);
 	sync_epoch_enter();
 	int r = pop_in_section(q, item);
 	sync_epoch_exit();
 	return r;
 }
 
-/* Polls the queue for SPIN_POLL_PAUSES pause instructions at most (about
- * 11 us where a pause takes 11 ns), looking at the deadline before each
- * poll. Returns 0, EAGAIN (go to sleep) or ETIMEDOUT. */
-static int pop_spin(struct sync_queue *q, void **item, const struct timespec *abstime)
+/* ---- waiting (both kinds) ----------------------------------------------- */
+
+/* Polls for SPIN_POLL_PAUSES pause instructions at most (about 11 us
+ * where a pause takes 11 ns), looking at the deadline before each poll.
+ * Returns the attempt's result, EAGAIN (go to sleep) or ETIMEDOUT. */
+static int wait_spin(struct queue_attempt *a, const struct timespec *abstime)
 {
 	struct spin_poll poll = SPIN_POLL_INIT;
 	for (;;) {
@@ -453,47 +620,68 @@ static int pop_spin(struct sync_queue *q, void **item, const struct timespec *ab
 			return ETIMEDOUT;
 		if (!spin_poll(&poll, SPIN_POLL_PAUSES))
 			return EAGAIN;
-		int r = sync_queue_pop(q, item);
+		int r = a->attempt(a);
 		if (r != EAGAIN)
 			return r;
 	}
 }
 
-/* The cancellation cleanup handler of pop_sleep: undoes the registration.
- * The cancellation may have acted just after the futex consumed the wake-up
- * of a push whose item is still queued: if anyone else is registered, wake
- * one in our place (a spurious wake-up at worst). */
-static void pop_sleep_cancelled(void *arg)
+/* The cancellation cleanup handler of queue_sleep: undoes the
+ * registration. The cancellation may have acted just after the futex
+ * consumed the wake-up of a push (or pop) whose change is still there: if
+ * anyone else is registered, wake one in our place (a spurious wake-up at
+ * worst). */
+static void sleep_cancelled(void *arg)
 {
-	struct sync_queue *q = arg;
-	atomic_fetch_sub(&q->sleepers, 1); /* seq_cst: see wake_poppers */
-	wake_poppers(q);
+	struct queue_waiters *w = arg;
+	atomic_fetch_sub(&w->sleepers, 1); /* seq_cst: see queue_wake_one */
+	queue_wake_one(w);
 }
 
-/* Counted among the sleepers, tries once more, then sleeps on wake_seq
- * until a push bumps it; the sleep is pop_wait's cancellation point.
- * Returns 0, EAGAIN (retry) or ETIMEDOUT. */
-static int pop_sleep(struct sync_queue *q, void **item, const struct timespec *abstime)
+/* Counted among the sleepers, tries once more, then sleeps on seq until a
+ * wake-up bumps it; the sleep is the wait's cancellation point. Returns
+ * the attempt's result, EAGAIN (retry) or ETIMEDOUT. */
+static int queue_sleep(struct queue_waiters *w, struct queue_attempt *a,
+		       const struct timespec *abstime)
 {
-	atomic_fetch_add(&q->sleepers, 1); /* seq_cst: see wake_poppers */
-	/* acquire: pairs with wake_poppers' increment */
-	uint32_t seq = atomic_load_explicit(&q->wake_seq, memory_order_acquire);
-	int r = sync_queue_pop(q, item);
+	atomic_fetch_add(&w->sleepers, 1); /* seq_cst: see queue_wake_one */
+	/* acquire: pairs with the wakers' increment */
+	uint32_t seq = atomic_load_explicit(&w->seq, memory_order_acquire);
+	int r = a->attempt(a);
+	TEST_HOOK("queue_sleep:looked");
 	int slept = 0;
 	if (r == EAGAIN) {
-		pthread_cleanup_push(pop_sleep_cancelled, q);
+		pthread_cleanup_push(sleep_cancelled, w);
 		slept = timeout_before_epoch(abstime)
 				? ETIMEDOUT
-				: futex_wait_cancelable(&q->wake_seq, seq, abstime,
+				: futex_wait_cancelable(&w->seq, seq, abstime,
 							FUTEX_BITSET_MATCH_ANY, false);
 		pthread_cleanup_pop(0);
 	}
-	atomic_fetch_sub(&q->sleepers, 1); /* seq_cst: see wake_poppers */
-	if (r == 0)
-		return 0;
-	if (slept == ETIMEDOUT)
-		return sync_queue_pop(q, item) == 0 ? 0 : ETIMEDOUT;
+	atomic_fetch_sub(&w->sleepers, 1); /* seq_cst: see queue_wake_one */
+	if (r != EAGAIN)
+		return r;
+	if (slept == ETIMEDOUT) {
+		r = a->attempt(a);
+		return r == EAGAIN ? ETIMEDOUT : r;
+	}
 	return EAGAIN;
+}
+
+int queue_wait(struct queue_waiters *w, struct queue_attempt *a,
+	       const struct timespec *abstime)
+{
+	int r = a->attempt(a);
+	if (r == EAGAIN)
+		r = wait_spin(a, abstime);
+	while (r == EAGAIN)
+		r = queue_sleep(w, a, abstime);
+	return r;
+}
+
+static int attempt_pop(struct queue_attempt *a)
+{
+	return sync_queue_pop(a->q, a->out);
 }
 
 /* A cancellation point as sem_wait is: a pending cancellation acts on
@@ -504,10 +692,8 @@ int sync_queue_pop_wait(sync_queue_t *q, void **item, const struct timespec *abs
 	pthread_testcancel();
 	if (!q || !item || (abstime && !timeout_valid(abstime)))
 		return EINVAL;
-	int r = sync_queue_pop(q, item);
-	if (r == EAGAIN)
-		r = pop_spin(q, item, abstime);
-	while (r == EAGAIN)
-		r = pop_sleep(q, item, abstime);
-	return r;
+	if (queue_kind(q) == QUEUE_BOUNDED)
+		return bounded_pop_wait(q, item, abstime);
+	struct queue_attempt a = { attempt_pop, q, NULL, item };
+	return queue_wait(&q->poppers, &a, abstime);
 }

@@ -4,6 +4,8 @@
 #ifndef SYNC_EPOCH_H
 #define SYNC_EPOCH_H
 
+#include <stddef.h>
+
 #include <sync/common.h>
 
 #ifdef __cplusplus
@@ -18,10 +20,12 @@ SYNC_API void sync_epoch_enter(void);
 SYNC_API void sync_epoch_exit(void);
 
 /* Calls fn(p) once no read-side section that could have seen p is still
- * running: from the retiring thread's own later calls (every 64th
- * sync_epoch_retire, sync_epoch_synchronize), from any thread's
- * sync_epoch_barrier, or, once the retiring thread has exited, from other
- * threads' exits, every-64th retires and synchronize calls. Never fails. */
+ * running, within about 100 ms of that even if the calling thread never
+ * calls libsync again: a reclaimer thread, started by the process's first
+ * retire and asleep while nothing is pending, runs it, unless the
+ * retiring thread's own later calls (every 64th sync_epoch_retire,
+ * sync_epoch_synchronize, sync_epoch_poll) or any thread's
+ * sync_epoch_barrier did first. Never fails. */
 SYNC_API void sync_epoch_retire(void *p, void (*fn)(void *));
 
 /* Waits until every read-side section running at the call has ended. Must
@@ -31,6 +35,11 @@ SYNC_API void sync_epoch_synchronize(void);
 /* Runs every callback retired so far, by any thread, before it returns.
  * Not inside a section either. */
 SYNC_API void sync_epoch_barrier(void);
+
+/* Runs, without waiting, the calling thread's callbacks whose grace period
+ * is over, and those of exited threads; starts a grace period if one is
+ * needed. Returns how many ran. May be called inside a section. */
+SYNC_API size_t sync_epoch_poll(void);
 
 /* Inline fast paths of enter and exit: a section costs a few plain loads
  * and stores, and two calls through the PLT would double that (bench/epoch.c,

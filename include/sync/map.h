@@ -24,6 +24,12 @@ SYNC_API int sync_map_insert(sync_map_t *m, const void *key, size_t keylen,
 			     void *value);
 SYNC_API int sync_map_remove(sync_map_t *m, const void *key, size_t keylen,
 			     void **old);
+SYNC_API int sync_map_get_or_insert(sync_map_t *m, const void *key,
+				    size_t keylen, void *value, void **actual);
+SYNC_API int sync_map_replace(sync_map_t *m, const void *key, size_t keylen,
+			      void *expected, void *desired);
+SYNC_API int sync_map_remove_if(sync_map_t *m, const void *key, size_t keylen,
+				void *expected);
 SYNC_API size_t sync_map_size(sync_map_t *m);
 SYNC_API int sync_map_foreach(sync_map_t *m,
 			      int (*fn)(const void *key, size_t keylen,

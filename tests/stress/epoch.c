@@ -13,7 +13,10 @@
  * every happens-before edge ThreadSanitizer sees comes from the library
  * (or from the shared pointer's own exchange and acquire load). Last, a
  * barrier runs while a thread that retired is leaving the domain, held
- * there by a TEST_HOOK delay: the barrier must run that callback too. */
+ * there by a TEST_HOOK delay: the barrier must run that callback too.
+ * Timely reclamation: in one case a writer retires rarely, one object at a
+ * time, and then calls nothing until that object's callback has run (the
+ * reclaimer's doing), while the other retires often and polls. */
 #include <errno.h>
 #include <linux/membarrier.h>
 #include <pthread.h>
@@ -71,6 +74,10 @@ struct e_case {
 	unsigned barrier_every; /* a writer calls barrier after every nth retire */
 	bool short_lived;       /* thread `writers` spawns threads that retire
 				   and exit */
+	bool rare;              /* writer 0 retires one object, then waits for
+				   its callback without calling libsync */
+	unsigned poll_every;    /* the other writers poll after every nth
+				   retire (0: never) */
 };
 
 struct e_run {
@@ -81,6 +88,7 @@ struct e_run {
 	/* writers and callbacks */
 	atomic_ullong unlinked, reclaimed, reclaimed_dead;
 	atomic_ullong barriers, barrier_misses, batches, exited;
+	atomic_ullong rare_retires, rare_late, rare_worst_us, polled;
 	/* the first miss: reclaims expected, seen at the return, 10 ms later */
 	atomic_bool miss_noted;
 	uint64_t miss_expected, miss_at_return, miss_later;
@@ -218,9 +226,40 @@ static void barrier_and_check(int slot, uint64_t unlinked_by_slot)
 	}
 }
 
+/* Generous: TSan slows everything, and the machine may be loaded. */
+#define RARE_LIMIT_US 2000000
+
+/* Retires one object, then waits (no libsync call) for its callback. */
+static void rare_writer(int index)
+{
+	while (stress_running()) {
+		struct obj *old = replace(index);
+		if (!old)
+			break;
+		uint64_t id = old->id; /* old may be freed once retired */
+		sync_epoch_retire(old, reclaim);
+		count(&run.rare_retires);
+		uint64_t waited = 0;
+		while (!atomic_load_explicit(&run.reclaims[id], memory_order_relaxed) &&
+		       waited < RARE_LIMIT_US) {
+			stress_sleep_us(1000);
+			waited += 1000;
+		}
+		if (waited >= RARE_LIMIT_US)
+			count(&run.rare_late);
+		if (waited > got(&run.rare_worst_us))
+			atomic_store_explicit(&run.rare_worst_us, waited, memory_order_relaxed);
+		stress_sleep_us(5000);
+	}
+}
+
 static void writer(int index)
 {
 	const struct e_case *c = run.c;
+	if (c->rare && index == 0) {
+		rare_writer(index);
+		return;
+	}
 	uint64_t retired = 0, syncs = 0;
 	for (uint64_t i = 1; stress_running(); i++) {
 		struct obj *old = replace(index);
@@ -240,6 +279,9 @@ static void writer(int index)
 			sync_epoch_retire(old, reclaim);
 		}
 		retired++;
+		if (c->poll_every && retired % c->poll_every == 0)
+			atomic_fetch_add_explicit(&run.polled, sync_epoch_poll(),
+						  memory_order_relaxed);
 		if (c->barrier_every && retired % c->barrier_every == 0)
 			barrier_and_check(index, retired + syncs);
 	}
@@ -374,7 +416,15 @@ static void check_property(const struct e_case *c, const char *what)
 			 "return, %llu 10 ms later", (unsigned long long)run.miss_expected,
 			 (unsigned long long)run.miss_at_return,
 			 (unsigned long long)run.miss_later);
-	if (c->short_lived) {
+	if (c->rare) {
+		tap_check(got(&run.rare_retires) > 0 && got(&run.rare_late) == 0 &&
+				  got(&run.polled) > 0,
+			  "%s: each of %llu rare retires was reclaimed without further "
+			  "calls (worst %llu ms, %llu not within %d ms); %llu callbacks "
+			  "ran in sync_epoch_poll", what, got(&run.rare_retires),
+			  got(&run.rare_worst_us) / 1000, got(&run.rare_late),
+			  RARE_LIMIT_US / 1000, got(&run.polled));
+	} else if (c->short_lived) {
 		tap_check(got(&run.batches) >= 2 && got(&run.barrier_misses) == 0,
 			  "%s: %llu threads exited with callbacks pending, each of %llu "
 			  "barriers had run them all (%llu misses%s)", what,
@@ -457,6 +507,9 @@ static const struct e_case cases[] = {
 	  .sync_every = 8, .barrier_every = 256 },
 	{ .name = "3 readers, 1 writer, short-lived threads retiring",
 	  .threads = 5, .writers = 1, .short_lived = true },
+	{ .name = "3 nesting readers, a writer retiring often and polling, one "
+		  "retiring rarely", .threads = 5, .writers = 2, .nest = true,
+	  .rare = true, .poll_every = 16 },
 	/* more threads than cores */
 	{ .name = "6 nesting readers, 3 writers", .threads = 9, .writers = 3,
 	  .nest = true, .sync_every = 16, .barrier_every = 1024 },

@@ -21,7 +21,14 @@
  *   6. foreach while other threads insert and remove: every key present
  *      throughout is visited exactly once per pass, also while the
  *      iterating function itself puts, inserts and removes;
- *   7. case 4 with iterators and churners, 8 threads on 2 cores.
+ *   7. case 4 with iterators and churners, 8 threads on 2 cores;
+ *   8. counters: 4 threads add to shared counters held as boxed immutable
+ *      integers, through get/replace retry loops, with get_or_insert when a
+ *      counter is absent and remove_if taking a counter out (the taker adds
+ *      its count back): every count comes out exact, no freed box is seen;
+ *   9. get_or_insert racing on the same keys (the window between its lookup
+ *      and its lock widened by a test hook): exactly one insert wins per
+ *      key, and every thread is handed the winner's value.
  * Keys are byte strings with NUL bytes, the empty key, pairs that differ
  * only by a trailing NUL, and a few long ones. The bookkeeping atomics are
  * relaxed, so every happens-before edge ThreadSanitizer sees between a
@@ -1505,6 +1512,294 @@ static void case_foreach(void)
 	free(expected);
 }
 
+/* ---- 8: counters through get/replace, get_or_insert and remove_if ---------- */
+
+#define COUNTER_THREADS 4
+#define COUNTERS 4u
+#define BOX_LIVE 0x424f584c495645ull
+
+/* An immutable boxed count: written before it is published, never after;
+ * poisoned when reclaimed. */
+struct box {
+	uint64_t magic;
+	uint64_t n;
+};
+
+struct counter_run {
+	sync_map_t *m;
+	uint32_t adds; /* per thread */
+	atomic_int arrived;
+	atomic_ullong added[COUNTERS]; /* what the threads added, per counter */
+	atomic_ullong retries, replaces, takes, inserts, bad;
+	atomic_ullong freed;
+};
+
+static struct counter_run cr;
+
+static struct box *box_new(uint64_t n)
+{
+	struct box *b = xcalloc(1, sizeof *b);
+	b->magic = BOX_LIVE;
+	b->n = n;
+	return b;
+}
+
+static void box_reclaim(void *p)
+{
+	struct box *b = p;
+	b->magic = DEAD; /* a reader that still saw it would notice */
+	free(b);
+	count(&cr.freed);
+}
+
+static void box_destroy(void *p)
+{
+	free(p);
+}
+
+static bool box_ok(const struct box *b)
+{
+	return b && b->magic == BOX_LIVE;
+}
+
+/* Adds c to counter id: absent is 0. The section spans get to replace, so
+ * the box compared cannot be reclaimed and its address reused meanwhile
+ * (ABA). */
+static void counter_add(uint32_t id, uint64_t c, int index)
+{
+	for (;;) {
+		sync_epoch_enter();
+		void *v = NULL;
+		int r = map_get(cr.m, id, &v);
+		if (r == ENOENT) {
+			struct box *fresh = box_new(c);
+			void *actual = NULL;
+			struct key k;
+			key_of(id, &k);
+			r = sync_map_get_or_insert(cr.m, key_ptr(&k), k.len, fresh, &actual);
+			bool ok = r == 0 ? actual == fresh : r == EEXIST && box_ok(actual);
+			sync_epoch_exit();
+			if (!ok) {
+				count(&cr.bad);
+				note_failure("thread %d: get_or_insert of counter %u returned %d, %p",
+					     index, id, r, actual);
+			}
+			if (r == 0) {
+				count(&cr.inserts);
+				return;
+			}
+			free(fresh); /* never published */
+			count(&cr.retries);
+			continue;
+		}
+		struct box *old = v;
+		if (r != 0 || !box_ok(old)) {
+			sync_epoch_exit();
+			count(&cr.bad);
+			note_failure("thread %d: get of counter %u returned %d, %p", index, id, r, v);
+			return;
+		}
+		struct box *next = box_new(old->n + c);
+		if (next->n % 16 == 0)
+			sched_yield(); /* let others change the counter meanwhile */
+		struct key k;
+		key_of(id, &k);
+		r = sync_map_replace(cr.m, key_ptr(&k), k.len, old, next);
+		sync_epoch_exit();
+		if (r == 0) {
+			sync_epoch_retire(old, box_reclaim);
+			count(&cr.replaces);
+			return;
+		}
+		free(next);
+		count(&cr.retries);
+		if (r != EAGAIN && r != ENOENT) {
+			count(&cr.bad);
+			note_failure("thread %d: replace of counter %u returned %d", index, id, r);
+			return;
+		}
+	}
+}
+
+/* Takes counter id out if it holds the box just read; its count, or 0. */
+static uint64_t counter_take(uint32_t id, int index)
+{
+	sync_epoch_enter();
+	void *v = NULL;
+	uint64_t n = 0;
+	int r = map_get(cr.m, id, &v);
+	if (r == 0 && box_ok(v)) {
+		struct key k;
+		key_of(id, &k);
+		int t = sync_map_remove_if(cr.m, key_ptr(&k), k.len, v);
+		if (t == 0)
+			n = ((struct box *)v)->n;
+		else if (t != EAGAIN && t != ENOENT) {
+			count(&cr.bad);
+			note_failure("thread %d: remove_if of counter %u returned %d", index, id, t);
+		}
+		sync_epoch_exit();
+		if (t == 0) {
+			sync_epoch_retire(v, box_reclaim);
+			count(&cr.takes);
+		}
+		return n;
+	}
+	sync_epoch_exit();
+	if (r != ENOENT) {
+		count(&cr.bad);
+		note_failure("thread %d: get of counter %u returned %d, %p", index, id, r, v);
+	}
+	return 0;
+}
+
+static void counter_worker(void *arg, int index)
+{
+	(void)arg;
+	uint64_t s = seed(index, 0xc0c0);
+	gate(&cr.arrived, COUNTER_THREADS);
+	for (uint32_t i = 0; i < cr.adds; i++) {
+		uint64_t x = rnd(&s);
+		uint32_t id = (uint32_t)(x % COUNTERS);
+		/* one add in 16 takes the counter out first and adds its count back */
+		uint64_t c = 1 + ((x >> 32) % 16 == 0 ? counter_take(id, index) : 0);
+		counter_add(id, c, index);
+		atomic_fetch_add_explicit(&cr.added[id], 1, memory_order_relaxed);
+	}
+}
+
+static void case_counters(void)
+{
+	cr = (struct counter_run){ .m = new_map(), .adds = 10u * stress_ms() + 100 };
+	reset_failure();
+	uint64_t start = stress_now_ns();
+	stress_run_threads_to_end(COUNTER_THREADS, counter_worker, NULL);
+	unsigned long long ms = ms_since(start);
+	unsigned long long wrong = 0, total = 0, missing = 0;
+	for (uint32_t id = 0; id < COUNTERS; id++) {
+		void *v = NULL;
+		unsigned long long want = atomic_load(&cr.added[id]);
+		total += want;
+		if (map_get(cr.m, id, &v) != 0 || !box_ok(v))
+			missing++;
+		else
+			wrong += ((struct box *)v)->n != want;
+	}
+	tap_check(got(&cr.bad) == 0 && wrong == 0 && missing == 0 &&
+			  total == (unsigned long long)COUNTER_THREADS * cr.adds &&
+			  sync_map_size(cr.m) == COUNTERS,
+		  "map[%s] counters: %d threads add %llu times to %u counters through "
+		  "get/replace loops (%llu retries), get_or_insert (%llu inserts) and "
+		  "remove_if (%llu taken out and added back): %llu counts wrong, %llu "
+		  "missing, %llu calls wrong%s, in %llu ms", mode_name, COUNTER_THREADS,
+		  total, COUNTERS, got(&cr.retries), got(&cr.inserts), got(&cr.takes),
+		  wrong, missing, got(&cr.bad), first_failure(), ms);
+	sync_epoch_barrier();
+	unsigned long long replaced = got(&cr.freed);
+	sync_map_destroy(cr.m, box_destroy);
+	unsigned long long retired = got(&cr.replaces) + got(&cr.takes);
+	tap_check(replaced == retired && got(&cr.inserts) - got(&cr.takes) == COUNTERS,
+		  "map[%s] counters: the boxes replaced or taken out were each reclaimed "
+		  "once after the barrier (%llu of %llu); inserted minus taken out is the "
+		  "%u left (%llu - %llu)", mode_name, replaced, retired, COUNTERS,
+		  got(&cr.inserts), got(&cr.takes));
+}
+
+/* ---- 9: get_or_insert racing on the same keys ------------------------------- */
+
+#define GOI_THREADS 4
+#define GOI_BATCH 8u
+
+struct goi_run {
+	sync_map_t *m;
+	uint32_t keys;
+	atomic_int arrived;
+	atomic_uint batches_done; /* batches every thread has arrived at, times threads */
+	atomic_uchar *wins;       /* per key */
+	_Atomic(void *) *seen;    /* per key: the value the first thread was handed */
+	atomic_ullong eexist, bad;
+};
+
+static _Thread_local unsigned hook_calls;
+
+/* Holds one get_or_insert in 8 between its lookup and its lock. */
+static void looked_up_hook(const char *point)
+{
+	if (strcmp(point, "map_store:looked_up") == 0 && hook_calls++ % 8 == 0)
+		sched_yield();
+}
+
+static void goi_racer(void *arg, int index)
+{
+	struct goi_run *run = arg;
+	gate(&run->arrived, GOI_THREADS);
+	for (uint32_t id = 0; id < run->keys; id++) {
+		if (id % GOI_BATCH == 0) { /* meet before each batch, to race for it */
+			unsigned round = id / GOI_BATCH + 1;
+			atomic_fetch_add(&run->batches_done, 1);
+			while (atomic_load(&run->batches_done) < round * GOI_THREADS)
+				sched_yield();
+		}
+		void *mine = tag(id, (uint32_t)index), *actual = UNTOUCHED, *none = NULL;
+		struct key k;
+		key_of(id, &k);
+		int r = sync_map_get_or_insert(run->m, key_ptr(&k), k.len, mine, &actual);
+		if (r == 0)
+			atomic_fetch_add_explicit(&run->wins[id], 1, memory_order_relaxed);
+		else
+			count(&run->eexist);
+		bool ok = r == 0 ? actual == mine
+				 : r == EEXIST && is_tag(actual) && tag_id(actual) == id &&
+					   actual != mine;
+		/* relaxed: tags are plain integers, nothing is published with them */
+		if (!atomic_compare_exchange_strong_explicit(&run->seen[id], &none, actual,
+							     memory_order_relaxed,
+							     memory_order_relaxed) &&
+		    none != actual)
+			ok = false;
+		if (!ok) {
+			count(&run->bad);
+			note_failure("thread %d: get_or_insert of key %u returned %d, %p; "
+				     "another thread was handed %p", index, id, r, actual, none);
+		}
+	}
+}
+
+static void case_get_or_insert_race(void)
+{
+	static struct goi_run run;
+	uint32_t keys = 4u * stress_ms() + 64;
+	run = (struct goi_run){ .m = new_map(), .keys = keys, .wins = xcalloc(keys, 1),
+				.seen = xcalloc(keys, sizeof(void *)) };
+	reset_failure();
+	test_hook_set(looked_up_hook);
+	uint64_t start = stress_now_ns();
+	stress_run_threads_to_end(GOI_THREADS, goi_racer, &run);
+	unsigned long long ms = ms_since(start);
+	test_hook_set(NULL);
+	unsigned long long none = 0, several = 0;
+	void **expected = xcalloc(keys, sizeof(void *));
+	for (uint32_t id = 0; id < keys; id++) {
+		unsigned w = atomic_load(&run.wins[id]);
+		none += w == 0;
+		several += w > 1;
+		expected[id] = atomic_load(&run.seen[id]);
+	}
+	char text[256];
+	bool ok = contents_match(run.m, expected, keys, text, sizeof text);
+	tap_check(none == 0 && several == 0 && got(&run.bad) == 0 && ok &&
+			  got(&run.eexist) == (unsigned long long)keys * (GOI_THREADS - 1),
+		  "map[%s] get_or_insert race: %d threads on the same %u keys: exactly one "
+		  "insert per key (%llu without, %llu with several, %llu EEXIST), every "
+		  "thread handed the winner's value (%llu wrong%s), the map holds it: %s; "
+		  "in %llu ms", mode_name, GOI_THREADS, keys, none, several,
+		  got(&run.eexist), got(&run.bad), first_failure(), text, ms);
+	sync_map_destroy(run.m, NULL);
+	free(expected);
+	free(run.wins);
+	free(run.seen);
+}
+
 /* ---- the cases ------------------------------------------------------------------- */
 
 static const struct shared_case shared_cases[] = {
@@ -1516,7 +1811,7 @@ static const struct shared_case shared_cases[] = {
 	  .churners = 2, .keys = 256 },
 };
 
-#define CHECKS (2 + 2 + 3 + 3 + 3 + 4 + 3)
+#define CHECKS (2 + 2 + 3 + 3 + 3 + 4 + 3 + 2 + 1)
 
 static void run_cases(const char *mode)
 {
@@ -1528,6 +1823,8 @@ static void run_cases(const char *mode)
 	case_resize();
 	case_foreach();
 	case_shared(&shared_cases[1]);
+	case_counters();
+	case_get_or_insert_race();
 }
 
 /* ---- the second mode, in a re-executed copy -------------------------------------- */

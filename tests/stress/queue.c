@@ -1,17 +1,21 @@
-/* Stress test for sync_queue under ThreadSanitizer: producers push numbered
- * items, consumers pop them by pop, pop_wait or pop_wait with short
- * deadlines; every item comes out exactly once, each consumer sees each
+/* Stress test for sync_queue under ThreadSanitizer, unbounded and bounded
+ * (capacities 1, 64, 1024): producers push numbered items by push,
+ * push_wait or push_wait with short deadlines, consumers pop them by pop,
+ * pop_wait or pop_wait with short deadlines; every item comes out exactly
+ * once, each consumer sees each
  * producer's items in the order they were pushed (the observable face of
  * FIFO with several producers and consumers), timed waits never time out
- * early, a pop_wait pool drains everything and stops on sentinels, and the
- * queue ends empty. Items point to records whose plain fields the producer
+ * early, a pop_wait pool drains everything and stops on sentinels or at
+ * the EPIPE of a close (every worker exits), and the queue ends empty. A
+ * close in the middle of the pushes: each push returns 0 or EPIPE, every
+ * item whose push returned 0 comes out once, no other item does. Items point to records whose plain fields the producer
  * writes just before the push, so ThreadSanitizer reports a race if a pop
  * is not ordered after its push; the bookkeeping atomics are relaxed, so
  * every happens-before edge it sees comes from the library. Then the
  * hand-off cases: the thread that pops an item destroys the queue while the
  * push of that item, held up by a TEST_HOOK delay just after it published
- * the item, has not returned; ThreadSanitizer reports any access of that
- * push to the freed queue. */
+ * the item, has not returned (both kinds); ThreadSanitizer reports any
+ * access of that push to the freed queue. */
 #include <errno.h>
 #include <pthread.h>
 #include <sched.h>
@@ -41,6 +45,13 @@ enum take {
 	TAKE_TIMED, /* pop, pop_wait with 5-80 us and past deadlines, and none */
 };
 
+/* How producers give items (a bounded queue may be full). */
+enum give {
+	GIVE_PUSH,  /* sync_queue_push, yielding on EAGAIN */
+	GIVE_WAIT,  /* sync_queue_push_wait without deadline */
+	GIVE_TIMED, /* push, push_wait with 5-80 us and past deadlines, and none */
+};
+
 /* What an item is: a pointer to a record the producer fills in, or the
  * record's index cast to a pointer (index 0 is NULL). */
 enum carry { CARRY_RECORD, CARRY_INDEX };
@@ -48,9 +59,15 @@ enum carry { CARRY_RECORD, CARRY_INDEX };
 struct q_case {
 	const char *name;
 	int producers, consumers;
+	size_t capacity; /* 0: unbounded */
+	enum give give;
 	enum take take;
 	enum carry carry;
 	bool sentinels;       /* consumers stop at a sentinel, not a ticket */
+	bool close;           /* ... at EPIPE: the last producer closes */
+	bool close_midway;    /* ... a thread closes while producers push */
+	bool hold_pushes;     /* ... some held up between the closed hint and
+			       * their claim (TEST_HOOK queue_push:open) */
 	unsigned pause_every; /* producers sleep every nth push (0: never) */
 	bool run_dry;         /* ... long enough that timed pops must expire */
 	unsigned pause_us;
@@ -82,7 +99,7 @@ struct q_run {
 	struct record *records; /* producer p's item s is records[p * per + s] */
 	atomic_uchar *seen;     /* pops per record */
 	atomic_ullong tickets, popped, inversions, garbled, bad;
-	atomic_ullong busy, timeouts, early_timeouts, sentinels_seen;
+	atomic_ullong busy, timeouts, early_timeouts, sentinels_seen, push_timeouts;
 	atomic_int producers_left;
 	uint64_t pushed[STRESS_MAX_THREADS];
 	uint64_t consumed[STRESS_MAX_THREADS];
@@ -113,6 +130,56 @@ static uint64_t index_of(struct q_run *run, void *item)
 	return i;
 }
 
+/* Checks that a timed wait that returned ETIMEDOUT did so at its deadline
+ * or later. */
+static void check_timeout(struct q_run *run, const struct timespec *deadline)
+{
+	uint64_t now = stress_now_ns();
+	uint64_t due = (uint64_t)deadline->tv_sec * 1000000000u + (uint64_t)deadline->tv_nsec;
+	if (now < due)
+		count(&run->early_timeouts);
+}
+
+/* One attempt to push: 0, EAGAIN (full) or ETIMEDOUT. */
+static int give_once(struct q_run *run, uint64_t attempt, void *item)
+{
+	if (run->c->give == GIVE_PUSH)
+		return sync_queue_push(run->q, item);
+	if (run->c->give == GIVE_WAIT)
+		return sync_queue_push_wait(run->q, item, NULL);
+	switch (attempt % 4) {
+	case 0:
+		return sync_queue_push(run->q, item);
+	case 1: {
+		struct timespec deadline = sync_deadline(5000u << (attempt / 4 % 5));
+		int r = sync_queue_push_wait(run->q, item, &deadline);
+		if (r == ETIMEDOUT)
+			check_timeout(run, &deadline);
+		return r;
+	}
+	case 2: {
+		struct timespec past = sync_deadline(0);
+		return sync_queue_push_wait(run->q, item, &past);
+	}
+	default:
+		return sync_queue_push_wait(run->q, item, NULL);
+	}
+}
+
+/* Pushes item, trying again while the queue is full: 0 or an error. */
+static int give_item(struct q_run *run, uint64_t attempt, void *item)
+{
+	for (;;) {
+		int r = give_once(run, attempt++, item);
+		if (r == EAGAIN)
+			sched_yield();
+		else if (r == ETIMEDOUT)
+			count(&run->push_timeouts);
+		else
+			return r;
+	}
+}
+
 static void producer(struct q_run *run, int p)
 {
 	const struct q_case *c = run->c;
@@ -123,7 +190,10 @@ static void producer(struct q_run *run, int p)
 			run->records[i] = (struct record){
 				(uint32_t)p, (uint32_t)s,
 				check_word((uint32_t)p, (uint32_t)s) };
-		if (sync_queue_push(run->q, item_of(run, i)))
+		int r = give_item(run, s, item_of(run, i));
+		if (r == EPIPE && c->close_midway)
+			break; /* closed: the rest is never pushed */
+		if (r)
 			count(&run->bad);
 		else
 			pushed++;
@@ -132,13 +202,21 @@ static void producer(struct q_run *run, int p)
 	}
 	run->pushed[p] = pushed;
 	/* the last producer out queues one sentinel per consumer, behind
-	 * every item */
-	if (c->sentinels &&
+	 * every item, or closes the queue */
+	if (!(c->sentinels || c->close) || c->close_midway ||
 	    atomic_fetch_sub_explicit(&run->producers_left, 1,
-				      memory_order_relaxed) == 1)
-		for (int k = 0; k < c->consumers; k++)
-			if (sync_queue_push(run->q, &sentinel))
-				count(&run->bad);
+				      memory_order_relaxed) != 1)
+		return;
+	if (c->close) {
+		sync_queue_close(run->q);
+		if (sync_queue_push(run->q, &sentinel) != EPIPE ||
+		    sync_queue_push_wait(run->q, &sentinel, NULL) != EPIPE)
+			count(&run->bad);
+		return;
+	}
+	for (int k = 0; k < c->consumers; k++)
+		if (give_item(run, (uint64_t)k, &sentinel))
+			count(&run->bad);
 }
 
 /* One attempt at an item: 0 when *item was taken. */
@@ -155,13 +233,8 @@ static int take_item(struct q_run *run, uint64_t attempt, void **item)
 		/* deadlines from 5 us to 80 us */
 		struct timespec deadline = sync_deadline(5000u << (attempt / 4 % 5));
 		int r = sync_queue_pop_wait(run->q, item, &deadline);
-		if (r == ETIMEDOUT) {
-			uint64_t now = stress_now_ns();
-			uint64_t due = (uint64_t)deadline.tv_sec * 1000000000u +
-				       (uint64_t)deadline.tv_nsec;
-			if (now < due)
-				count(&run->early_timeouts);
-		}
+		if (r == ETIMEDOUT)
+			check_timeout(run, &deadline);
 		return r;
 	}
 	case 2: {
@@ -225,7 +298,8 @@ static void ticket_consumer(struct q_run *run, int index)
 	run->consumed[index] = consumed;
 }
 
-/* A pop_wait worker: takes whatever comes until its sentinel. */
+/* A pop_wait worker: takes whatever comes until its sentinel, or until
+ * the queue is closed and drained (EPIPE). */
 static void pool_worker(struct q_run *run, int index)
 {
 	uint64_t last_seq[STRESS_MAX_THREADS] = { 0 };
@@ -233,6 +307,10 @@ static void pool_worker(struct q_run *run, int index)
 	for (;;) {
 		void *item;
 		int r = sync_queue_pop_wait(run->q, &item, NULL);
+		if (r == EPIPE && run->c->close) {
+			count(&run->sentinels_seen);
+			break;
+		}
 		if (r) {
 			count(&run->bad);
 			return;
@@ -247,12 +325,39 @@ static void pool_worker(struct q_run *run, int index)
 	run->consumed[index] = consumed;
 }
 
+static atomic_int holding_pushes;
+
+/* Holds every 8th passage of each thread through these points 50 us: a
+ * push that found the queue open, a bounded ring's enqueue that drew its
+ * ticket (the cell not yet filled), a waiter between its last look at
+ * the queue and its sleep; so that closes, pops and pushes land in those
+ * windows. Relaxed: the flag only chooses whether to sleep, and must add
+ * no ordering of its own. */
+static void hold_open_push(const char *point)
+{
+	static _Thread_local unsigned calls;
+	if ((strcmp(point, "queue_push:open") == 0 ||
+	     strcmp(point, "queue_ring:ticket") == 0 ||
+	     strcmp(point, "queue_sleep:looked") == 0) &&
+	    atomic_load_explicit(&holding_pushes, memory_order_relaxed) && ++calls % 8 == 0)
+		stress_sleep_us(50);
+}
+
+/* Closes the queue a quarter of the way through the run's time. */
+static void closer(struct q_run *run)
+{
+	stress_sleep_us(stress_ms() * 250);
+	sync_queue_close(run->q);
+}
+
 static void queue_worker(void *arg, int index)
 {
 	struct q_run *run = arg;
-	if (index < run->c->producers)
+	if (index == run->c->producers + run->c->consumers)
+		closer(run);
+	else if (index < run->c->producers)
 		producer(run, index);
-	else if (run->c->sentinels)
+	else if (run->c->sentinels || run->c->close)
 		pool_worker(run, index);
 	else
 		ticket_consumer(run, index);
@@ -289,27 +394,40 @@ static void check_case(const struct q_case *c)
 	run.total = run.per_producer * (uint64_t)c->producers;
 	run.records = calloc(run.total, sizeof *run.records);
 	run.seen = calloc(run.total, sizeof *run.seen);
-	run.q = sync_queue_create();
+	run.q = c->capacity ? sync_queue_create_bounded(c->capacity) : sync_queue_create();
 	if (!run.records || !run.seen || !run.q) {
 		perror("queue stress setup");
 		exit(EXIT_FAILURE);
 	}
+	if (c->hold_pushes) {
+		atomic_store_explicit(&holding_pushes, 1, memory_order_relaxed);
+		test_hook_set(hold_open_push);
+	}
 	uint64_t start = stress_now_ns();
-	stress_run_threads_to_end(c->producers + c->consumers, queue_worker, &run);
+	stress_run_threads_to_end(c->producers + c->consumers + c->close_midway,
+				  queue_worker, &run);
 	uint64_t ms = (stress_now_ns() - start) / 1000000u;
+	if (c->hold_pushes) {
+		test_hook_set(NULL);
+		atomic_store_explicit(&holding_pushes, 0, memory_order_relaxed);
+	}
 
 	uint64_t pushed = 0, consumed = 0, missing = 0, twice = 0;
 	for (int i = 0; i < c->producers; i++)
 		pushed += run.pushed[i];
 	for (int i = c->producers; i < c->producers + c->consumers; i++)
 		consumed += run.consumed[i];
+	/* producer p pushed its first pushed[p] items (all of them unless the
+	 * queue was closed midway): those once each, the rest never */
 	for (uint64_t i = 0; i < run.total; i++) {
 		unsigned n = atomic_load_explicit(&run.seen[i], memory_order_relaxed);
-		missing += n == 0;
-		twice += n > 1;
+		bool was_pushed = i % run.per_producer < run.pushed[i / run.per_producer];
+		missing += was_pushed && n == 0;
+		twice += was_pushed ? n > 1 : n > 0;
 	}
-	tap_check(pushed == run.total && consumed == run.total &&
-			  got(&run.popped) == run.total && missing == 0 &&
+	uint64_t expected = c->close_midway ? pushed : run.total;
+	tap_check(pushed == expected && consumed == expected && got(&run.popped) == expected &&
+			  (!c->close_midway || pushed < run.total) && missing == 0 &&
 			  twice == 0 && got(&run.garbled) == 0 && got(&run.bad) == 0,
 		  "%s: %llu items pushed, %llu popped, each exactly once (%llu "
 		  "missing, %llu twice, %llu garbled, %llu stray errors) in %llu ms",
@@ -319,23 +437,26 @@ static void check_case(const struct q_case *c)
 	tap_check(got(&run.inversions) == 0,
 		  "%s: every consumer sees each producer's items in push order "
 		  "(%llu inversions)", c->name, got(&run.inversions));
-	if (c->sentinels)
+	if (c->sentinels || c->close)
 		tap_check(got(&run.sentinels_seen) == (uint64_t)c->consumers,
-			  "%s: each of the %d workers stopped at a sentinel queued "
-			  "behind every item (%llu seen)", c->name, c->consumers,
+			  "%s: each of the %d workers stopped at %s behind every "
+			  "item (%llu seen)", c->name, c->consumers,
+			  c->close ? "the EPIPE of close" : "a sentinel queued",
 			  got(&run.sentinels_seen));
-	else if (c->take == TAKE_TIMED)
+	else if (c->take == TAKE_TIMED || c->give == GIVE_TIMED)
 		tap_check(got(&run.early_timeouts) == 0 &&
 				  (!c->run_dry || got(&run.timeouts) > 0),
-			  "%s: %llu pop_wait timed out, none before its deadline "
-			  "(%llu early, %llu EAGAIN)", c->name, got(&run.timeouts),
+			  "%s: %llu pop_wait and %llu push_wait timed out, none "
+			  "before its deadline (%llu early, %llu EAGAIN)", c->name,
+			  got(&run.timeouts), got(&run.push_timeouts),
 			  got(&run.early_timeouts), got(&run.busy));
-	else
-		check_quiescent_size(c, run.q, 3 * 1024 + 5); /* spans segments */
+	else /* spans segments, or fills the bounded queue */
+		check_quiescent_size(c, run.q, c->capacity ? c->capacity : 3 * 1024 + 5);
 	void *item = &sentinel;
 	size_t size = sync_queue_size(run.q);
 	int r = sync_queue_pop(run.q, &item);
-	tap_check(size == 0 && r == EAGAIN && item == &sentinel,
+	int want = c->close ? EPIPE : EAGAIN;
+	tap_check(size == 0 && r == want && item == &sentinel,
 		  "%s: ends drained (size() %zu, pop %s)", c->name, size,
 		  r == EAGAIN ? "EAGAIN" : strerror(r));
 	sync_queue_destroy(run.q);
@@ -369,6 +490,65 @@ static const struct q_case cases[] = {
 	  .producers = 6, .consumers = 4, .take = TAKE_TIMED,
 	  .pause_every = 128, .pause_us = 100, .items_per_ms = 150,
 	  .min_items = 1000 },
+	/* a thread pool shut down by close: every task once, all exit */
+	{ .name = "queue 2 producers, pool of 3 pop_wait workers, close",
+	  .producers = 2, .consumers = 3, .take = TAKE_WAIT, .close = true,
+	  .pause_every = 64, .pause_us = 200, .items_per_ms = 100,
+	  .min_items = 1000 },
+	/* bounded: every push and pop of capacity 1 meets a full or empty
+	 * queue, so both sides sleep and wake each other */
+	{ .name = "bounded(1) 3 producers x 3 consumers, push_wait/pop_wait",
+	  .producers = 3, .consumers = 3, .capacity = 1, .give = GIVE_WAIT,
+	  .take = TAKE_WAIT, .carry = CARRY_INDEX, .items_per_ms = 25,
+	  .min_items = 1000 },
+	/* ... with waiters held between their last look and their sleep: a
+	 * wake-up lost there leaves a waiter asleep for good (the watchdog) */
+	{ .name = "bounded(1) 3 producers x 3 consumers held, push_wait/pop_wait",
+	  .producers = 3, .consumers = 3, .capacity = 1, .give = GIVE_WAIT,
+	  .take = TAKE_WAIT, .hold_pushes = true, .carry = CARRY_INDEX,
+	  .items_per_ms = 5, .min_items = 1000 },
+	{ .name = "bounded(64) 4 producers x 4 consumers, push/pop",
+	  .producers = 4, .consumers = 4, .capacity = 64, .give = GIVE_PUSH,
+	  .take = TAKE_POP, .items_per_ms = 250, .min_items = 1000 },
+	/* more threads than cores, every kind of call on both sides */
+	{ .name = "bounded(1024) 6 producers x 6 consumers, timed waits",
+	  .producers = 6, .consumers = 6, .capacity = 1024, .give = GIVE_TIMED,
+	  .take = TAKE_TIMED, .items_per_ms = 250, .min_items = 1000 },
+	{ .name = "bounded(64) 4 producers, pool of 4 pop_wait workers, close",
+	  .producers = 4, .consumers = 4, .capacity = 64, .give = GIVE_WAIT,
+	  .take = TAKE_WAIT, .close = true, .pause_every = 256, .pause_us = 200,
+	  .items_per_ms = 200, .min_items = 1000 },
+	/* close while producers push: each push before it comes out, none after */
+	{ .name = "queue 3 producers, pool of 3 pop_wait workers, close midway",
+	  .producers = 3, .consumers = 3, .take = TAKE_WAIT, .close = true,
+	  .close_midway = true, .carry = CARRY_INDEX, .items_per_ms = 10000,
+	  .min_items = 1000 },
+	{ .name = "bounded(1) 3 producers push_wait, 3 pop_wait workers, close midway",
+	  .producers = 3, .consumers = 3, .capacity = 1, .give = GIVE_WAIT,
+	  .take = TAKE_WAIT, .close = true, .close_midway = true,
+	  .carry = CARRY_INDEX, .items_per_ms = 1000, .min_items = 1000 },
+	{ .name = "bounded(64) 4 producers push, 2 pop_wait workers, close midway",
+	  .producers = 4, .consumers = 2, .capacity = 64, .give = GIVE_PUSH,
+	  .take = TAKE_WAIT, .close = true, .close_midway = true,
+	  .items_per_ms = 5000, .min_items = 1000 },
+	/* ... with pushes held between the closed hint and their claim, where
+	 * only the seal (ENQ_CLOSED, aq's closed tail) can refuse them */
+	{ .name = "queue 4 producers held, 2 pop_wait workers, close midway",
+	  .producers = 4, .consumers = 2, .take = TAKE_WAIT, .close = true,
+	  .close_midway = true, .hold_pushes = true, .carry = CARRY_INDEX,
+	  .items_per_ms = 1000, .min_items = 1000 },
+	{ .name = "bounded(16) 1 producer held, 4 pop_wait workers, close midway",
+	  .producers = 1, .consumers = 4, .capacity = 16, .give = GIVE_WAIT,
+	  .take = TAKE_WAIT, .close = true, .close_midway = true,
+	  .hold_pushes = true, .items_per_ms = 1000, .min_items = 1000 },
+	{ .name = "bounded(16) 4 producers held, 2 pop_wait workers, close midway",
+	  .producers = 4, .consumers = 2, .capacity = 16, .give = GIVE_WAIT,
+	  .take = TAKE_WAIT, .close = true, .close_midway = true,
+	  .hold_pushes = true, .items_per_ms = 1000, .min_items = 1000 },
+	{ .name = "bounded(1) 2 producers, pool of 5 pop_wait workers, close",
+	  .producers = 2, .consumers = 5, .capacity = 1, .give = GIVE_TIMED,
+	  .take = TAKE_WAIT, .close = true, .carry = CARRY_INDEX,
+	  .items_per_ms = 10, .min_items = 1000 },
 };
 
 /* ---- destroy by the popper while the push returns ------------------------ */
@@ -403,10 +583,10 @@ static void *handoff_pusher(void *arg)
 /* One round: a thread pushes (into a new segment if `tail_full`) and is
  * held up after publishing; this thread pops the item and destroys the
  * queue at once. Returns the number of things that went wrong. */
-static int destroy_after_pop_round(bool tail_full)
+static int destroy_after_pop_round(bool tail_full, bool bounded)
 {
 	static char token;
-	sync_queue_t *q = sync_queue_create();
+	sync_queue_t *q = bounded ? sync_queue_create_bounded(4) : sync_queue_create();
 	if (!q)
 		return 1;
 	int wrong = 0;
@@ -431,28 +611,175 @@ static int destroy_after_pop_round(bool tail_full)
 	return wrong + (r != 0) + (item != &token) + (h.result != 0);
 }
 
-static void check_destroy_after_pop(bool tail_full)
+static void check_destroy_after_pop(bool tail_full, bool bounded)
 {
 	test_hook_set(delay_after_publish);
 	int wrong = 0;
 	for (int i = 0; i < HANDOFF_ROUNDS; i++)
-		wrong += destroy_after_pop_round(tail_full);
+		wrong += destroy_after_pop_round(tail_full, bounded);
 	test_hook_set(NULL);
 	sync_epoch_barrier(); /* runs the callbacks that free the queues */
 	tap_check(wrong == 0,
 		  "queue destroyed by the popper of an item whose push (%s) is "
 		  "held up %d us after publishing it: %d rounds, %d wrong, no "
-		  "access to the freed queue", tail_full ? "linking a new segment" :
-		  "into a slot", HANDOFF_DELAY_US, HANDOFF_ROUNDS, wrong);
+		  "access to the freed queue", bounded ? "into a bounded queue" :
+		  tail_full ? "linking a new segment" : "into a slot",
+		  HANDOFF_DELAY_US, HANDOFF_ROUNDS, wrong);
+}
+
+/* ---- a thread held in a window, the other side acting meanwhile ---------- */
+
+#define WINDOW_US 20000
+
+static _Atomic(const char *) window_point;
+static atomic_int window_armed, window_reached;
+
+/* Holds the first thread that passes window_point WINDOW_US, and tells
+ * the test it is there. Relaxed: the flags only choose whether to sleep
+ * and when the other side acts, and must add no ordering of their own. */
+static void hold_in_window(const char *point)
+{
+	if (strcmp(point, atomic_load_explicit(&window_point, memory_order_relaxed)) != 0 ||
+	    !atomic_exchange_explicit(&window_armed, 0, memory_order_relaxed))
+		return;
+	atomic_store_explicit(&window_reached, 1, memory_order_relaxed);
+	stress_sleep_us(WINDOW_US);
+}
+
+/* Arms the window at point. */
+static void arm_window(const char *point)
+{
+	atomic_store_explicit(&window_point, point, memory_order_relaxed);
+	atomic_store_explicit(&window_reached, 0, memory_order_relaxed);
+	atomic_store_explicit(&window_armed, 1, memory_order_relaxed);
+	test_hook_set(hold_in_window);
+}
+
+/* Waits until a thread is in the window; false if none came in 2 s. */
+static bool window_entered(void)
+{
+	uint64_t start = stress_now_ns();
+	while (!atomic_load_explicit(&window_reached, memory_order_relaxed))
+		if (stress_now_ns() - start > 2000000000u)
+			return false;
+		else
+			sched_yield();
+	return true;
+}
+
+struct waiting_call {
+	sync_queue_t *q;
+	bool push;
+	int result;
+	uint64_t ns; /* how long the call took */
+};
+
+static void *waiting_call_main(void *arg)
+{
+	struct waiting_call *w = arg;
+	static char token;
+	void *item;
+	struct timespec deadline = sync_deadline(3000000000u);
+	uint64_t start = stress_now_ns();
+	w->result = w->push ? sync_queue_push_wait(w->q, &token, &deadline)
+			    : sync_queue_pop_wait(w->q, &item, &deadline);
+	w->ns = stress_now_ns() - start;
+	return NULL;
+}
+
+/* A waiter (pop_wait on an empty queue, or push_wait on a full bounded
+ * one) is held after its last look at the queue, before its sleep; the
+ * other side pushes (pops) then. No wake-up may be lost: the waiter
+ * returns 0 long before its 3 s deadline (a lost one makes it sleep until
+ * the deadline, and take the item only then). */
+static void check_no_lost_wakeup_in_window(bool bounded, bool push)
+{
+	static char other;
+	sync_queue_t *q = bounded ? sync_queue_create_bounded(1) : sync_queue_create();
+	int wrong = !q;
+	void *item;
+	if (q && push)
+		wrong += sync_queue_push(q, &other) != 0; /* full */
+	struct waiting_call w = { q, push, -1, 0 };
+	pthread_t t;
+	arm_window("queue_sleep:looked");
+	if (!wrong && pthread_create(&t, NULL, waiting_call_main, &w) == 0) {
+		bool entered = window_entered();
+		wrong += !entered;
+		wrong += push ? sync_queue_pop(q, &item) != 0 : sync_queue_push(q, &other) != 0;
+		pthread_join(t, NULL);
+	} else {
+		wrong++;
+	}
+	test_hook_set(NULL);
+	tap_check(!wrong && w.result == 0 && w.ns < 1000000000u,
+		  "%s: a %s held %d us between its last look and its sleep, while "
+		  "the other side %s, returns 0 at once, not at its deadline "
+		  "(returned %d after %llu ms)", bounded ? "bounded(1)" : "queue",
+		  push ? "push_wait" : "pop_wait", WINDOW_US, push ? "pops" : "pushes",
+		  w.result, (unsigned long long)(w.ns / 1000000u));
+	if (q)
+		sync_queue_destroy(q);
+}
+
+struct plain_push {
+	sync_queue_t *q;
+	int result;
+};
+
+static void *plain_push_main(void *arg)
+{
+	struct plain_push *p = arg;
+	static char token;
+	p->result = sync_queue_push(p->q, &token);
+	return NULL;
+}
+
+/* A push is held where it drew its ticket but has not filled its cell (or
+ * slot), on an empty queue; the queue is closed and popped meanwhile. The
+ * pop and the push must agree: either the pop returns the item, or it
+ * says EPIPE and the push fails with EPIPE too (a push that succeeds after
+ * a pop said closed and empty would leave an item nobody pops). */
+static void check_close_while_push_holds_ticket(bool bounded)
+{
+	sync_queue_t *q = bounded ? sync_queue_create_bounded(4) : sync_queue_create();
+	struct plain_push p = { q, -1 };
+	int popped = -1, wrong = !q;
+	pthread_t t;
+	arm_window(bounded ? "queue_ring:ticket" : "queue_push:open");
+	if (!wrong && pthread_create(&t, NULL, plain_push_main, &p) == 0) {
+		wrong += !window_entered();
+		sync_queue_close(q);
+		void *item;
+		popped = sync_queue_pop(q, &item);
+		pthread_join(t, NULL);
+	} else {
+		wrong++;
+	}
+	test_hook_set(NULL);
+	bool agree = (popped == 0 && p.result == 0) || (popped == EPIPE && p.result == EPIPE);
+	tap_check(!wrong && agree,
+		  "%s: closed and popped while a push holds its %s: pop %s, push %s",
+		  bounded ? "bounded(4)" : "queue", bounded ? "ring ticket" : "open hint",
+		  popped == 0 ? "took the item" : popped == EPIPE ? "EPIPE" : "other",
+		  p.result == 0 ? "0" : p.result == EPIPE ? "EPIPE" : "other");
+	if (q)
+		sync_queue_destroy(q);
 }
 
 int main(void)
 {
 	int n = (int)(sizeof cases / sizeof cases[0]);
-	tap_plan(n * 4 + 2);
+	tap_plan(n * 4 + 3 + 3 + 2);
 	for (int i = 0; i < n; i++)
 		check_case(&cases[i]);
-	check_destroy_after_pop(false);
-	check_destroy_after_pop(true);
+	check_destroy_after_pop(false, false);
+	check_destroy_after_pop(true, false);
+	check_destroy_after_pop(false, true);
+	check_no_lost_wakeup_in_window(false, false);
+	check_no_lost_wakeup_in_window(true, false);
+	check_no_lost_wakeup_in_window(true, true);
+	check_close_while_push_holds_ticket(false);
+	check_close_while_push_holds_ticket(true);
 	return tap_exit_status();
 }

@@ -5,8 +5,10 @@
  * and each test runs in a child it forks (CK_FORK, Check's default) whose
  * checked fixture sets the variable before the test's first call. */
 #define _GNU_SOURCE /* pthreads and syscall under strict -std modes */
+#include <dirent.h>
 #include <errno.h>
 #include <linux/filter.h>
+#include <malloc.h>
 #include <linux/membarrier.h>
 #include <linux/seccomp.h>
 #include <pthread.h>
@@ -15,6 +17,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
@@ -1487,6 +1490,575 @@ START_TEST(nesting_past_65535_sections_aborts_with_message)
 }
 END_TEST
 
+/* ---- timely reclamation: the reclaimer thread, sync_epoch_poll --------- */
+
+/* A callback runs within this long once its readers are gone, with no
+ * further call of the retiring thread (API.md says about 100 ms; this is
+ * generous for a loaded machine). */
+#define TIMELY_NS (1000 * NS_PER_MS)
+#define RELOAD_OBJECTS 90
+
+/* The kernel ids of this process's threads, in tids[0 .. return-1]. */
+static int list_tasks(pid_t *tids, int max)
+{
+	DIR *d = opendir("/proc/self/task");
+	ck_assert_ptr_nonnull(d);
+	int n = 0;
+	struct dirent *e;
+	while ((e = readdir(d)))
+		if (e->d_name[0] != '.' && n < max)
+			tids[n++] = (pid_t)atoi(e->d_name);
+	closedir(d);
+	return n;
+}
+
+static int count_tasks(void)
+{
+	pid_t tids[256];
+	return list_tasks(tids, 256);
+}
+
+/* A thread of this process not in before[0 .. n-1]; 0 if none. */
+static pid_t new_task(const pid_t *before, int n)
+{
+	pid_t now[256];
+	int m = list_tasks(now, 256);
+	for (int i = 0; i < m; i++) {
+		bool old = false;
+		for (int j = 0; j < n; j++)
+			old = old || now[i] == before[j];
+		if (!old)
+			return now[i];
+	}
+	return 0;
+}
+
+static long voluntary_switches(pid_t tid)
+{
+	char path[64], line[256];
+	snprintf(path, sizeof path, "/proc/self/task/%d/status", (int)tid);
+	FILE *f = fopen(path, "r");
+	ck_assert_ptr_nonnull(f);
+	long n = -1;
+	while (fgets(line, sizeof line, f))
+		if (sscanf(line, "voluntary_ctxt_switches: %ld", &n) == 1)
+			break;
+	fclose(f);
+	return n;
+}
+
+/* Waits (no libsync call) until calls[0 .. n-1] have all run once, or for
+ * TIMELY_NS; returns the time it took, or -1. */
+static int64_t wait_all_called(atomic_int *calls, int n, int64_t since)
+{
+	for (;;) {
+		int done = 0;
+		for (int i = 0; i < n; i++)
+			done += atomic_load(&calls[i]) == 1;
+		int64_t now = now_ns();
+		if (done == n)
+			return now - since;
+		if (now - since > TIMELY_NS)
+			return -1;
+		sleep_ns(NS_PER_MS);
+	}
+}
+
+static void report_latency(const char *what, int64_t ns)
+{
+	printf("# %s: %.1f ms\n", what, (double)ns / NS_PER_MS);
+	fflush(stdout);
+}
+
+/* A thread that retires calls[0 .. n-1] once (a configuration reload),
+ * then never calls libsync again: it waits for `leave` on a plain atomic. */
+struct once_retirer {
+	pthread_t thread;
+	atomic_int *calls;
+	int n;
+	_Atomic int64_t retired_at;
+	atomic_int leave;
+};
+
+static void *retire_once_then_idle(void *arg)
+{
+	struct once_retirer *o = arg;
+	retire_counted(o->calls, o->n);
+	atomic_store(&o->retired_at, now_ns());
+	while (!atomic_load(&o->leave))
+		sleep_ns(NS_PER_MS);
+	return NULL;
+}
+
+static void once_retirer_start(struct once_retirer *o, atomic_int *calls, int n)
+{
+	o->calls = calls;
+	o->n = n;
+	atomic_init(&o->retired_at, 0);
+	atomic_init(&o->leave, 0);
+	ck_assert_int_eq(pthread_create(&o->thread, NULL, retire_once_then_idle, o), 0);
+	while (!atomic_load(&o->retired_at))
+		sleep_ns(100 * 1000);
+}
+
+static void once_retirer_finish(struct once_retirer *o)
+{
+	atomic_store(&o->leave, 1);
+	ck_assert_int_eq(pthread_join(o->thread, NULL), 0);
+}
+
+START_TEST(no_reclaimer_thread_before_first_retire_then_exactly_one)
+{
+	int before = count_tasks();
+	sync_epoch_enter();
+	sync_epoch_exit();
+	sync_epoch_synchronize();
+	sync_epoch_barrier();
+	ck_assert_uint_eq(sync_epoch_poll(), 0);
+	ck_assert_int_eq(count_tasks(), before);
+	atomic_int calls[RELOAD_OBJECTS] = { 0 };
+	retire_counted(calls, 1);
+	ck_assert_int_eq(count_tasks(), before + 1);
+	retire_counted(calls + 1, RELOAD_OBJECTS - 1);
+	ck_assert_int_ge(wait_all_called(calls, RELOAD_OBJECTS, now_ns()), 0);
+	ck_assert_int_eq(count_tasks(), before + 1);
+}
+END_TEST
+
+START_TEST(reclaimer_sleeps_while_nothing_is_pending_until_next_retire)
+{
+	pid_t tids[256];
+	int n = list_tasks(tids, 256);
+	atomic_int calls = 0;
+	sync_epoch_retire(&calls, count_call);
+	pid_t reclaimer = new_task(tids, n);
+	ck_assert_int_ne(reclaimer, 0);
+	ck_assert_int_ge(wait_all_called(&calls, 1, now_ns()), 0);
+	sleep_ns(100 * NS_PER_MS); /* lets it look once more and go to sleep */
+	long before = voluntary_switches(reclaimer);
+	sleep_ns(500 * NS_PER_MS); /* ten of its rounds, were it awake */
+	long after = voluntary_switches(reclaimer);
+	ck_assert_msg(after - before <= 1, "the reclaimer woke %ld times in 500 ms with nothing pending",
+		      after - before);
+	atomic_int again = 0; /* the next retire wakes it */
+	sync_epoch_retire(&again, count_call);
+	ck_assert_msg(wait_all_called(&again, 1, now_ns()) >= 0, "the asleep reclaimer was not woken");
+}
+END_TEST
+
+START_TEST(callbacks_of_thread_that_retires_once_run_without_further_calls)
+{
+	static atomic_int calls[RELOAD_OBJECTS];
+	struct once_retirer o;
+	once_retirer_start(&o, calls, RELOAD_OBJECTS);
+	int64_t took = wait_all_called(calls, RELOAD_OBJECTS, atomic_load(&o.retired_at));
+	ck_assert_msg(took >= 0, "callbacks still pending 1 s after the retires");
+	report_latency("90 retires, all run after", took);
+	once_retirer_finish(&o);
+	check_each_called(calls, RELOAD_OBJECTS, 1);
+}
+END_TEST
+
+START_TEST(callbacks_wait_for_reader_then_run_without_further_calls)
+{
+	static atomic_int calls[RELOAD_OBJECTS];
+	struct reader old;
+	struct once_retirer o;
+	reader_start(&old, 1, NULL, 0);
+	once_retirer_start(&o, calls, RELOAD_OBJECTS);
+	sleep_ns(300 * NS_PER_MS); /* several of the reclaimer's rounds */
+	check_each_called(calls, RELOAD_OBJECTS, 0);
+	int64_t told = now_ns();
+	reader_hold(&old, 0);
+	int64_t took = wait_all_called(calls, RELOAD_OBJECTS, told);
+	ck_assert_msg(took >= 0, "callbacks still pending 1 s after the reader left");
+	report_latency("90 retires behind a reader, all run after it left", took);
+	once_retirer_finish(&o);
+	reader_finish(&old);
+}
+END_TEST
+
+/* A writer that retires one object every 20 ms, for 1.6 s, while a reader
+ * runs 30 ms sections back to back: its list's block never fills up
+ * before the first callbacks are due, and never becomes due as a whole
+ * (each grace period ends after the writer's next retires). */
+#define STEADY_OBJECTS 80
+
+struct timed {
+	_Atomic int64_t retired, ran;
+};
+
+static void note_time(void *p)
+{
+	atomic_store(&((struct timed *)p)->ran, now_ns());
+}
+
+static void *retire_every_20ms(void *arg)
+{
+	struct timed *t = arg;
+	for (int i = 0; i < STEADY_OBJECTS; i++) {
+		atomic_store(&t[i].retired, now_ns());
+		sync_epoch_retire(&t[i], note_time);
+		sleep_ns(20 * NS_PER_MS);
+	}
+	return NULL;
+}
+
+static void *sections_of_30ms(void *arg)
+{
+	atomic_int *stop = arg;
+	while (!atomic_load(stop)) {
+		sync_epoch_enter();
+		sleep_ns(30 * NS_PER_MS);
+		sync_epoch_exit();
+	}
+	return NULL;
+}
+
+START_TEST(callbacks_of_thread_that_retires_steadily_run_within_a_second_each)
+{
+	static struct timed t[STEADY_OBJECTS];
+	atomic_int stop = 0;
+	pthread_t th, reader;
+	ck_assert_int_eq(pthread_create(&reader, NULL, sections_of_30ms, &stop), 0);
+	ck_assert_int_eq(pthread_create(&th, NULL, retire_every_20ms, t), 0);
+	ck_assert_int_eq(pthread_join(th, NULL), 0);
+	atomic_store(&stop, 1);
+	ck_assert_int_eq(pthread_join(reader, NULL), 0);
+	int64_t start = now_ns(), worst = 0;
+	for (int i = 0; i < STEADY_OBJECTS; i++) {
+		while (!atomic_load(&t[i].ran) && now_ns() - start < TIMELY_NS)
+			sleep_ns(NS_PER_MS);
+		ck_assert_msg(atomic_load(&t[i].ran), "callback %d never ran", i);
+		int64_t took = atomic_load(&t[i].ran) - atomic_load(&t[i].retired);
+		worst = took > worst ? took : worst;
+	}
+	report_latency("a retire every 20 ms, worst wait", worst);
+	ck_assert_msg(worst < TIMELY_NS, "a callback waited %.0f ms", (double)worst / NS_PER_MS);
+}
+END_TEST
+
+static void count_chain(void *p)
+{
+	struct chain *c = p;
+	atomic_fetch_add(&c->second, 1);
+}
+
+static void retire_and_lock(void *p)
+{
+	struct chain *c = p;
+	static sync_mutex_t lock = SYNC_MUTEX_INITIALIZER;
+	sync_mutex_lock(&lock);
+	atomic_fetch_add(&c->first, 1);
+	sync_epoch_retire(c, count_chain);
+	sync_mutex_unlock(&lock);
+}
+
+START_TEST(callback_run_by_reclaimer_can_take_locks_and_retire)
+{
+	struct chain c = { 0, 0 };
+	sync_epoch_retire(&c, retire_and_lock);
+	int64_t start = now_ns();
+	while ((atomic_load(&c.first) != 1 || atomic_load(&c.second) != 1) &&
+	       now_ns() - start < 2 * TIMELY_NS)
+		sleep_ns(NS_PER_MS);
+	ck_assert_int_eq(atomic_load(&c.first), 1);
+	ck_assert_int_eq(atomic_load(&c.second), 1);
+}
+END_TEST
+
+/* The map's removed values, retired by the removing thread, which then
+ * calls libsync no more; and the map's own nodes (epoch_retire_nowait),
+ * seen as memory given back to malloc. */
+struct map_remover {
+	sync_map_t *map;
+	atomic_int *calls;
+	atomic_int removed;
+	atomic_int leave;
+};
+
+#define MAP_KEY_BYTES 4000
+
+static void map_key(char *key, int i)
+{
+	memset(key, 'k', MAP_KEY_BYTES);
+	memcpy(key, &i, sizeof i);
+}
+
+static void *remove_and_retire_then_idle(void *arg)
+{
+	struct map_remover *m = arg;
+	static char key[MAP_KEY_BYTES];
+	for (int i = 0; i < RELOAD_OBJECTS; i++) {
+		void *old = NULL;
+		map_key(key, i);
+		if (sync_map_remove(m->map, key, MAP_KEY_BYTES, &old) == 0)
+			sync_epoch_retire(old, count_call);
+	}
+	atomic_store(&m->removed, 1);
+	while (!atomic_load(&m->leave))
+		sleep_ns(NS_PER_MS);
+	return NULL;
+}
+
+START_TEST(map_values_and_nodes_removed_once_are_reclaimed_without_further_calls)
+{
+	static atomic_int calls[RELOAD_OBJECTS];
+	static char key[MAP_KEY_BYTES];
+	struct map_remover m = { sync_map_create(0), calls, 0, 0 };
+	ck_assert_ptr_nonnull(m.map);
+	for (int i = 0; i < RELOAD_OBJECTS; i++) {
+		map_key(key, i);
+		ck_assert_int_eq(sync_map_put(m.map, key, MAP_KEY_BYTES, &calls[i], NULL), 0);
+	}
+	sync_epoch_enter(); /* holds both back until we have measured */
+	pthread_t t;
+	ck_assert_int_eq(pthread_create(&t, NULL, remove_and_retire_then_idle, &m), 0);
+	ck_assert(wait_until_equal(&m.removed, 1));
+	long held = (long)mallinfo2().uordblks;
+	check_each_called(calls, RELOAD_OBJECTS, 0);
+	sync_epoch_exit();
+	int64_t start = now_ns();
+	int64_t took = wait_all_called(calls, RELOAD_OBJECTS, start);
+	ck_assert_msg(took >= 0, "values still pending 1 s after the removes");
+	report_latency("90 map values, all run after", took);
+	long want = RELOAD_OBJECTS * MAP_KEY_BYTES * 9 / 10;
+	while (held - (long)mallinfo2().uordblks < want && now_ns() - start < TIMELY_NS)
+		sleep_ns(NS_PER_MS);
+	ck_assert_msg(held - (long)mallinfo2().uordblks >= want,
+		      "the map's removed nodes were not freed within 1 s (%ld of %ld bytes)",
+		      held - (long)mallinfo2().uordblks, want);
+	atomic_store(&m.leave, 1);
+	ck_assert_int_eq(pthread_join(t, NULL), 0);
+	sync_map_destroy(m.map, NULL);
+}
+END_TEST
+
+/* A queue-only program: the queue's segments, retired by its pops through
+ * the epoch's internal no-waiting retire, start the reclaimer by the
+ * thread's 64th retire, and go back to malloc without further calls once
+ * the queue is destroyed. */
+#define QUEUE_SEGMENTS 70
+#define QUEUE_SEGMENT_BYTES (1024 * 16) /* its slots, at least */
+
+struct queue_user {
+	atomic_int done, leave;
+};
+
+static void *push_pop_destroy_then_idle(void *arg)
+{
+	struct queue_user *u = arg;
+	sync_queue_t *q = sync_queue_create();
+	ck_assert_ptr_nonnull(q);
+	for (long i = 0; i < QUEUE_SEGMENTS * 1024L; i++) {
+		void *item;
+		ck_assert_int_eq(sync_queue_push(q, (void *)i), 0);
+		ck_assert_int_eq(sync_queue_pop(q, &item), 0);
+	}
+	sync_queue_destroy(q);
+	atomic_store(&u->done, 1);
+	while (!atomic_load(&u->leave))
+		sleep_ns(NS_PER_MS);
+	return NULL;
+}
+
+START_TEST(queue_segments_are_freed_without_further_calls)
+{
+	struct queue_user u = { 0, 0 };
+	int before = count_tasks();
+	sync_epoch_enter(); /* holds every segment back until we have measured */
+	pthread_t t;
+	ck_assert_int_eq(pthread_create(&t, NULL, push_pop_destroy_then_idle, &u), 0);
+	ck_assert(wait_until_equal(&u.done, 1));
+	long held = (long)mallinfo2().uordblks;
+	ck_assert_int_eq(count_tasks(), before + 2); /* t and the reclaimer */
+	sync_epoch_exit();
+	int64_t start = now_ns();
+	long want = (QUEUE_SEGMENTS - 5) * (long)QUEUE_SEGMENT_BYTES;
+	while (held - (long)mallinfo2().uordblks < want && now_ns() - start < TIMELY_NS)
+		sleep_ns(NS_PER_MS);
+	ck_assert_msg(held - (long)mallinfo2().uordblks >= want,
+		      "the queue's segments were not freed within 1 s (%ld of %ld bytes)",
+		      held - (long)mallinfo2().uordblks, want);
+	report_latency("70 queue segments, freed after", now_ns() - start);
+	atomic_store(&u.leave, 1);
+	ck_assert_int_eq(pthread_join(t, NULL), 0);
+}
+END_TEST
+
+static _Thread_local int ran_here; /* callbacks count_here ran in this thread */
+
+static void count_here(void *p)
+{
+	ran_here++;
+	count_call(p);
+}
+
+struct hold {
+	atomic_int started, release;
+};
+
+static void hold_until_released(void *p)
+{
+	struct hold *h = p;
+	atomic_store(&h->started, 1);
+	while (!atomic_load(&h->release))
+		sleep_ns(NS_PER_MS);
+}
+
+START_TEST(poll_without_pending_callbacks_returns_zero)
+{
+	errno = EDOM;
+	ck_assert_uint_eq(sync_epoch_poll(), 0); /* first call of the thread */
+	ck_assert_int_eq(errno, EDOM);
+	ck_assert_uint_eq(sync_epoch_poll(), 0);
+	atomic_int calls = 0;
+	sync_epoch_retire(&calls, count_call);
+	sync_epoch_barrier();
+	ck_assert_uint_eq(sync_epoch_poll(), 0);
+	ck_assert_int_eq(atomic_load(&calls), 1);
+}
+END_TEST
+
+/* The reclaimer is held in a callback that blocks: poll runs the ready
+ * callbacks itself, and returns how many; synchronize does not wait for
+ * the blocked callback. */
+START_TEST(poll_runs_ready_callbacks_and_returns_how_many)
+{
+	static atomic_int calls[10];
+	struct hold h = { 0, 0 };
+	sync_epoch_retire(&h, hold_until_released);
+	ck_assert(wait_until_equal(&h.started, 1)); /* in the reclaimer */
+	for (int i = 0; i < 10; i++)
+		sync_epoch_retire(&calls[i], count_here);
+	errno = EDOM;
+	ck_assert_uint_eq(sync_epoch_poll(), 10);
+	ck_assert_int_eq(errno, EDOM);
+	ck_assert_int_eq(ran_here, 10);
+	check_each_called(calls, 10, 1);
+	ck_assert_uint_eq(sync_epoch_poll(), 0);
+	int64_t start = now_ns();
+	sync_epoch_synchronize();
+	ck_assert_int_lt(now_ns() - start, PROMPT_NS);
+	atomic_store(&h.release, 1);
+	sync_epoch_barrier();
+	check_each_called(calls, 10, 1);
+}
+END_TEST
+
+START_TEST(poll_runs_nothing_that_a_running_section_may_see)
+{
+	static atomic_int calls[10];
+	struct reader old;
+	reader_start(&old, 1, NULL, 0);
+	for (int i = 0; i < 10; i++)
+		sync_epoch_retire(&calls[i], count_here);
+	size_t ran = 0;
+	for (int i = 0; i < 20; i++) {
+		ran += sync_epoch_poll();
+		sleep_ns(10 * NS_PER_MS);
+	}
+	ck_assert_uint_eq(ran, 0);
+	check_each_called(calls, 10, 0);
+	sync_epoch_enter(); /* and inside the poller's own section */
+	atomic_int own = 0;
+	sync_epoch_retire(&own, count_here);
+	reader_hold(&old, 0);
+	for (int i = 0; i < 20; i++) {
+		ran += sync_epoch_poll();
+		sleep_ns(NS_PER_MS);
+	}
+	ck_assert_int_eq(atomic_load(&own), 0);
+	sync_epoch_exit();
+	int64_t start = now_ns();
+	while (now_ns() - start < TIMELY_NS && atomic_load(&own) == 0)
+		ran += sync_epoch_poll();
+	ck_assert_int_eq(atomic_load(&own), 1);
+	ck_assert_int_ge(wait_all_called(calls, 10, start), 0);
+	ck_assert_uint_eq(ran, (size_t)ran_here); /* the rest ran in the reclaimer */
+	reader_finish(&old);
+}
+END_TEST
+
+/* In a child forked after the parent's reclaimer started. */
+static int child_retires_once(void *arg)
+{
+	(void)arg;
+	static atomic_int calls[RELOAD_OBJECTS];
+	int before = count_tasks();
+	retire_counted(calls, RELOAD_OBJECTS);
+	if (count_tasks() != before + 1)
+		return 1;
+	return wait_all_called(calls, RELOAD_OBJECTS, now_ns()) >= 0 ? 0 : 2;
+}
+
+START_TEST(fork_child_gets_its_own_reclaimer_at_its_first_retire)
+{
+	atomic_int calls = 0;
+	sync_epoch_retire(&calls, count_call);
+	ck_assert_int_ge(wait_all_called(&calls, 1, now_ns()), 0);
+	ck_assert_int_eq(child_status(fork_running(child_retires_once, NULL)), 0);
+}
+END_TEST
+
+/* In a child: exit() while the reclaimer is in a callback that blocks. */
+static int child_exits_while_reclaimer_blocks(void *arg)
+{
+	(void)arg;
+	static struct hold h;
+	sync_epoch_retire(&h, hold_until_released);
+	while (!atomic_load(&h.started))
+		sleep_ns(NS_PER_MS);
+	exit(0);
+}
+
+static void sleep_then_count(void *p)
+{
+	sleep_ns(2 * NS_PER_MS);
+	atomic_fetch_add((atomic_int *)p, 1);
+}
+
+static atomic_int *exit_counts; /* [0]: callbacks run; [1]: run after exit began */
+
+/* Registered before libsync's handler, so it runs after it. */
+static void count_runs_after_exit(void)
+{
+	int at = atomic_load(&exit_counts[0]);
+	sleep_ns(50 * NS_PER_MS);
+	atomic_store(&exit_counts[1], atomic_load(&exit_counts[0]) - at);
+}
+
+/* In a child: exit() while the reclaimer works through 500 slow
+ * callbacks: it stops at the next one. Retired inside a section, so that
+ * none runs before the last is queued. */
+static int child_exits_while_reclaimer_runs_many(void *arg)
+{
+	atomic_int *ran = arg;
+	exit_counts = arg;
+	if (atexit(count_runs_after_exit) != 0)
+		return 10;
+	sync_epoch_enter();
+	for (int i = 0; i < 500; i++)
+		sync_epoch_retire(ran, sleep_then_count);
+	sync_epoch_exit();
+	while (!atomic_load(ran))
+		sleep_ns(NS_PER_MS);
+	exit(0);
+}
+
+START_TEST(exit_while_reclaimer_runs_callbacks_exits_promptly_without_running_the_rest)
+{
+	int64_t start = now_ns();
+	ck_assert_int_eq(child_status(fork_running(child_exits_while_reclaimer_blocks, NULL)), 0);
+	ck_assert_int_lt(now_ns() - start, TIMELY_NS);
+	atomic_int *ran = map_shared(2 * sizeof *ran);
+	ck_assert_int_eq(child_status(fork_running(child_exits_while_reclaimer_runs_many, ran)), 0);
+	ck_assert_int_lt(atomic_load(&ran[0]), 500);
+	ck_assert_msg(atomic_load(&ran[1]) == 0, "%d callbacks ran after exit() began",
+		      atomic_load(&ran[1]));
+}
+END_TEST
+
 /* ---- the suite: every group in both modes ------------------------------- */
 
 static TCase *mode_tcase(Suite *s, const char *name, bool no_membarrier)
@@ -1574,6 +2146,21 @@ static void add_groups(Suite *s, bool nomb)
 		tcase_add_test(tc, first_use_with_membarrier_refused_leaves_errno_alone);
 	tcase_add_test(tc, cancel_while_synchronize_waits_does_not_cancel_it);
 	tcase_add_test(tc, cancel_while_barrier_waits_does_not_cancel_it);
+
+	tc = mode_tcase(s, nomb ? "timely_no_membarrier" : "timely", nomb);
+	tcase_add_test(tc, no_reclaimer_thread_before_first_retire_then_exactly_one);
+	tcase_add_test(tc, reclaimer_sleeps_while_nothing_is_pending_until_next_retire);
+	tcase_add_test(tc, callbacks_of_thread_that_retires_once_run_without_further_calls);
+	tcase_add_test(tc, callbacks_wait_for_reader_then_run_without_further_calls);
+	tcase_add_test(tc, callbacks_of_thread_that_retires_steadily_run_within_a_second_each);
+	tcase_add_test(tc, callback_run_by_reclaimer_can_take_locks_and_retire);
+	tcase_add_test(tc, map_values_and_nodes_removed_once_are_reclaimed_without_further_calls);
+	tcase_add_test(tc, queue_segments_are_freed_without_further_calls);
+	tcase_add_test(tc, poll_without_pending_callbacks_returns_zero);
+	tcase_add_test(tc, poll_runs_ready_callbacks_and_returns_how_many);
+	tcase_add_test(tc, poll_runs_nothing_that_a_running_section_may_see);
+	tcase_add_test(tc, fork_child_gets_its_own_reclaimer_at_its_first_retire);
+	tcase_add_test(tc, exit_while_reclaimer_runs_callbacks_exits_promptly_without_running_the_rest);
 }
 
 static Suite *suite(void)

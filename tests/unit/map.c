@@ -3,6 +3,7 @@
 #define _GNU_SOURCE /* pthreads under strict -std modes */
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -85,6 +86,24 @@ static int remove_key(sync_map_t *m, long i, void **old)
 {
 	struct key k = key_of(i);
 	return sync_map_remove(m, k.bytes, k.len, old);
+}
+
+static int get_or_insert_key(sync_map_t *m, long i, void *value, void **actual)
+{
+	struct key k = key_of(i);
+	return sync_map_get_or_insert(m, k.bytes, k.len, value, actual);
+}
+
+static int replace_key(sync_map_t *m, long i, void *expected, void *desired)
+{
+	struct key k = key_of(i);
+	return sync_map_replace(m, k.bytes, k.len, expected, desired);
+}
+
+static int remove_if_key(sync_map_t *m, long i, void *expected)
+{
+	struct key k = key_of(i);
+	return sync_map_remove_if(m, k.bytes, k.len, expected);
 }
 
 static sync_map_t *new_map(size_t hint)
@@ -625,6 +644,104 @@ START_TEST(remove_with_null_key_and_nonzero_length_returns_einval_and_changes_no
 }
 END_TEST
 
+START_TEST(get_or_insert_to_null_map_returns_einval)
+{
+	struct key k = key_of(1);
+	void *actual = UNTOUCHED;
+	ck_assert_int_eq(sync_map_get_or_insert(NULL, k.bytes, k.len, value_of(1), &actual),
+			 EINVAL);
+	ck_assert_int_eq(sync_map_get_or_insert(NULL, NULL, 0, value_of(1), NULL), EINVAL);
+	ck_assert_ptr_eq(actual, UNTOUCHED);
+}
+END_TEST
+
+START_TEST(get_or_insert_with_null_key_and_nonzero_length_returns_einval_and_changes_nothing)
+{
+	sync_map_t *m = sample_map();
+	void *actual = UNTOUCHED;
+	ck_assert_int_eq(sync_map_get_or_insert(m, NULL, 4, value_of(99), &actual), EINVAL);
+	ck_assert_int_eq(sync_map_get_or_insert(m, NULL, 1, value_of(99), NULL), EINVAL);
+	ck_assert_ptr_eq(actual, UNTOUCHED);
+	check_sample_and_destroy(m);
+}
+END_TEST
+
+START_TEST(get_or_insert_of_null_value_returns_einval_and_changes_nothing)
+{
+	sync_map_t *m = sample_map();
+	struct key present = key_of(3), absent = key_of(30);
+	void *actual = UNTOUCHED;
+	ck_assert_int_eq(sync_map_get_or_insert(m, present.bytes, present.len, NULL, &actual),
+			 EINVAL);
+	ck_assert_int_eq(sync_map_get_or_insert(m, absent.bytes, absent.len, NULL, &actual),
+			 EINVAL);
+	ck_assert_int_eq(sync_map_get_or_insert(m, NULL, 0, NULL, NULL), EINVAL);
+	ck_assert_ptr_eq(actual, UNTOUCHED);
+	check_sample_and_destroy(m);
+}
+END_TEST
+
+START_TEST(replace_in_null_map_returns_einval)
+{
+	struct key k = key_of(1);
+	ck_assert_int_eq(sync_map_replace(NULL, k.bytes, k.len, value_of(1), value_of(2)), EINVAL);
+	ck_assert_int_eq(sync_map_replace(NULL, NULL, 0, value_of(1), value_of(2)), EINVAL);
+}
+END_TEST
+
+START_TEST(replace_with_null_key_and_nonzero_length_returns_einval_and_changes_nothing)
+{
+	sync_map_t *m = sample_map();
+	ck_assert_int_eq(sync_map_replace(m, NULL, 4, value_of(3), value_of(99)), EINVAL);
+	ck_assert_int_eq(sync_map_replace(m, NULL, 1, value_of(3), value_of(99)), EINVAL);
+	check_sample_and_destroy(m);
+}
+END_TEST
+
+START_TEST(replace_with_null_expected_or_desired_returns_einval_and_changes_nothing)
+{
+	sync_map_t *m = sample_map();
+	struct key present = key_of(3), absent = key_of(30);
+	ck_assert_int_eq(sync_map_replace(m, present.bytes, present.len, value_of(3), NULL),
+			 EINVAL);
+	ck_assert_int_eq(sync_map_replace(m, present.bytes, present.len, NULL, value_of(99)),
+			 EINVAL);
+	ck_assert_int_eq(sync_map_replace(m, present.bytes, present.len, NULL, NULL), EINVAL);
+	ck_assert_int_eq(sync_map_replace(m, absent.bytes, absent.len, value_of(3), NULL),
+			 EINVAL);
+	ck_assert_int_eq(sync_map_replace(m, absent.bytes, absent.len, NULL, value_of(99)),
+			 EINVAL);
+	check_sample_and_destroy(m);
+}
+END_TEST
+
+START_TEST(remove_if_from_null_map_returns_einval)
+{
+	struct key k = key_of(1);
+	ck_assert_int_eq(sync_map_remove_if(NULL, k.bytes, k.len, value_of(1)), EINVAL);
+	ck_assert_int_eq(sync_map_remove_if(NULL, NULL, 0, value_of(1)), EINVAL);
+}
+END_TEST
+
+START_TEST(remove_if_with_null_key_and_nonzero_length_returns_einval_and_changes_nothing)
+{
+	sync_map_t *m = sample_map();
+	ck_assert_int_eq(sync_map_remove_if(m, NULL, 4, value_of(3)), EINVAL);
+	ck_assert_int_eq(sync_map_remove_if(m, NULL, 1, value_of(3)), EINVAL);
+	check_sample_and_destroy(m);
+}
+END_TEST
+
+START_TEST(remove_if_with_null_expected_returns_einval_and_changes_nothing)
+{
+	sync_map_t *m = sample_map();
+	struct key present = key_of(3), absent = key_of(30);
+	ck_assert_int_eq(sync_map_remove_if(m, present.bytes, present.len, NULL), EINVAL);
+	ck_assert_int_eq(sync_map_remove_if(m, absent.bytes, absent.len, NULL), EINVAL);
+	check_sample_and_destroy(m);
+}
+END_TEST
+
 START_TEST(size_of_null_map_is_zero)
 {
 	ck_assert_uint_eq(sync_map_size(NULL), 0);
@@ -891,6 +1008,247 @@ START_TEST(operations_inside_callers_read_side_section_work)
 	ck_assert_int_eq(insert_key(m, 5, value_of(5)), 0);
 	check_exactly(m, 0, 50);
 	sync_map_destroy(m, NULL);
+}
+END_TEST
+
+/* ---- get_or_insert, replace, remove_if ---------------------------------- */
+
+START_TEST(get_or_insert_of_absent_key_inserts_and_sets_actual_to_value)
+{
+	sync_map_t *m = sample_map();
+	void *actual = UNTOUCHED;
+	ck_assert_int_eq(get_or_insert_key(m, 10, value_of(10), &actual), 0);
+	ck_assert_ptr_eq(actual, value_of(10));
+	check_exactly(m, 0, 11);
+	sync_map_destroy(m, NULL);
+}
+END_TEST
+
+START_TEST(get_or_insert_of_present_key_returns_eexist_with_value_present_and_keeps_it)
+{
+	sync_map_t *m = sample_map();
+	void *actual = UNTOUCHED;
+	ck_assert_int_eq(get_or_insert_key(m, 4, value_of(4 + REPLACED), &actual), EEXIST);
+	ck_assert_ptr_eq(actual, value_of(4));
+	check_sample_and_destroy(m);
+}
+END_TEST
+
+START_TEST(get_or_insert_returns_latest_value_stored)
+{
+	sync_map_t *m = sample_map();
+	void *actual = UNTOUCHED;
+	ck_assert_int_eq(put_key(m, 4, value_of(4 + REPLACED), NULL), 0);
+	ck_assert_int_eq(get_or_insert_key(m, 4, value_of(99), &actual), EEXIST);
+	ck_assert_ptr_eq(actual, value_of(4 + REPLACED));
+	ck_assert_int_eq(replace_key(m, 4, value_of(4 + REPLACED), value_of(4)), 0);
+	ck_assert_int_eq(get_or_insert_key(m, 4, value_of(99), &actual), EEXIST);
+	ck_assert_ptr_eq(actual, value_of(4));
+	check_sample_and_destroy(m);
+}
+END_TEST
+
+START_TEST(get_or_insert_with_null_actual_inserts_once_then_returns_eexist)
+{
+	sync_map_t *m = sample_map();
+	ck_assert_int_eq(get_or_insert_key(m, 10, value_of(10), NULL), 0);
+	ck_assert_int_eq(get_or_insert_key(m, 10, value_of(10 + REPLACED), NULL), EEXIST);
+	ck_assert_int_eq(get_or_insert_key(m, 3, value_of(3 + REPLACED), NULL), EEXIST);
+	check_exactly(m, 0, 11);
+	sync_map_destroy(m, NULL);
+}
+END_TEST
+
+START_TEST(get_or_insert_after_remove_inserts_again)
+{
+	sync_map_t *m = sample_map();
+	void *actual = UNTOUCHED;
+	ck_assert_int_eq(remove_key(m, 4, NULL), 0);
+	ck_assert_int_eq(get_or_insert_key(m, 4, value_of(4), &actual), 0);
+	ck_assert_ptr_eq(actual, value_of(4));
+	ck_assert_int_eq(remove_if_key(m, 4, value_of(4)), 0);
+	actual = UNTOUCHED;
+	ck_assert_int_eq(get_or_insert_key(m, 4, value_of(4), &actual), 0);
+	ck_assert_ptr_eq(actual, value_of(4));
+	check_sample_and_destroy(m);
+}
+END_TEST
+
+START_TEST(replace_of_absent_key_returns_enoent_and_adds_nothing)
+{
+	sync_map_t *m = sample_map();
+	ck_assert_int_eq(replace_key(m, 10, value_of(10), value_of(10 + REPLACED)), ENOENT);
+	ck_assert_int_eq(remove_key(m, 4, NULL), 0);
+	ck_assert_int_eq(replace_key(m, 4, value_of(4), value_of(4 + REPLACED)), ENOENT);
+	ck_assert_int_eq(insert_key(m, 4, value_of(4)), 0);
+	check_sample_and_destroy(m);
+}
+END_TEST
+
+START_TEST(replace_in_empty_map_returns_enoent)
+{
+	sync_map_t *m = new_map(0);
+	ck_assert_int_eq(replace_key(m, 1, value_of(1), value_of(2)), ENOENT);
+	ck_assert_int_eq(sync_map_replace(m, NULL, 0, value_of(1), value_of(2)), ENOENT);
+	check_exactly(m, 0, 0);
+	sync_map_destroy(m, NULL);
+}
+END_TEST
+
+START_TEST(replace_when_value_is_not_expected_returns_eagain_and_keeps_value)
+{
+	sync_map_t *m = sample_map();
+	ck_assert_int_eq(replace_key(m, 4, value_of(5), value_of(4 + REPLACED)), EAGAIN);
+	ck_assert_int_eq(replace_key(m, 4, value_of(4 + REPLACED), value_of(4 + REPLACED)),
+			 EAGAIN);
+	check_sample_and_destroy(m);
+}
+END_TEST
+
+START_TEST(replace_when_value_is_expected_stores_desired)
+{
+	sync_map_t *m = sample_map();
+	void *v = UNTOUCHED;
+	ck_assert_int_eq(replace_key(m, 4, value_of(4), value_of(4 + REPLACED)), 0);
+	ck_assert_int_eq(get_key(m, 4, &v), 0);
+	ck_assert_ptr_eq(v, value_of(4 + REPLACED));
+	ck_assert_uint_eq(sync_map_size(m), 10);
+	/* the old value no longer matches; the new one does */
+	ck_assert_int_eq(replace_key(m, 4, value_of(4), value_of(99)), EAGAIN);
+	ck_assert_int_eq(replace_key(m, 4, value_of(4 + REPLACED), value_of(4)), 0);
+	check_sample_and_destroy(m);
+}
+END_TEST
+
+START_TEST(replace_with_desired_equal_to_expected_succeeds_and_keeps_value)
+{
+	sync_map_t *m = sample_map();
+	ck_assert_int_eq(replace_key(m, 4, value_of(4), value_of(4)), 0);
+	check_sample_and_destroy(m);
+}
+END_TEST
+
+START_TEST(replace_changes_only_its_key)
+{
+	sync_map_t *m = new_map(0);
+	ck_assert_int_eq(insert_key(m, 1, value_of(7)), 0);
+	ck_assert_int_eq(insert_key(m, 2, value_of(7)), 0);
+	ck_assert_int_eq(replace_key(m, 1, value_of(7), value_of(8)), 0);
+	void *v = UNTOUCHED;
+	ck_assert_int_eq(get_key(m, 2, &v), 0);
+	ck_assert_ptr_eq(v, value_of(7));
+	ck_assert_int_eq(remove_if_key(m, 2, value_of(8)), EAGAIN);
+	ck_assert_int_eq(remove_if_key(m, 1, value_of(8)), 0);
+	ck_assert_int_eq(get_key(m, 2, &v), 0);
+	ck_assert_ptr_eq(v, value_of(7));
+	ck_assert_uint_eq(sync_map_size(m), 1);
+	sync_map_destroy(m, NULL);
+}
+END_TEST
+
+START_TEST(remove_if_of_absent_key_returns_enoent_and_changes_nothing)
+{
+	sync_map_t *m = sample_map();
+	ck_assert_int_eq(remove_if_key(m, 10, value_of(10)), ENOENT);
+	check_sample_and_destroy(m);
+}
+END_TEST
+
+START_TEST(remove_if_from_empty_map_returns_enoent)
+{
+	sync_map_t *m = new_map(0);
+	ck_assert_int_eq(remove_if_key(m, 1, value_of(1)), ENOENT);
+	ck_assert_int_eq(sync_map_remove_if(m, NULL, 0, value_of(1)), ENOENT);
+	check_exactly(m, 0, 0);
+	sync_map_destroy(m, NULL);
+}
+END_TEST
+
+START_TEST(remove_if_when_value_is_not_expected_returns_eagain_and_keeps_key)
+{
+	sync_map_t *m = sample_map();
+	ck_assert_int_eq(remove_if_key(m, 4, value_of(5)), EAGAIN);
+	ck_assert_int_eq(put_key(m, 4, value_of(4 + REPLACED), NULL), 0);
+	ck_assert_int_eq(remove_if_key(m, 4, value_of(4)), EAGAIN);
+	ck_assert_int_eq(put_key(m, 4, value_of(4), NULL), 0);
+	check_sample_and_destroy(m);
+}
+END_TEST
+
+START_TEST(remove_if_when_value_is_expected_removes_key)
+{
+	sync_map_t *m = sample_map();
+	ck_assert_int_eq(remove_if_key(m, 9, value_of(9)), 0);
+	check_exactly(m, 0, 9);
+	ck_assert_int_eq(remove_if_key(m, 9, value_of(9)), ENOENT);
+	ck_assert_int_eq(remove_key(m, 9, NULL), ENOENT);
+	sync_map_destroy(m, NULL);
+}
+END_TEST
+
+START_TEST(empty_key_works_with_get_or_insert_replace_and_remove_if)
+{
+	sync_map_t *m = sample_map();
+	void *actual = UNTOUCHED, *v = UNTOUCHED;
+	ck_assert_int_eq(sync_map_get_or_insert(m, NULL, 0, value_of(50), &actual), 0);
+	ck_assert_ptr_eq(actual, value_of(50));
+	ck_assert_int_eq(sync_map_get_or_insert(m, "", 0, value_of(51), &actual), EEXIST);
+	ck_assert_ptr_eq(actual, value_of(50));
+	ck_assert_int_eq(sync_map_replace(m, "", 0, value_of(51), value_of(52)), EAGAIN);
+	ck_assert_int_eq(sync_map_replace(m, NULL, 0, value_of(50), value_of(52)), 0);
+	ck_assert_int_eq(sync_map_get(m, NULL, 0, &v), 0);
+	ck_assert_ptr_eq(v, value_of(52));
+	ck_assert_int_eq(sync_map_remove_if(m, "", 0, value_of(50)), EAGAIN);
+	ck_assert_int_eq(sync_map_remove_if(m, "", 0, value_of(52)), 0);
+	ck_assert_int_eq(sync_map_get(m, NULL, 0, &v), ENOENT);
+	check_sample_and_destroy(m);
+}
+END_TEST
+
+START_TEST(key_too_long_returns_enomem_from_get_or_insert_enoent_from_replace_and_remove_if)
+{
+	/* the library must not read the key: 32 + keylen bytes overflow size_t */
+	static const size_t lens[] = { SIZE_MAX, SIZE_MAX - 1, SIZE_MAX - 16 };
+	sync_map_t *m = sample_map();
+	char key[8] = "key-3";
+	for (size_t i = 0; i < sizeof lens / sizeof lens[0]; i++) {
+		void *actual = UNTOUCHED;
+		ck_assert_int_eq(sync_map_get_or_insert(m, key, lens[i], value_of(99), &actual),
+				 ENOMEM);
+		ck_assert_ptr_eq(actual, UNTOUCHED);
+		ck_assert_int_eq(sync_map_replace(m, key, lens[i], value_of(3), value_of(99)),
+				 ENOENT);
+		ck_assert_int_eq(sync_map_remove_if(m, key, lens[i], value_of(3)), ENOENT);
+	}
+	check_sample_and_destroy(m);
+}
+END_TEST
+
+START_TEST(get_or_insert_replace_and_remove_if_leave_errno_alone_in_every_result)
+{
+	sync_map_t *m = sample_map();
+	void *actual;
+	int r[12];
+	errno = 4242;
+	r[0] = get_or_insert_key(m, 10, value_of(10), &actual);
+	r[1] = get_or_insert_key(m, 10, value_of(10), &actual);
+	r[2] = get_or_insert_key(m, 10, NULL, &actual);
+	r[3] = replace_key(m, 10, value_of(10), value_of(11));
+	r[4] = replace_key(m, 10, value_of(10), value_of(11));
+	r[5] = replace_key(m, 20, value_of(10), value_of(11));
+	r[6] = replace_key(NULL, 10, value_of(10), value_of(11));
+	r[7] = remove_if_key(m, 10, value_of(10));
+	r[8] = remove_if_key(m, 10, value_of(11));
+	r[9] = remove_if_key(m, 10, value_of(11));
+	r[10] = remove_if_key(m, 10, NULL);
+	r[11] = sync_map_get_or_insert(m, "k", SIZE_MAX, value_of(1), &actual);
+	int e = errno;
+	ck_assert_int_eq(e, 4242);
+	static const int want[12] = { 0, EEXIST, EINVAL, 0, EAGAIN, ENOENT, EINVAL,
+				      EAGAIN, 0, ENOENT, EINVAL, ENOMEM };
+	for (int i = 0; i < 12; i++)
+		ck_assert_msg(r[i] == want[i], "call %d returned %d, not %d", i, r[i], want[i]);
+	check_sample_and_destroy(m);
 }
 END_TEST
 
@@ -1411,6 +1769,56 @@ START_TEST(large_hint_map_shrunk_to_empty_takes_keys_again)
 }
 END_TEST
 
+/* Fails the test unless op returned want. */
+#define EXPECT_AT(op, want, i)                                                          \
+	do {                                                                              \
+		int r_ = (op);                                                            \
+		if (r_ != (want))                                                         \
+			ck_abort_msg("key %ld: %s returned %d, not %d", (long)(i), #op, r_, \
+				     (int)(want));                                       \
+	} while (0)
+
+START_TEST(get_or_insert_replace_and_remove_if_work_at_every_step_of_growth_and_shrinking)
+{
+	enum { N = 3000 };
+	sync_map_t *m = new_map(0);
+	for (long i = 0; i < N; i++) {
+		void *actual = UNTOUCHED;
+		EXPECT_AT(get_or_insert_key(m, i, value_of(i), &actual), 0, i);
+		if (actual != value_of(i))
+			ck_abort_msg("key %ld: inserted, actual %p", i, actual);
+		EXPECT_AT(get_or_insert_key(m, i / 2, value_of(i), &actual), EEXIST, i / 2);
+		if (actual != value_of(i / 2))
+			ck_abort_msg("key %ld: present, actual %p", i / 2, actual);
+		EXPECT_AT(replace_key(m, i / 3, value_of(i / 3), value_of(i / 3 + REPLACED)), 0,
+			  i / 3);
+		EXPECT_AT(replace_key(m, i / 3, value_of(i / 3), value_of(i / 3)), EAGAIN, i / 3);
+		EXPECT_AT(replace_key(m, i / 3, value_of(i / 3 + REPLACED), value_of(i / 3)), 0,
+			  i / 3);
+		EXPECT_AT(replace_key(m, i + 1, value_of(i + 1), value_of(i)), ENOENT, i + 1);
+		if (sync_map_size(m) != (size_t)i + 1)
+			ck_abort_msg("size %zu after %ld get_or_inserts", sync_map_size(m), i + 1);
+	}
+	check_exactly(m, 0, N);
+	for (long i = N - 1; i >= 0; i--) {
+		EXPECT_AT(remove_if_key(m, i, value_of(i + REPLACED)), EAGAIN, i);
+		EXPECT_AT(remove_if_key(m, i, value_of(i)), 0, i);
+		EXPECT_AT(remove_if_key(m, i, value_of(i)), ENOENT, i);
+		EXPECT_AT(replace_key(m, i, value_of(i), value_of(i)), ENOENT, i);
+		if (i > 0) {
+			EXPECT_AT(replace_key(m, i / 2, value_of(i / 2), value_of(i / 2 + REPLACED)),
+				  0, i / 2);
+			EXPECT_AT(replace_key(m, i / 2, value_of(i / 2 + REPLACED), value_of(i / 2)),
+				  0, i / 2);
+		}
+		if (sync_map_size(m) != (size_t)i)
+			ck_abort_msg("size %zu after %ld remove_ifs", sync_map_size(m), N - i);
+	}
+	check_exactly(m, 0, 0);
+	sync_map_destroy(m, NULL);
+}
+END_TEST
+
 /* ---- memory ------------------------------------------------------------- */
 
 START_TEST(table_shrinks_after_removing_all_keys)
@@ -1657,6 +2065,56 @@ START_TEST(get_and_remove_without_memory_still_work)
 }
 END_TEST
 
+START_TEST(get_or_insert_without_memory_returns_enomem_changes_nothing_and_keeps_errno)
+{
+	if (!FAULTS)
+		return; /* see plain_malloc() in util.h */
+	sync_map_t *m = sample_map();
+	void *actual = UNTOUCHED, *present = UNTOUCHED;
+	fail_allocations(0, 1, 0);
+	errno = 4242;
+	int r = get_or_insert_key(m, 10, value_of(10), &actual);
+	int r2 = sync_map_get_or_insert(m, NULL, 0, value_of(11), NULL);
+	int r3 = get_or_insert_key(m, 4, value_of(4 + REPLACED), &present);
+	int e = errno;
+	long failed = allocations_failed();
+	ck_assert_int_eq(r, ENOMEM);
+	ck_assert_int_eq(r2, ENOMEM);
+	ck_assert_ptr_eq(actual, UNTOUCHED);
+	ck_assert_int_ge(failed, 2);
+	ck_assert_int_eq(e, 4242);
+	/* a present key is found as by get, which allocates nothing */
+	ck_assert_int_eq(r3, EEXIST);
+	ck_assert_ptr_eq(present, value_of(4));
+	check_sample_and_destroy(m);
+}
+END_TEST
+
+START_TEST(replace_and_remove_if_without_memory_still_work)
+{
+	if (!FAULTS)
+		return; /* see plain_malloc() in util.h */
+	sync_map_t *m = sample_map();
+	int r[6];
+	fail_allocations(0, 1, 0);
+	errno = 4242;
+	r[0] = replace_key(m, 3, value_of(3), value_of(3 + REPLACED));
+	r[1] = replace_key(m, 3, value_of(3), value_of(3 + REPLACED));
+	r[2] = remove_if_key(m, 3, value_of(3));
+	r[3] = remove_if_key(m, 3, value_of(3 + REPLACED));
+	r[4] = remove_if_key(m, 3, value_of(3 + REPLACED));
+	r[5] = replace_key(m, 3, value_of(3), value_of(3 + REPLACED));
+	int e = errno;
+	allocations_failed();
+	static const int want[6] = { 0, EAGAIN, EAGAIN, 0, ENOENT, ENOENT };
+	for (int i = 0; i < 6; i++)
+		ck_assert_msg(r[i] == want[i], "call %d returned %d, not %d", i, r[i], want[i]);
+	ck_assert_int_eq(e, 4242);
+	ck_assert_int_eq(insert_key(m, 3, value_of(3)), 0);
+	check_sample_and_destroy(m);
+}
+END_TEST
+
 START_TEST(removes_without_memory_all_succeed)
 {
 	if (!FAULTS)
@@ -1724,8 +2182,9 @@ START_TEST(failed_inserts_leak_nothing)
 }
 END_TEST
 
-/* Inserts keys 0 .. n - 1 with the faults armed as given, then checks that
- * exactly the inserts that returned 0 took effect, each failure was
+/* Inserts keys 0 .. n - 1 (put, insert and get_or_insert in turn) with the
+ * faults armed as given, then checks that exactly the inserts that
+ * returned 0 took effect (get_or_insert setting *actual only then), each failure was
  * ENOMEM and came from a failed allocation, and that the failed keys go
  * in once memory is back. */
 static void check_inserts_with_failing_allocations(long n, long nth, long every,
@@ -1739,9 +2198,16 @@ static void check_inserts_with_failing_allocations(long n, long nth, long every,
 	for (long i = 0; i < n; i++) {
 		long failed_before = allocations_failed_so_far();
 		struct key k = key_of(i);
-		result[i] = i % 2 ? sync_map_insert(m, k.bytes, k.len, value_of(i))
-				  : sync_map_put(m, k.bytes, k.len, value_of(i), NULL);
+		void *actual = UNTOUCHED;
+		if (i % 3 == 0)
+			result[i] = sync_map_put(m, k.bytes, k.len, value_of(i), NULL);
+		else if (i % 3 == 1)
+			result[i] = sync_map_insert(m, k.bytes, k.len, value_of(i));
+		else
+			result[i] = sync_map_get_or_insert(m, k.bytes, k.len, value_of(i), &actual);
 		failed_during[i] = allocations_failed_so_far() - failed_before;
+		if (i % 3 == 2 && actual != (result[i] == 0 ? value_of(i) : UNTOUCHED))
+			result[i] = -1; /* reported below, once disarmed */
 	}
 	long failed = allocations_failed();
 	long inserted = 0;
@@ -2313,7 +2779,8 @@ static void check_model(struct model *md, long op)
 			ck_abort_msg("op %ld: foreach visited key %ld %d times", op, i, md->seen[i]);
 }
 
-enum model_op { GET, PUT, PUT_NO_OLD, INSERT, REMOVE, REMOVE_NO_OLD };
+enum model_op { GET, PUT, PUT_NO_OLD, INSERT, REMOVE, REMOVE_NO_OLD, GET_OR_INSERT,
+		REPLACE, REMOVE_IF };
 
 /* ops random operations, their keys at random alignments; phases of 20000
  * ops alternate between mostly adding and mostly removing (about 940 and 60
@@ -2335,13 +2802,16 @@ static void run_model(long ops, uint64_t seed, int fail_one_in)
 		if (pick < 20)
 			kind = GET;
 		else if ((pick < 95) == adding) /* 75% of one kind, 5% of the other */
-			kind = pick % 3 == 0 ? PUT : pick % 3 == 1 ? PUT_NO_OLD : INSERT;
+			kind = (enum model_op[]){ PUT, PUT_NO_OLD, INSERT, GET_OR_INSERT,
+						  REPLACE }[pick % 5];
 		else
-			kind = pick % 2 ? REMOVE : REMOVE_NO_OLD;
+			kind = (enum model_op[]){ REMOVE, REMOVE_NO_OLD, REMOVE_IF }[pick % 3];
 		unsigned char *key = buf + (r >> 48) % 16;
 		size_t len = model_key(i, key);
 		void *value = value_of(op), *out = UNTOUCHED;
 		void *had = md.value[i];
+		/* replace and remove_if expect the value held half the time */
+		void *expected = had && (r >> 60) % 2 ? had : value_of(ops + op);
 		bool armed = fail_one_in && (r >> 40) % (uint64_t)fail_one_in == 0;
 		if (armed)
 			fail_allocations(1 + (long)((r >> 56) % 4), 0, 0);
@@ -2362,13 +2832,23 @@ static void run_model(long ops, uint64_t seed, int fail_one_in)
 		case REMOVE:
 			got = sync_map_remove(md.m, key, len, &out);
 			break;
-		default:
+		case REMOVE_NO_OLD:
 			got = sync_map_remove(md.m, key, len, NULL);
+			break;
+		case GET_OR_INSERT:
+			got = sync_map_get_or_insert(md.m, key, len, value, &out);
+			break;
+		case REPLACE:
+			got = sync_map_replace(md.m, key, len, expected, value);
+			break;
+		default:
+			got = sync_map_remove_if(md.m, key, len, expected);
 			break;
 		}
 		bool failed = armed && allocations_failed() > 0;
 		memset(key, 0xee, len); /* the key was copied, if kept */
-		if (got == ENOMEM && failed && (kind == PUT || kind == PUT_NO_OLD || kind == INSERT)) {
+		bool adds = kind == PUT || kind == PUT_NO_OLD || kind == INSERT || kind == GET_OR_INSERT;
+		if (got == ENOMEM && failed && adds && out == UNTOUCHED) {
 			void *v = UNTOUCHED;
 			len = model_key(i, key);
 			int now = sync_map_get(md.m, key, len, &v);
@@ -2395,18 +2875,28 @@ static void run_model(long ops, uint64_t seed, int fail_one_in)
 		case REMOVE:
 			ok = had ? got == 0 && out == had : got == ENOENT;
 			break;
-		default:
+		case REMOVE_NO_OLD:
 			ok = got == (had ? 0 : ENOENT);
+			break;
+		case GET_OR_INSERT:
+			ok = had ? got == EEXIST && out == had : got == 0 && out == value;
+			break;
+		default: /* REPLACE, REMOVE_IF */
+			ok = got == (!had ? ENOENT : expected == had ? 0 : EAGAIN);
 			break;
 		}
 		if (!ok)
 			ck_abort_msg("seed %#llx op %ld: operation %d on key %ld returned %d, out %p;"
 				     " model value %p",
 				     (unsigned long long)seed, op, (int)kind, i, got, out, had);
-		if (kind == PUT || kind == PUT_NO_OLD || (kind == INSERT && !had)) {
+		bool inserts = (kind == INSERT || kind == GET_OR_INSERT) && !had;
+		bool replaces = kind == REPLACE && had && expected == had;
+		bool removes = kind == REMOVE || kind == REMOVE_NO_OLD ||
+			       (kind == REMOVE_IF && expected == had);
+		if (kind == PUT || kind == PUT_NO_OLD || inserts || replaces) {
 			md.value[i] = value;
 			md.size += !had;
-		} else if ((kind == REMOVE || kind == REMOVE_NO_OLD) && had) {
+		} else if (removes && had) {
 			md.value[i] = NULL;
 			md.size--;
 		}
@@ -2530,6 +3020,128 @@ START_TEST(get_in_one_thread_finds_keys_present_throughout_while_another_resizes
 	ck_assert_int_eq(atomic_load(&z.errors), 0);
 	check_exactly(z.m, 0, 1000);
 	sync_map_destroy(z.m, NULL);
+}
+END_TEST
+
+/* One round of the conditional operations on key i, which holds value_of(i)
+ * before and after; the number of results that were not as expected. */
+static long conditional_round(sync_map_t *m, long i)
+{
+	void *was = value_of(i), *now = value_of(i + REPLACED), *actual = UNTOUCHED;
+	long bad = 0;
+	bad += replace_key(m, i, was, now) != 0;
+	bad += replace_key(m, i, was, now) != EAGAIN;
+	bad += get_or_insert_key(m, i, was, &actual) != EEXIST || actual != now;
+	bad += remove_if_key(m, i, was) != EAGAIN;
+	bad += remove_if_key(m, i, now) != 0;
+	bad += replace_key(m, i, now, was) != ENOENT;
+	bad += remove_if_key(m, i, now) != ENOENT;
+	actual = UNTOUCHED;
+	bad += get_or_insert_key(m, i, was, &actual) != 0 || actual != was;
+	return bad;
+}
+
+START_TEST(get_or_insert_replace_and_remove_if_are_exact_while_another_thread_resizes)
+{
+	static struct resizer z;
+	z = (struct resizer){ .m = new_map(0) };
+	insert_keys(z.m, 0, 1000);
+	pthread_t t;
+	ck_assert_int_eq(pthread_create(&t, NULL, grow_and_shrink, &z), 0);
+	long bad = 0, rounds = 0, first_bad = -1;
+	do {
+		for (long i = 0; i < 1000; i++)
+			if (conditional_round(z.m, i) && bad++ == 0)
+				first_bad = i;
+		rounds++;
+	} while (!atomic_load(&z.done));
+	ck_assert_int_eq(pthread_join(t, NULL), 0);
+	ck_assert_msg(bad == 0, "%ld of %ld rounds went wrong, first on key %ld", bad,
+		      rounds * 1000, first_bad);
+	ck_assert_int_eq(atomic_load(&z.errors), 0);
+	check_exactly(z.m, 0, 1000);
+	sync_map_destroy(z.m, NULL);
+}
+END_TEST
+
+/* get_or_insert of the same keys from several threads: one insert per key
+ * wins, and every thread is handed the winner's value. The threads meet at
+ * a spinning barrier before each batch of keys (a sleeping one wakes them
+ * too far apart), so that they race for each key. */
+#define RACE_BATCH 4L
+#define RACED_KEYS (RACE_BATCH * 3000L)
+
+/* Waits until all THREADS have arrived `round` times. */
+static void spin_barrier(atomic_long *arrived, long round)
+{
+	atomic_fetch_add(arrived, 1);
+	while (atomic_load(arrived) < round * THREADS)
+		sched_yield(); /* more threads than cores */
+}
+
+struct goi_race {
+	sync_map_t *m;
+	int index;
+	atomic_long *arrived;
+	atomic_int *wins;       /* per key */
+	_Atomic(void *) *first; /* per key: the first value a thread was handed */
+	atomic_int *errors;
+};
+
+static void *racer_value(long i, int index)
+{
+	return (void *)(uintptr_t)((i + 1) * 8 + index);
+}
+
+static void *get_or_insert_racer(void *arg)
+{
+	struct goi_race *g = arg;
+	for (long i = 0; i < RACED_KEYS; i++) {
+		if (i % RACE_BATCH == 0)
+			spin_barrier(g->arrived, i / RACE_BATCH + 1);
+		void *mine = racer_value(i, g->index), *actual = UNTOUCHED, *none = NULL;
+		int r = get_or_insert_key(g->m, i, mine, &actual);
+		if (r == 0)
+			atomic_fetch_add(&g->wins[i], 1);
+		if ((r == 0) != (actual == mine) || (r != 0 && r != EEXIST))
+			atomic_fetch_add(g->errors, 1);
+		if (!atomic_compare_exchange_strong(&g->first[i], &none, actual) &&
+		    none != actual)
+			atomic_fetch_add(g->errors, 1);
+	}
+	return NULL;
+}
+
+START_TEST(get_or_insert_from_several_threads_has_one_winner_per_key_seen_by_all)
+{
+	static atomic_int wins[RACED_KEYS];
+	static _Atomic(void *) first[RACED_KEYS];
+	atomic_int errors = 0;
+	sync_map_t *m = new_map(0);
+	for (long i = 0; i < RACED_KEYS; i++) {
+		atomic_init(&wins[i], 0);
+		atomic_init(&first[i], NULL);
+	}
+	struct goi_race g[THREADS];
+	pthread_t t[THREADS];
+	atomic_long arrived = 0;
+	for (int i = 0; i < THREADS; i++) {
+		g[i] = (struct goi_race){ m, i, &arrived, wins, first, &errors };
+		ck_assert_int_eq(pthread_create(&t[i], NULL, get_or_insert_racer, &g[i]), 0);
+	}
+	for (int i = 0; i < THREADS; i++)
+		ck_assert_int_eq(pthread_join(t[i], NULL), 0);
+	int bad = atomic_load(&errors);
+	ck_assert_msg(bad == 0, "%d calls returned a wrong result or value", bad);
+	ck_assert_uint_eq(sync_map_size(m), RACED_KEYS);
+	for (long i = 0; i < RACED_KEYS; i++) {
+		void *v = UNTOUCHED;
+		int r = get_key(m, i, &v);
+		if (atomic_load(&wins[i]) != 1 || r != 0 || v != atomic_load(&first[i]))
+			ck_abort_msg("key %ld: %d wins, get returned %d, %p, threads saw %p", i,
+				     atomic_load(&wins[i]), r, v, atomic_load(&first[i]));
+	}
+	sync_map_destroy(m, NULL);
 }
 END_TEST
 
@@ -2661,6 +3273,18 @@ static Suite *suite(void)
 	tcase_add_test(tc, remove_from_null_map_returns_einval);
 	tcase_add_test(tc,
 		       remove_with_null_key_and_nonzero_length_returns_einval_and_changes_nothing);
+	tcase_add_test(tc, get_or_insert_to_null_map_returns_einval);
+	tcase_add_test(tc,
+		       get_or_insert_with_null_key_and_nonzero_length_returns_einval_and_changes_nothing);
+	tcase_add_test(tc, get_or_insert_of_null_value_returns_einval_and_changes_nothing);
+	tcase_add_test(tc, replace_in_null_map_returns_einval);
+	tcase_add_test(tc,
+		       replace_with_null_key_and_nonzero_length_returns_einval_and_changes_nothing);
+	tcase_add_test(tc, replace_with_null_expected_or_desired_returns_einval_and_changes_nothing);
+	tcase_add_test(tc, remove_if_from_null_map_returns_einval);
+	tcase_add_test(tc,
+		       remove_if_with_null_key_and_nonzero_length_returns_einval_and_changes_nothing);
+	tcase_add_test(tc, remove_if_with_null_expected_returns_einval_and_changes_nothing);
 	tcase_add_test(tc, size_of_null_map_is_zero);
 	tcase_add_test(tc, foreach_of_null_map_returns_einval);
 	tcase_add_test(tc, foreach_with_null_fn_returns_einval_and_changes_nothing);
@@ -2687,6 +3311,29 @@ static Suite *suite(void)
 	tcase_add_test(tc, removed_key_can_be_inserted_and_put_again);
 	tcase_add_test(tc, same_value_under_two_keys_is_kept_under_both);
 	tcase_add_test(tc, operations_inside_callers_read_side_section_work);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("conditional");
+	tcase_add_test(tc, get_or_insert_of_absent_key_inserts_and_sets_actual_to_value);
+	tcase_add_test(tc,
+		       get_or_insert_of_present_key_returns_eexist_with_value_present_and_keeps_it);
+	tcase_add_test(tc, get_or_insert_returns_latest_value_stored);
+	tcase_add_test(tc, get_or_insert_with_null_actual_inserts_once_then_returns_eexist);
+	tcase_add_test(tc, get_or_insert_after_remove_inserts_again);
+	tcase_add_test(tc, replace_of_absent_key_returns_enoent_and_adds_nothing);
+	tcase_add_test(tc, replace_in_empty_map_returns_enoent);
+	tcase_add_test(tc, replace_when_value_is_not_expected_returns_eagain_and_keeps_value);
+	tcase_add_test(tc, replace_when_value_is_expected_stores_desired);
+	tcase_add_test(tc, replace_with_desired_equal_to_expected_succeeds_and_keeps_value);
+	tcase_add_test(tc, replace_changes_only_its_key);
+	tcase_add_test(tc, remove_if_of_absent_key_returns_enoent_and_changes_nothing);
+	tcase_add_test(tc, remove_if_from_empty_map_returns_enoent);
+	tcase_add_test(tc, remove_if_when_value_is_not_expected_returns_eagain_and_keeps_key);
+	tcase_add_test(tc, remove_if_when_value_is_expected_removes_key);
+	tcase_add_test(tc, empty_key_works_with_get_or_insert_replace_and_remove_if);
+	tcase_add_test(tc,
+		       key_too_long_returns_enomem_from_get_or_insert_enoent_from_replace_and_remove_if);
+	tcase_add_test(tc, get_or_insert_replace_and_remove_if_leave_errno_alone_in_every_result);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("keys");
@@ -2722,6 +3369,8 @@ static Suite *suite(void)
 	tcase_add_test(tc, removing_100000_keys_leaves_empty_map_that_takes_them_again);
 	tcase_add_test(tc, removing_keys_in_reverse_and_interleaved_orders_keeps_the_rest);
 	tcase_add_test(tc, large_hint_map_shrunk_to_empty_takes_keys_again);
+	tcase_add_test(tc,
+		       get_or_insert_replace_and_remove_if_work_at_every_step_of_growth_and_shrinking);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("memory");
@@ -2740,6 +3389,8 @@ static Suite *suite(void)
 	tcase_add_test(tc, empty_key_without_memory_returns_enomem_and_changes_nothing);
 	tcase_add_test(tc, put_replacing_without_memory_replaces_or_changes_nothing);
 	tcase_add_test(tc, insert_of_present_key_without_memory_keeps_value);
+	tcase_add_test(tc, get_or_insert_without_memory_returns_enomem_changes_nothing_and_keeps_errno);
+	tcase_add_test(tc, replace_and_remove_if_without_memory_still_work);
 	tcase_add_test(tc, get_and_remove_without_memory_still_work);
 	tcase_add_test(tc, removes_without_memory_all_succeed);
 	tcase_add_test(tc, map_works_again_once_memory_returns);
@@ -2782,6 +3433,8 @@ static Suite *suite(void)
 	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc, size_is_exact_after_inserts_and_removes_from_several_threads);
 	tcase_add_test(tc, get_in_one_thread_finds_keys_present_throughout_while_another_resizes);
+	tcase_add_test(tc, get_or_insert_replace_and_remove_if_are_exact_while_another_thread_resizes);
+	tcase_add_test(tc, get_or_insert_from_several_threads_has_one_winner_per_key_seen_by_all);
 	tcase_add_test(tc, removes_never_wait_for_reader_that_waits_inside_its_section_for_remover);
 	tcase_add_test(tc, heap_stays_flat_over_many_short_lived_threads_that_put_and_remove);
 	suite_add_tcase(s, tc);

@@ -1749,6 +1749,579 @@ START_TEST(cancelled_waiter_leaves_no_sleeper_behind)
 }
 END_TEST
 
+/* ---- close -------------------------------------------------------------- */
+
+/* Close's cases run on both kinds: an unbounded queue and a bounded one
+ * large enough for every item they push. */
+static sync_queue_t *new_queue_of_kind(int bounded)
+{
+	sync_queue_t *q = bounded ? sync_queue_create_bounded(4096) : sync_queue_create();
+	ck_assert_ptr_nonnull(q);
+	return q;
+}
+
+START_TEST(close_of_null_queue_does_nothing)
+{
+	sync_queue_close(NULL);
+}
+END_TEST
+
+START_TEST(push_after_close_returns_epipe_and_queues_nothing)
+{
+	sync_queue_t *q = new_queue_of_kind(_i);
+	sync_queue_close(q);
+	ck_assert_int_eq(sync_queue_push(q, item_of(1)), EPIPE);
+	ck_assert_int_eq(sync_queue_push_wait(q, item_of(2), NULL), EPIPE);
+	struct timespec d = sync_deadline(0);
+	ck_assert_int_eq(sync_queue_push_wait(q, item_of(3), &d), EPIPE);
+	ck_assert_uint_eq(sync_queue_size(q), 0);
+	sync_queue_destroy(q);
+}
+END_TEST
+
+START_TEST(pop_of_closed_empty_queue_returns_epipe_and_leaves_item_untouched)
+{
+	sync_queue_t *q = new_queue_of_kind(_i);
+	sync_queue_close(q);
+	void *item = UNTOUCHED;
+	ck_assert_int_eq(sync_queue_pop(q, &item), EPIPE);
+	ck_assert_int_eq(sync_queue_pop_wait(q, &item, NULL), EPIPE);
+	struct timespec d = sync_deadline(0);
+	ck_assert_int_eq(sync_queue_pop_wait(q, &item, &d), EPIPE);
+	ck_assert_ptr_eq(item, UNTOUCHED);
+	sync_queue_destroy(q);
+}
+END_TEST
+
+/* Items queued before close come out, in order, by pop and pop_wait (no
+ * EPIPE while any is left); then EPIPE. 3000 items: three segments. */
+START_TEST(items_queued_before_close_come_out_in_order_then_epipe)
+{
+	sync_queue_t *q = new_queue_of_kind(_i);
+	push_items(q, 0, 3000);
+	sync_queue_close(q);
+	ck_assert_uint_eq(sync_queue_size(q), 3000);
+	ck_assert_int_eq(sync_queue_push(q, item_of(3000)), EPIPE);
+	for (long i = 0; i < 3000; i++) {
+		void *item = UNTOUCHED;
+		ck_assert_int_eq(i % 2 ? sync_queue_pop(q, &item) : sync_queue_pop_wait(q, &item, NULL), 0);
+		ck_assert_ptr_eq(item, item_of(i));
+	}
+	void *item = UNTOUCHED;
+	ck_assert_int_eq(sync_queue_pop(q, &item), EPIPE);
+	ck_assert_int_eq(sync_queue_pop_wait(q, &item, NULL), EPIPE);
+	ck_assert_ptr_eq(item, UNTOUCHED);
+	ck_assert_uint_eq(sync_queue_size(q), 0);
+	sync_queue_destroy(q);
+}
+END_TEST
+
+/* The seal lands on a segment whose slots are all drawn: a push must not
+ * link a new segment after close. */
+START_TEST(close_of_queue_with_full_last_segment_refuses_the_next_push)
+{
+	sync_queue_t *q = new_queue();
+	push_items(q, 0, SEGMENT_SLOTS);
+	sync_queue_close(q);
+	ck_assert_int_eq(sync_queue_push(q, item_of(SEGMENT_SLOTS)), EPIPE);
+	pop_items(q, 0, SEGMENT_SLOTS);
+	void *item;
+	ck_assert_int_eq(sync_queue_pop(q, &item), EPIPE);
+	sync_queue_destroy(q);
+}
+END_TEST
+
+START_TEST(close_is_idempotent)
+{
+	sync_queue_t *q = new_queue_of_kind(_i);
+	push_items(q, 0, 2);
+	sync_queue_close(q);
+	sync_queue_close(q);
+	ck_assert_int_eq(sync_queue_push(q, item_of(2)), EPIPE);
+	pop_items(q, 0, 1);
+	sync_queue_close(q);
+	pop_items(q, 1, 2);
+	void *item;
+	ck_assert_int_eq(sync_queue_pop(q, &item), EPIPE);
+	sync_queue_close(q);
+	ck_assert_int_eq(sync_queue_pop(q, &item), EPIPE);
+	sync_queue_destroy(q);
+}
+END_TEST
+
+/* Every pop_wait sleeper, with a deadline or without, wakes with EPIPE. */
+START_TEST(close_wakes_every_pop_wait_sleeper_with_epipe)
+{
+	sync_queue_t *q = new_queue_of_kind(_i);
+	atomic_int returned = 0;
+	struct waiter w[4];
+	for (int i = 0; i < 4; i++)
+		waiter_start(&w[i], q, i % 2 ? LONG_DEADLINE_NS : 0, &returned);
+	sync_queue_close(q);
+	bool woken = wait_until_equal(&returned, 4);
+	if (!woken) /* release the sleepers, so that the test fails, not hangs */
+		for (int i = 0; i < 4; i++)
+			ck_assert_int_eq(sync_queue_push(q, NULL), EPIPE);
+	ck_assert_msg(woken, "close left a pop_wait sleeper asleep");
+	for (int i = 0; i < 4; i++) {
+		ck_assert_int_eq(waiter_finish(&w[i]), EPIPE);
+		ck_assert_ptr_eq(w[i].item, UNTOUCHED);
+	}
+	sync_queue_destroy(q);
+}
+END_TEST
+
+/* ---- bounded: create, capacity, order ----------------------------------- */
+
+START_TEST(create_bounded_with_capacity_zero_returns_null_with_einval)
+{
+	errno = 0;
+	ck_assert_ptr_null(sync_queue_create_bounded(0));
+	ck_assert_int_eq(errno, EINVAL);
+}
+END_TEST
+
+START_TEST(create_bounded_with_impossible_capacity_returns_null_with_enomem)
+{
+	errno = 0;
+	ck_assert_ptr_null(sync_queue_create_bounded(SIZE_MAX));
+	ck_assert_int_eq(errno, ENOMEM);
+}
+END_TEST
+
+static const size_t capacities[] = { 1, 2, 3, 64, 1000, 1024 };
+
+static sync_queue_t *new_bounded(size_t capacity)
+{
+	sync_queue_t *q = sync_queue_create_bounded(capacity);
+	ck_assert_ptr_nonnull(q);
+	return q;
+}
+
+/* capacity items go in, the next push returns EAGAIN and queues nothing;
+ * a pop makes room for exactly one. */
+START_TEST(bounded_queue_holds_capacity_items_then_push_returns_eagain)
+{
+	size_t cap = capacities[_i];
+	sync_queue_t *q = new_bounded(cap);
+	check_empty(q);
+	push_items(q, 0, (long)cap);
+	ck_assert_uint_eq(sync_queue_size(q), cap);
+	ck_assert_int_eq(sync_queue_push(q, item_of((long)cap)), EAGAIN);
+	ck_assert_uint_eq(sync_queue_size(q), cap);
+	pop_items(q, 0, 1);
+	ck_assert_uint_eq(sync_queue_size(q), cap - 1);
+	push_items(q, (long)cap, (long)cap + 1);
+	ck_assert_int_eq(sync_queue_push(q, item_of((long)cap + 1)), EAGAIN);
+	pop_items(q, 1, (long)cap + 1);
+	check_empty(q);
+	sync_queue_destroy(q);
+}
+END_TEST
+
+/* FIFO over many laps of the ring, in bursts of every length up to the
+ * capacity, and NULL items among them. */
+START_TEST(bounded_queue_keeps_fifo_over_many_laps)
+{
+	size_t cap = capacities[_i];
+	sync_queue_t *q = new_bounded(cap);
+	long next_in = 0, next_out = 0;
+	for (long round = 0; round < 2000; round++) {
+		long burst = 1 + round % (long)cap;
+		push_items(q, next_in, next_in + burst);
+		next_in += burst;
+		long take = 1 + (round * 7) % burst;
+		pop_items(q, next_out, next_out + take);
+		next_out += take;
+		pop_items(q, next_out, next_in);
+		next_out = next_in;
+	}
+	ck_assert_int_eq(sync_queue_push(q, NULL), 0);
+	void *item = UNTOUCHED;
+	ck_assert_int_eq(sync_queue_pop(q, &item), 0);
+	ck_assert_ptr_null(item);
+	check_empty(q);
+	sync_queue_destroy(q);
+}
+END_TEST
+
+START_TEST(destroy_of_full_bounded_queue_leaves_items_alone)
+{
+	sync_queue_t *q = new_bounded(8);
+	push_items(q, 0, 8);
+	sync_queue_destroy(q);
+}
+END_TEST
+
+START_TEST(push_wait_on_unbounded_queue_is_push)
+{
+	sync_queue_t *q = new_queue();
+	struct timespec d = sync_deadline(0);
+	ck_assert_int_eq(sync_queue_push_wait(q, item_of(0), NULL), 0);
+	ck_assert_int_eq(sync_queue_push_wait(q, item_of(1), &d), 0);
+	pop_items(q, 0, 2);
+	check_empty(q);
+	sync_queue_destroy(q);
+}
+END_TEST
+
+START_TEST(push_wait_with_null_queue_or_bad_deadline_returns_einval)
+{
+	ck_assert_int_eq(sync_queue_push_wait(NULL, NULL, NULL), EINVAL);
+	sync_queue_t *q = _i ? new_bounded(4) : new_queue();
+	struct timespec bad = { 0, 1000000000L };
+	ck_assert_int_eq(sync_queue_push_wait(q, item_of(0), &bad), EINVAL);
+	bad.tv_nsec = -1;
+	ck_assert_int_eq(sync_queue_push_wait(q, item_of(0), &bad), EINVAL);
+	check_empty(q);
+	sync_queue_destroy(q);
+}
+END_TEST
+
+START_TEST(push_wait_with_room_returns_at_once)
+{
+	sync_queue_t *q = new_bounded(2);
+	struct timespec past = { -1, 0 };
+	ck_assert_int_eq(sync_queue_push_wait(q, item_of(0), NULL), 0);
+	ck_assert_int_eq(sync_queue_push_wait(q, item_of(1), &past), 0);
+	pop_items(q, 0, 2);
+	sync_queue_destroy(q);
+}
+END_TEST
+
+START_TEST(push_wait_on_full_queue_returns_etimedout_not_before_deadline)
+{
+	sync_queue_t *q = new_bounded(1);
+	push_items(q, 0, 1);
+	struct timespec d = sync_deadline(30 * NS_PER_MS);
+	ck_assert_int_eq(sync_queue_push_wait(q, item_of(1), &d), ETIMEDOUT);
+	ck_assert_int_ge(now_ns(), timespec_ns(&d));
+	struct timespec past = { -1, 0 };
+	ck_assert_int_eq(sync_queue_push_wait(q, item_of(1), &past), ETIMEDOUT);
+	d = sync_deadline(0);
+	ck_assert_int_eq(sync_queue_push_wait(q, item_of(1), &d), ETIMEDOUT);
+	pop_items(q, 0, 1);
+	check_empty(q);
+	sync_queue_destroy(q);
+}
+END_TEST
+
+/* A full closed queue: push_wait returns EPIPE at once, even without a
+ * deadline (the queue stays full: nobody would ever make room). */
+START_TEST(push_wait_on_full_closed_queue_returns_epipe_at_once)
+{
+	sync_queue_t *q = new_bounded(2);
+	push_items(q, 0, 2);
+	sync_queue_close(q);
+	ck_assert_int_eq(sync_queue_push_wait(q, item_of(2), NULL), EPIPE);
+	ck_assert_int_eq(sync_queue_push(q, item_of(2)), EPIPE);
+	pop_items(q, 0, 2);
+	void *item;
+	ck_assert_int_eq(sync_queue_pop_wait(q, &item, NULL), EPIPE);
+	sync_queue_destroy(q);
+}
+END_TEST
+
+/* ---- bounded: a thread that sleeps in push_wait ------------------------- */
+
+struct push_waiter {
+	sync_queue_t *q;
+	void *item;
+	int64_t timeout_ns; /* 0: no deadline */
+	atomic_int *returned;
+	pthread_t thread;
+	atomic_int tid;
+	atomic_int arriving;
+	int result;
+};
+
+static void *push_waiter_main(void *arg)
+{
+	struct push_waiter *w = arg;
+	atomic_store(&w->tid, thread_id());
+	struct timespec d = sync_deadline((uint64_t)w->timeout_ns);
+	atomic_store(&w->arriving, 1);
+	w->result = sync_queue_push_wait(w->q, w->item, w->timeout_ns ? &d : NULL);
+	atomic_fetch_add(w->returned, 1);
+	return NULL;
+}
+
+/* Starts a thread that push_waits item on the full queue q, and returns
+ * once it sleeps there. */
+static void push_waiter_start(struct push_waiter *w, sync_queue_t *q, void *item,
+			      int64_t timeout_ns, atomic_int *returned)
+{
+	w->q = q;
+	w->item = item;
+	w->timeout_ns = timeout_ns;
+	w->returned = returned;
+	atomic_init(&w->tid, 0);
+	atomic_init(&w->arriving, 0);
+	w->result = -1;
+	ck_assert_int_eq(pthread_create(&w->thread, NULL, push_waiter_main, w), 0);
+	ck_assert(wait_until_equal(&w->arriving, 1));
+	ck_assert_msg(wait_until_asleep(atomic_load(&w->tid)), "push_wait never slept");
+}
+
+static int push_waiter_finish(struct push_waiter *w)
+{
+	ck_assert_int_eq(pthread_join(w->thread, NULL), 0);
+	return w->result;
+}
+
+/* Each pop wakes a push_wait sleeper, whose item goes in behind the rest. */
+START_TEST(pop_wakes_thread_sleeping_in_push_wait)
+{
+	sync_queue_t *q = new_bounded(2);
+	push_items(q, 0, 2);
+	atomic_int returned = 0;
+	struct push_waiter w;
+	push_waiter_start(&w, q, item_of(2), _i ? LONG_DEADLINE_NS : 0, &returned);
+	ck_assert_int_eq(atomic_load(&returned), 0);
+	pop_items(q, 0, 1);
+	bool woken = wait_until_equal(&returned, 1);
+	if (!woken)
+		pop_items(q, 1, 2);
+	ck_assert_msg(woken, "the pop left the push_wait sleeper asleep");
+	ck_assert_int_eq(push_waiter_finish(&w), 0);
+	pop_items(q, 1, 3);
+	check_empty(q);
+	sync_queue_destroy(q);
+}
+END_TEST
+
+START_TEST(close_wakes_every_push_wait_sleeper_with_epipe)
+{
+	sync_queue_t *q = new_bounded(1);
+	push_items(q, 0, 1);
+	atomic_int returned = 0;
+	struct push_waiter w[3];
+	for (int i = 0; i < 3; i++)
+		push_waiter_start(&w[i], q, item_of(1 + i), i == 1 ? LONG_DEADLINE_NS : 0,
+				  &returned);
+	sync_queue_close(q);
+	bool woken = wait_until_equal(&returned, 3);
+	if (!woken)
+		pop_items(q, 0, 1);
+	ck_assert_msg(woken, "close left a push_wait sleeper asleep");
+	for (int i = 0; i < 3; i++)
+		ck_assert_int_eq(push_waiter_finish(&w[i]), EPIPE);
+	pop_items(q, 0, 1);
+	void *item;
+	ck_assert_int_eq(sync_queue_pop(q, &item), EPIPE);
+	sync_queue_destroy(q);
+}
+END_TEST
+
+/* pop_wait on a bounded queue: a push wakes it. */
+START_TEST(push_wakes_thread_sleeping_in_pop_wait_on_bounded_queue)
+{
+	sync_queue_t *q = new_bounded(1);
+	atomic_int returned = 0;
+	struct waiter w;
+	waiter_start(&w, q, _i ? LONG_DEADLINE_NS : 0, &returned);
+	ck_assert_int_eq(sync_queue_push(q, item_of(7)), 0);
+	bool woken = wait_until_equal(&returned, 1);
+	if (!woken)
+		sync_queue_close(q);
+	ck_assert_msg(woken, "the push left the pop_wait sleeper asleep");
+	ck_assert_int_eq(waiter_finish(&w), 0);
+	ck_assert_ptr_eq(w.item, item_of(7));
+	check_empty(q);
+	sync_queue_destroy(q);
+}
+END_TEST
+
+/* A push_wait sleeper is cancelled: its item is not queued, and a pop
+ * afterwards still wakes another push_wait sleeper. */
+START_TEST(push_wait_asleep_is_cancelled_and_pop_still_reaches_another)
+{
+	sync_queue_t *q = new_bounded(1);
+	push_items(q, 0, 1);
+	atomic_int returned = 0;
+	struct push_waiter cancelled, other;
+	push_waiter_start(&cancelled, q, item_of(100), _i ? LONG_DEADLINE_NS : 0, &returned);
+	ck_assert_int_eq(pthread_cancel(cancelled.thread), 0);
+	void *ret = NULL;
+	bool ended = join_within_limit(cancelled.thread, &ret);
+	if (!ended) {
+		pop_items(q, 0, 1);
+		ck_assert_int_eq(pthread_join(cancelled.thread, &ret), 0);
+	}
+	ck_assert_msg(ended, "push_wait ignored pthread_cancel");
+	ck_assert_ptr_eq(ret, PTHREAD_CANCELED);
+	ck_assert_int_eq(atomic_load(&returned), 0);
+	push_waiter_start(&other, q, item_of(1), _i ? LONG_DEADLINE_NS : 0, &returned);
+	pop_items(q, 0, 1);
+	bool woken = wait_until_equal(&returned, 1);
+	if (!woken)
+		sync_queue_close(q);
+	ck_assert_msg(woken, "the pop did not reach the other push_wait sleeper");
+	ck_assert_int_eq(push_waiter_finish(&other), 0);
+	pop_items(q, 1, 2);
+	check_empty(q);
+	sync_queue_destroy(q);
+}
+END_TEST
+
+/* A pop's wake-up consumed by a push_wait sleeper that is then cancelled
+ * passes on to the other sleeper: the room does not go unused. */
+START_TEST(cancelled_push_waiter_passes_on_the_wake_up_it_consumed)
+{
+	sync_queue_t *q = new_bounded(1);
+	push_items(q, 0, 1);
+	for (int round = 0; round < CANCEL_ROUNDS; round++) {
+		atomic_int returned = 0;
+		struct push_waiter first, second;
+		push_waiter_start(&first, q, item_of(1000 + 2 * round), 0, &returned);
+		push_waiter_start(&second, q, item_of(1001 + 2 * round), 0, &returned);
+		void *item;
+		ck_assert_int_eq(sync_queue_pop(q, &item), 0);
+		ck_assert_int_eq(pthread_cancel(first.thread), 0);
+		void *ret = NULL;
+		ck_assert(join_within_limit(first.thread, &ret));
+		struct push_waiter *got = &second, *left = NULL;
+		if (ret != PTHREAD_CANCELED) {
+			got = &first; /* it pushed before the cancellation came */
+			left = &second;
+		}
+		bool woken = wait_until_equal(&returned, 1);
+		if (!woken)
+			ck_assert_int_eq(sync_queue_pop(q, &item), 0);
+		ck_assert_msg(woken, "round %d: the room stayed unused while a pusher slept", round);
+		if (got == &second)
+			ck_assert_int_eq(push_waiter_finish(&second), 0);
+		ck_assert_int_eq(got->result, 0);
+		if (left) {
+			ck_assert_int_eq(pthread_cancel(left->thread), 0);
+			ck_assert(join_within_limit(left->thread, &ret));
+			ck_assert_ptr_eq(ret, PTHREAD_CANCELED);
+		}
+		ck_assert_uint_eq(sync_queue_size(q), 1);
+	}
+	sync_queue_destroy(q);
+}
+END_TEST
+
+struct pending_push_cancel {
+	sync_queue_t *q;
+	atomic_int cancel_sent;
+};
+
+static void *push_waiter_with_pending_cancel(void *arg)
+{
+	struct pending_push_cancel *pc = arg;
+	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);
+	while (!atomic_load(&pc->cancel_sent))
+		sched_yield();
+	pthread_setcancelstate(PTHREAD_CANCEL_ENABLE, NULL);
+	sync_queue_push_wait(pc->q, item_of(1), NULL);
+	return NULL;
+}
+
+/* As sem_wait: a cancellation point whether or not it would block, on
+ * both kinds. */
+START_TEST(push_wait_acts_on_pending_cancellation_even_with_room)
+{
+	struct pending_push_cancel pc = { _i ? new_bounded(4) : new_queue(), 0 };
+	pthread_t t;
+	ck_assert_int_eq(pthread_create(&t, NULL, push_waiter_with_pending_cancel, &pc), 0);
+	ck_assert_int_eq(pthread_cancel(t), 0);
+	atomic_store(&pc.cancel_sent, 1);
+	void *ret = NULL;
+	ck_assert_int_eq(pthread_join(t, &ret), 0);
+	ck_assert_ptr_eq(ret, PTHREAD_CANCELED);
+	check_empty(pc.q);
+	sync_queue_destroy(pc.q);
+}
+END_TEST
+
+/* Bounded push and pop cost no futex call while nobody sleeps, nor does
+ * pop_wait or push_wait that need not wait. */
+static int child_bounded_without_futex(void *arg)
+{
+	(void)arg;
+	sync_queue_t *q = sync_queue_create_bounded(16);
+	void *first;
+	if (!q || sync_queue_push(q, NULL) != 0 || sync_queue_pop(q, &first) != 0)
+		return 20;
+	if (!forbid_futex())
+		return NO_SECCOMP;
+	for (long round = 0; round < 100; round++) {
+		for (long i = 0; i < 16; i++)
+			if ((i % 2 ? sync_queue_push(q, item_of(i))
+				   : sync_queue_push_wait(q, item_of(i), NULL)) != 0)
+				return 1;
+		if (sync_queue_push(q, NULL) != EAGAIN)
+			return 2;
+		for (long i = 0; i < 16; i++) {
+			void *item;
+			int r = i % 2 ? sync_queue_pop(q, &item) : sync_queue_pop_wait(q, &item, NULL);
+			if (r != 0 || item != item_of(i))
+				return 3;
+		}
+	}
+	return 0;
+}
+
+START_TEST(bounded_push_and_pop_without_sleepers_make_no_futex_call)
+{
+	int status = child_status(fork_running(child_bounded_without_futex, NULL));
+	if (status == NO_SECCOMP)
+		return;
+	ck_assert_msg(status == 0, "child failed (%d): -1 means killed at a futex call", status);
+}
+END_TEST
+
+START_TEST(create_bounded_without_memory_returns_null_with_enomem)
+{
+	if (!FAULTS)
+		return;
+	errno = 0;
+	fail_allocations(1, 0, 0);
+	sync_queue_t *q = sync_queue_create_bounded(64);
+	int e = errno;
+	fail_allocations(0, 0, 0);
+	ck_assert_ptr_null(q);
+	ck_assert_int_eq(e, ENOMEM);
+}
+END_TEST
+
+/* push_wait is push on an unbounded queue: ENOMEM when the item needs a
+ * segment there is no memory for, and the queue unchanged. */
+START_TEST(push_wait_on_unbounded_queue_without_memory_returns_enomem)
+{
+	if (!FAULTS)
+		return;
+	sync_queue_t *q = new_queue();
+	push_items(q, 0, SEGMENT_SLOTS);
+	fail_allocations(0, 0, SEGMENT_BYTES);
+	int r = sync_queue_push_wait(q, item_of(SEGMENT_SLOTS), NULL);
+	fail_allocations(0, 0, 0);
+	ck_assert_int_eq(r, ENOMEM);
+	ck_assert_uint_eq(sync_queue_size(q), SEGMENT_SLOTS);
+	pop_items(q, 0, SEGMENT_SLOTS);
+	check_empty(q);
+	sync_queue_destroy(q);
+}
+END_TEST
+
+/* size on the unbounded queue reads each segment's two counters, not each
+ * slot: a long queue answers as fast as a short one (generous bound). */
+START_TEST(size_of_long_queue_costs_about_what_a_short_one_does)
+{
+	sync_queue_t *q = new_queue();
+	push_items(q, 0, 64 * SEGMENT_SLOTS);
+	int64_t start = now_ns();
+	for (int i = 0; i < 1000; i++)
+		ck_assert_uint_eq(sync_queue_size(q), 64 * SEGMENT_SLOTS);
+	int64_t per_call = (now_ns() - start) / 1000;
+	/* a walk of 65536 slots takes tens of microseconds at best */
+	ck_assert_msg(per_call < 20000, "size took %lld ns for 64 segments", (long long)per_call);
+	sync_queue_destroy(q);
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("queue");
@@ -1863,6 +2436,41 @@ static Suite *suite(void)
 
 	tc = tcase_create("syscalls");
 	tcase_add_test(tc, push_and_pop_without_sleepers_make_no_futex_call);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("close");
+	tcase_add_test(tc, close_of_null_queue_does_nothing);
+	tcase_add_loop_test(tc, push_after_close_returns_epipe_and_queues_nothing, 0, 2);
+	tcase_add_loop_test(tc, pop_of_closed_empty_queue_returns_epipe_and_leaves_item_untouched, 0, 2);
+	tcase_add_loop_test(tc, items_queued_before_close_come_out_in_order_then_epipe, 0, 2);
+	tcase_add_test(tc, close_of_queue_with_full_last_segment_refuses_the_next_push);
+	tcase_add_loop_test(tc, close_is_idempotent, 0, 2);
+	tcase_add_loop_test(tc, close_wakes_every_pop_wait_sleeper_with_epipe, 0, 2);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("bounded");
+	tcase_add_test(tc, create_bounded_with_capacity_zero_returns_null_with_einval);
+	tcase_add_test(tc, create_bounded_with_impossible_capacity_returns_null_with_enomem);
+	tcase_add_loop_test(tc, bounded_queue_holds_capacity_items_then_push_returns_eagain, 0,
+			    sizeof capacities / sizeof capacities[0]);
+	tcase_add_loop_test(tc, bounded_queue_keeps_fifo_over_many_laps, 0,
+			    sizeof capacities / sizeof capacities[0]);
+	tcase_add_test(tc, destroy_of_full_bounded_queue_leaves_items_alone);
+	tcase_add_test(tc, push_wait_on_unbounded_queue_is_push);
+	tcase_add_loop_test(tc, push_wait_with_null_queue_or_bad_deadline_returns_einval, 0, 2);
+	tcase_add_test(tc, push_wait_with_room_returns_at_once);
+	tcase_add_test(tc, push_wait_on_full_queue_returns_etimedout_not_before_deadline);
+	tcase_add_test(tc, push_wait_on_full_closed_queue_returns_epipe_at_once);
+	tcase_add_loop_test(tc, pop_wakes_thread_sleeping_in_push_wait, 0, 2);
+	tcase_add_test(tc, close_wakes_every_push_wait_sleeper_with_epipe);
+	tcase_add_loop_test(tc, push_wakes_thread_sleeping_in_pop_wait_on_bounded_queue, 0, 2);
+	tcase_add_loop_test(tc, push_wait_asleep_is_cancelled_and_pop_still_reaches_another, 0, 2);
+	tcase_add_test(tc, cancelled_push_waiter_passes_on_the_wake_up_it_consumed);
+	tcase_add_loop_test(tc, push_wait_acts_on_pending_cancellation_even_with_room, 0, 2);
+	tcase_add_test(tc, bounded_push_and_pop_without_sleepers_make_no_futex_call);
+	tcase_add_test(tc, size_of_long_queue_costs_about_what_a_short_one_does);
+	tcase_add_test(tc, create_bounded_without_memory_returns_null_with_enomem);
+	tcase_add_test(tc, push_wait_on_unbounded_queue_without_memory_returns_enomem);
 	suite_add_tcase(s, tc);
 
 	return s;
