@@ -1,4 +1,6 @@
 /* Model of the sleep/wake handshake of src/queue.c's sync_queue_pop_wait
+ * (C names since issue 13: queue_sleep, queue_wake_one, sleep_cancelled,
+ *  poppers.seq/.sleepers in src/queue.c; see tests/models/README.)
  * with sync_queue_push: a popper that finds the queue empty counts itself
  * among the sleepers, reads wake_seq, looks at the queue once more, and
  * sleeps on wake_seq; a push publishes its item, then, if it sees a
