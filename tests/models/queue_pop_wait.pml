@@ -1,6 +1,4 @@
 /* Model of the sleep/wake handshake of src/queue.c's sync_queue_pop_wait
- * (C names since issue 13: queue_sleep, queue_wake_one, sleep_cancelled,
- *  poppers.seq/.sleepers in src/queue.c; see tests/models/README.)
  * with sync_queue_push: a popper that finds the queue empty counts itself
  * among the sleepers, reads wake_seq, looks at the queue once more, and
  * sleeps on wake_seq; a push publishes its item, then, if it sees a
@@ -40,6 +38,8 @@
  * asleep for good while an item is queued and everything else is done or
  * equally asleep (monitor; pushers may push or not, so a sleeper with
  * nothing to pop is allowed). */
+/* C names since issue 13: queue_sleep, queue_wake_one, sleep_cancelled,
+ * poppers.seq and poppers.sleepers (src/queue.c); see tests/models/README. */
 
 /* PAN_CC: -DSAFETY */
 /* PAN: -m100000 */
