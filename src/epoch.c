@@ -556,9 +556,28 @@ static void grace_period_poll(void)
 static bool reclaimer_stopping(void);
 static void reclaimer_kick(bool may_start);
 
+/* The process is exiting and the reclaimer stops: the callbacks it did
+ * not run, from cb[first] of c on, go back to the front of the orphans
+ * (they are the oldest), where they stay pending as every callback does at
+ * exit, and reachable: a leak checker at exit must not see them lost. */
+static void keep_unrun(struct chunk *c, unsigned first)
+{
+	memmove(c->cb, c->cb + first, (c->n - first) * sizeof c->cb[0]);
+	c->n -= first;
+	struct limbo rest = { c, c, 0 };
+	for (struct chunk *k = c; k; k = k->next) {
+		rest.newest = k;
+		rest.pending += k->n;
+	}
+	sync_mutex_lock(&orphan_lock);
+	limbo_append_list(&rest, &orphans);
+	orphans = rest;
+	sync_mutex_unlock(&orphan_lock);
+}
+
 /* Callers hold run_lock shared from before they detach the list, with
  * cancellation off. Returns how many callbacks ran. The reclaimer stops
- * once the process exits (the rest are dropped, as pending ones are). */
+ * once the process exits (the rest stay pending, as pending ones do). */
 static size_t run_list(struct limbo *list)
 {
 	size_t ran = 0;
@@ -567,8 +586,15 @@ static size_t run_list(struct limbo *list)
 	running_callbacks++;
 	struct chunk *c = list->oldest;
 	while (c) {
-		for (unsigned i = 0; i < c->n && !reclaimer_stopping(); i++, ran++)
+		unsigned i = 0;
+		for (; i < c->n; i++, ran++) {
+			if (reclaimer_stopping()) {
+				keep_unrun(c, i);
+				running_callbacks--;
+				return ran;
+			}
 			c->cb[i].fn(c->cb[i].p);
+		}
 		struct chunk *next = c->next;
 		free(c);
 		c = next;

@@ -93,16 +93,18 @@ SYNC_API extern SYNC_ATOMIC_FIELD(uint64_t) sync_impl_epoch_global;
  * read (acquire: pairs with the grace period's bump, so that a section that
  * sees a new epoch sees what was unlinked before it); the grace period's
  * membarrier(2) orders that store before the section's loads. Unregistered
- * threads, and readers that must fence, take the library's path. */
+ * threads, and readers that must fence, take the library's path. The
+ * thread-local is named at each use, not through a pointer: gcc 12's
+ * -fsanitize=undefined took such a pointer for NULL inside a loop. */
 static inline void sync_impl_epoch_enter(void)
 {
-	struct sync_impl_epoch_reader *r = &sync_impl_epoch_reader;
-	uint64_t v = SYNC_IMPL_EPOCH_LOAD(&r->ctr);
+	uint64_t v = SYNC_IMPL_EPOCH_LOAD(&sync_impl_epoch_reader.ctr);
 	if (__builtin_expect(v != 0 && (v & SYNC_IMPL_EPOCH_DEPTH) != SYNC_IMPL_EPOCH_DEPTH, 0)) {
-		SYNC_IMPL_EPOCH_STORE(&r->ctr, v + 1);
-	} else if (__builtin_expect(v == 0 && r->mode == SYNC_IMPL_EPOCH_MEMBARRIER, 1)) {
+		SYNC_IMPL_EPOCH_STORE(&sync_impl_epoch_reader.ctr, v + 1);
+	} else if (__builtin_expect(v == 0 && sync_impl_epoch_reader.mode ==
+						 SYNC_IMPL_EPOCH_MEMBARRIER, 1)) {
 		uint64_t e = SYNC_IMPL_EPOCH_LOAD_ACQUIRE(&sync_impl_epoch_global);
-		SYNC_IMPL_EPOCH_STORE(&r->ctr, e | 1);
+		SYNC_IMPL_EPOCH_STORE(&sync_impl_epoch_reader.ctr, e | 1);
 		SYNC_IMPL_EPOCH_BARRIER();
 	} else {
 		sync_epoch_enter();
@@ -112,14 +114,13 @@ static inline void sync_impl_epoch_enter(void)
 /* The outermost exit is a release, read by the grace period's acquire. */
 static inline void sync_impl_epoch_exit(void)
 {
-	struct sync_impl_epoch_reader *r = &sync_impl_epoch_reader;
-	uint64_t v = SYNC_IMPL_EPOCH_LOAD(&r->ctr);
+	uint64_t v = SYNC_IMPL_EPOCH_LOAD(&sync_impl_epoch_reader.ctr);
 	uint64_t depth = v & SYNC_IMPL_EPOCH_DEPTH;
 	if (__builtin_expect(depth == 1, 1)) {
 		SYNC_IMPL_EPOCH_BARRIER();
-		SYNC_IMPL_EPOCH_STORE_RELEASE(&r->ctr, 0);
+		SYNC_IMPL_EPOCH_STORE_RELEASE(&sync_impl_epoch_reader.ctr, 0);
 	} else if (depth) {
-		SYNC_IMPL_EPOCH_STORE(&r->ctr, v - 1);
+		SYNC_IMPL_EPOCH_STORE(&sync_impl_epoch_reader.ctr, v - 1);
 	} else {
 		sync_epoch_exit(); /* reports the unmatched exit */
 	}

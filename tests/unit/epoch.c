@@ -1767,6 +1767,20 @@ START_TEST(callback_run_by_reclaimer_can_take_locks_and_retire)
 }
 END_TEST
 
+/* mallinfo2() says what glibc's malloc holds; under AddressSanitizer its
+ * allocator holds freed blocks in quarantine and mallinfo2 says nothing
+ * useful, so the memory halves of the two tests below are left out. */
+#if defined(__SANITIZE_ADDRESS__)
+#define HEAP_MEASURED 0
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define HEAP_MEASURED 0
+#endif
+#endif
+#ifndef HEAP_MEASURED
+#define HEAP_MEASURED 1
+#endif
+
 /* The map's removed values, retired by the removing thread, which then
  * calls libsync no more; and the map's own nodes (epoch_retire_nowait),
  * seen as memory given back to malloc. */
@@ -1823,9 +1837,10 @@ START_TEST(map_values_and_nodes_removed_once_are_reclaimed_without_further_calls
 	ck_assert_msg(took >= 0, "values still pending 1 s after the removes");
 	report_latency("90 map values, all run after", took);
 	long want = RELOAD_OBJECTS * MAP_KEY_BYTES * 9 / 10;
-	while (held - (long)mallinfo2().uordblks < want && now_ns() - start < TIMELY_NS)
+	while (HEAP_MEASURED && held - (long)mallinfo2().uordblks < want &&
+	       now_ns() - start < TIMELY_NS)
 		sleep_ns(NS_PER_MS);
-	ck_assert_msg(held - (long)mallinfo2().uordblks >= want,
+	ck_assert_msg(!HEAP_MEASURED || held - (long)mallinfo2().uordblks >= want,
 		      "the map's removed nodes were not freed within 1 s (%ld of %ld bytes)",
 		      held - (long)mallinfo2().uordblks, want);
 	atomic_store(&m.leave, 1);
@@ -1875,9 +1890,10 @@ START_TEST(queue_segments_are_freed_without_further_calls)
 	sync_epoch_exit();
 	int64_t start = now_ns();
 	long want = (QUEUE_SEGMENTS - 5) * (long)QUEUE_SEGMENT_BYTES;
-	while (held - (long)mallinfo2().uordblks < want && now_ns() - start < TIMELY_NS)
+	while (HEAP_MEASURED && held - (long)mallinfo2().uordblks < want &&
+	       now_ns() - start < TIMELY_NS)
 		sleep_ns(NS_PER_MS);
-	ck_assert_msg(held - (long)mallinfo2().uordblks >= want,
+	ck_assert_msg(!HEAP_MEASURED || held - (long)mallinfo2().uordblks >= want,
 		      "the queue's segments were not freed within 1 s (%ld of %ld bytes)",
 		      held - (long)mallinfo2().uordblks, want);
 	report_latency("70 queue segments, freed after", now_ns() - start);

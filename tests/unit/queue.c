@@ -1321,8 +1321,11 @@ START_TEST(cancelled_waiter_passes_on_the_wake_up_it_consumed)
 		ck_assert_int_eq(pthread_cancel(first.thread), 0);
 		void *ret = NULL;
 		ck_assert(join_within_limit(first.thread, &ret));
+		(void)ret; /* a thread that popped may still end cancelled, at a
+			    * cancellation point on its way out (ASan's exit
+			    * path has one): its result says whether it popped */
 		struct waiter *got = &second, *left = NULL;
-		if (ret != PTHREAD_CANCELED) {
+		if (first.result == 0) {
 			got = &first; /* it popped before the cancellation came */
 			left = &second;
 		}
@@ -1926,7 +1929,8 @@ START_TEST(bounded_queue_keeps_fifo_over_many_laps)
 	size_t cap = capacities[_i];
 	sync_queue_t *q = new_bounded(cap);
 	long next_in = 0, next_out = 0;
-	for (long round = 0; round < 2000; round++) {
+	long rounds = cap <= 64 ? 2000 : 300; /* still tens of laps (ASan: 30 s before) */
+	for (long round = 0; round < rounds; round++) {
 		long burst = 1 + round % (long)cap;
 		push_items(q, next_in, next_in + burst);
 		next_in += burst;
