@@ -587,9 +587,22 @@ static void note_popped(struct queue_local *l, void *item)
 	l->last[producer] = seq1;
 }
 
+/* After an EAGAIN of a push or pop: false if a producer failed (give up),
+ * else pauses, yielding the CPU every YIELD_AFTER-th time. */
+static bool retry_pause(const struct queue_shared *s, unsigned *spins)
+{
+	/* relaxed: only a signal to give up; the join orders the tallies */
+	if (atomic_load_explicit(&s->failed, memory_order_relaxed))
+		return false;
+	if (++*spins % YIELD_AFTER)
+		bench_pause(1);
+	else
+		sched_yield();
+	return true;
+}
+
 /* The one retry loop of every implementation: pop until it returns an
- * item or an error, pausing, and yielding the CPU now and then. Gives up
- * (EAGAIN) only when a producer failed. */
+ * item or an error. Gives up (EAGAIN) only when a producer failed. */
 static int pop_retry(const struct queue_impl *qi, void *q, struct queue_local *l,
 		     const struct queue_shared *s, void **item)
 {
@@ -598,13 +611,8 @@ static int pop_retry(const struct queue_impl *qi, void *q, struct queue_local *l
 
 	while ((err = qi->pop(q, l, item)) == EAGAIN) {
 		l->empty++;
-		/* relaxed: only a signal to give up; the join orders the tallies */
-		if (atomic_load_explicit(&s->failed, memory_order_relaxed))
+		if (!retry_pause(s, &spins))
 			return EAGAIN;
-		if (++spins % YIELD_AFTER)
-			bench_pause(1);
-		else
-			sched_yield();
 	}
 	return err;
 }
@@ -689,8 +697,8 @@ static uint64_t pairwise_loop(struct bench_thread *t, uint64_t n)
  * items come before its marker, so when every consumer has one, every item
  * has been popped. Producers return their items, consumers 0, so the
  * harness's pairs are the items. */
-/* push, retried while a bounded queue is full (pause, sched_yield every
- * YIELD_AFTER-th, as pop_retry); an unbounded queue never says EAGAIN. */
+/* push, retried while a bounded queue is full, as pop_retry; an unbounded
+ * queue never says EAGAIN. */
 static int push_retry(const struct queue_impl *qi, void *q, struct queue_local *l,
 		      const struct queue_shared *s, void *item)
 {
@@ -699,13 +707,8 @@ static int push_retry(const struct queue_impl *qi, void *q, struct queue_local *
 
 	while ((err = qi->push(q, l, item)) == EAGAIN) {
 		l->full++;
-		/* relaxed: see pop_retry */
-		if (atomic_load_explicit(&s->failed, memory_order_relaxed))
+		if (!retry_pause(s, &spins))
 			return EAGAIN;
-		if (++spins % YIELD_AFTER)
-			bench_pause(1);
-		else
-			sched_yield();
 	}
 	return err;
 }
