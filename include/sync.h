@@ -11,5 +11,6 @@
 #include <sync/queue.h>
 #include <sync/map.h>
 #include <sync/rwlock.h>
+#include <sync/debug.h>
 
 #endif /* SYNC_H */

@@ -2,14 +2,20 @@
  * interface through weak references, bound by the dynamic linker when the
  * process has the TSan runtime (the approach of LLVM's OpenMP runtime), and
  * Valgrind client requests (Helgrind's, which DRD understands too) when the
- * process runs on Valgrind. Both are decided once, in the constructor. */
+ * process runs on Valgrind. Both are decided once, in the constructor, which
+ * also reads SYNC_CHECK and SYNC_PROFILE for the debugging aids (debug.h).
+ * A library compiled with TSan (ANN_OFF) tells the detectors nothing. */
 #include <errno.h>
 
 #include <sync/rwlock.h>
 
 #include "annotate.h"
+#include "debug.h"
 
-#ifndef ANN_OFF
+#ifdef ANN_OFF
+#undef HAVE_VALGRIND_HELGRIND_H
+#undef HAVE_VALGRIND_DRD_H
+#endif
 
 #if defined(HAVE_VALGRIND_HELGRIND_H)
 #include <valgrind/helgrind.h>
@@ -45,6 +51,9 @@ int ann_tools;
 
 static int tsan_present(void)
 {
+#ifdef ANN_OFF
+	return 0;
+#endif
 	return __tsan_acquire && __tsan_release && __tsan_mutex_create &&
 	       __tsan_mutex_destroy && __tsan_mutex_pre_lock &&
 	       __tsan_mutex_post_lock && __tsan_mutex_pre_unlock &&
@@ -67,10 +76,23 @@ static int valgrind_present(void)
 __attribute__((constructor)) static void ann_detect(void)
 {
 	int tools = (tsan_present() ? ANN_TSAN : 0) |
-		    (valgrind_present() ? ANN_VALGRIND : 0);
-	ann_tools = tools;
-	if (tools) /* relaxed: before any thread calls in */
-		__atomic_store_n(&sync_impl_rwlock_pshared_seen, 1, __ATOMIC_RELAXED);
+		    (valgrind_present() ? ANN_VALGRIND : 0) | dbg_from_environment();
+	/* relaxed: before any thread calls in */
+	__atomic_store_n(&ann_tools, tools, __ATOMIC_RELAXED);
+	if (tools)
+		ann_divert_inline_paths();
+}
+
+void ann_divert_inline_paths(void)
+{
+	/* relaxed: a mode switch; a reader that still takes the inline path
+	 * is one whose lock the hooks do not see, as before the switch */
+	__atomic_store_n(&sync_impl_rwlock_pshared_seen, 1, __ATOMIC_RELAXED);
+}
+
+static int tools_of(void)
+{
+	return __atomic_load_n(&ann_tools, __ATOMIC_RELAXED);
 }
 
 static unsigned tsan_flags(unsigned flags)
@@ -87,88 +109,129 @@ static int taken(int r)
 void ann_internal_slow(const void *p, size_t size)
 {
 #if ANN_VALGRIND_BUILT
-	if (ann_tools & ANN_VALGRIND)
+	if (tools_of() & ANN_VALGRIND)
 		vg_untrack(p, size);
+#else
+	(void)p, (void)size;
 #endif
 }
 
 void ann_lock_create_slow(const void *l, size_t size)
 {
-	if (ann_tools & ANN_TSAN)
+	int tools = tools_of();
+	if (tools & ANN_TSAN)
 		__tsan_mutex_create((void *)l, 0);
 #if ANN_VALGRIND_BUILT
-	if (ann_tools & ANN_VALGRIND) {
+	if (tools & ANN_VALGRIND) {
 		vg_untrack(l, size);
 		ANNOTATE_RWLOCK_CREATE(l);
 	}
+#else
+	(void)size;
 #endif
 }
 
 void ann_lock_destroy_slow(const void *l)
 {
-	if (ann_tools & ANN_TSAN)
+	int tools = tools_of();
+	if (tools & ANN_TSAN)
 		__tsan_mutex_destroy((void *)l, 0);
 #if ANN_VALGRIND_BUILT
-	if (ann_tools & ANN_VALGRIND)
+	if (tools & ANN_VALGRIND)
 		ANNOTATE_RWLOCK_DESTROY(l);
 #endif
+	if (tools & (ANN_CHECK | ANN_PROFILE))
+		dbg_destroyed(l, tools);
+}
+
+void ann_destroy_pre_slow(const void *l, unsigned flags)
+{
+	if (tools_of() & ANN_CHECK)
+		dbg_destroying(l, flags);
 }
 
 void ann_lock_pre_slow(const void *l, size_t size, unsigned flags)
 {
-	if (ann_tools & ANN_TSAN)
+	int tools = tools_of();
+	if (tools & ANN_CHECK)
+		dbg_lock_pre(l, flags);
+	if (tools & ANN_TSAN)
 		__tsan_mutex_pre_lock((void *)l, tsan_flags(flags));
 	ann_internal_slow(l, size);
 }
 
+void ann_contended_slow(const void *l, unsigned flags)
+{
+	if (tools_of() & ANN_PROFILE)
+		dbg_contended(l, flags);
+}
+
 void ann_lock_post_slow(const void *l, unsigned flags, int r)
 {
-	if (ann_tools & ANN_TSAN) {
+	int tools = tools_of();
+	if (tools & ANN_TSAN) {
 		unsigned f = tsan_flags(flags);
 		__tsan_mutex_post_lock((void *)l,
 				       taken(r) ? f : f | TSAN_MUTEX_TRY_LOCK_FAILED, 0);
 	}
 #if ANN_VALGRIND_BUILT
-	if ((ann_tools & ANN_VALGRIND) && taken(r))
+	if ((tools & ANN_VALGRIND) && taken(r))
 		ANNOTATE_RWLOCK_ACQUIRED(l, !(flags & ANN_READ));
 #endif
+	if (tools & (ANN_CHECK | ANN_PROFILE))
+		dbg_lock_post(l, flags, taken(r), tools);
 }
 
 void ann_unlock_pre_slow(const void *l, size_t size, unsigned flags)
 {
+	int tools = tools_of();
+	if (tools & (ANN_CHECK | ANN_PROFILE))
+		dbg_unlock_pre(l, flags, tools);
 	ann_internal_slow(l, size);
 #if ANN_VALGRIND_BUILT
-	if (ann_tools & ANN_VALGRIND)
+	if (tools & ANN_VALGRIND)
 		ANNOTATE_RWLOCK_RELEASED(l, !(flags & ANN_READ));
 #endif
-	if (ann_tools & ANN_TSAN)
+	if (tools & ANN_TSAN)
 		__tsan_mutex_pre_unlock((void *)l, tsan_flags(flags) & TSAN_MUTEX_READ_LOCK);
 }
 
 void ann_unlock_post_slow(const void *l, unsigned flags)
 {
-	if (ann_tools & ANN_TSAN)
+	if (tools_of() & ANN_TSAN)
 		__tsan_mutex_post_unlock((void *)l, tsan_flags(flags) & TSAN_MUTEX_READ_LOCK);
 }
 
 void ann_release_slow(const void *p)
 {
-	if (ann_tools & ANN_TSAN)
+	int tools = tools_of();
+	if (tools & ANN_TSAN)
 		__tsan_release((void *)p);
 #if ANN_VALGRIND_BUILT
-	if (ann_tools & ANN_VALGRIND)
+	if (tools & ANN_VALGRIND)
 		ANNOTATE_HAPPENS_BEFORE(p);
 #endif
 }
 
 void ann_acquire_slow(const void *p)
 {
-	if (ann_tools & ANN_TSAN)
+	int tools = tools_of();
+	if (tools & ANN_TSAN)
 		__tsan_acquire((void *)p);
 #if ANN_VALGRIND_BUILT
-	if (ann_tools & ANN_VALGRIND)
+	if (tools & ANN_VALGRIND)
 		ANNOTATE_HAPPENS_AFTER(p);
 #endif
 }
 
-#endif /* ANN_OFF */
+void ann_wait_pre_slow(const void *p)
+{
+	if (tools_of() & ANN_PROFILE)
+		dbg_wait_pre(p);
+}
+
+void ann_wait_post_slow(const void *p, unsigned kind)
+{
+	if (tools_of() & ANN_PROFILE)
+		dbg_wait_post(p, kind);
+}

@@ -47,12 +47,33 @@
  * A cond wait is ann_unlock_* of its mutex before the sleep and ann_lock_*
  * after it, as TSan's pthread_cond_wait interceptor does.
  *
+ * Debugging aids (src/debug.h, <sync/debug.h>) hang on the same hooks: the
+ * lock-order checker (SYNC_CHECK) and the contention profiler (SYNC_PROFILE)
+ * set their own bits of the one flag, so that they too cost one branch
+ * when off. For them, a few more hooks and flags:
+ *   ann_contended(l)          on entering a lock's slow path (its first
+ *                             attempt failed), before waiting
+ *   ann_destroy_pre(l)        on entering a destroy, before its busy check
+ *   ann_wait_pre(p)           before a semaphore or condition variable wait
+ *                             that will block (the slow path)
+ *   ann_wait_post(p, kind)    after it; kind ANN_SEM or ANN_COND
+ *   ANN_RWLOCK, ANN_SPIN      the lock is an rwlock or a spinlock (else a
+ *                             mutex); reports name the kind
+ *   ANN_RDPREF                an rwlock that prefers readers (a read lock
+ *                             taken again while read-held cannot block)
+ *   ANN_NOHANG                a relock returns an error instead of blocking
+ *                             (an ERRORCHECK mutex): not reported as one
+ *   ANN_ROBUST                a robust mutex (its owner's death is its
+ *                             documented recovery, not reported at exit)
+ *
  * When the library itself is compiled with ThreadSanitizer (the stress
- * tests), every hook compiles to nothing: TSan then sees the atomics
+ * tests), the tools are never told anything: TSan then sees the atomics
  * themselves, and annotations would hide the library's own races (TSan
  * ignores accesses between __tsan_mutex_pre_lock and post_lock) or mask a
  * missing release with an annotated one. The cost: those builds do not
- * report lock-order inversions of libsync locks. */
+ * report lock-order inversions of libsync locks to TSan. The debugging
+ * aids work there as everywhere (they are how the stress tests are run
+ * with SYNC_CHECK in make check). */
 #ifndef SYNC_ANNOTATE_H
 #define SYNC_ANNOTATE_H
 
@@ -62,6 +83,16 @@
 #define ANN_READ  1u
 #define ANN_TRY   2u
 
+#define ANN_RWLOCK  4u
+#define ANN_SPIN    8u
+#define ANN_RDPREF  16u
+#define ANN_NOHANG  32u
+#define ANN_ROBUST  64u
+
+/* Kinds of ann_wait_post. */
+#define ANN_SEM  1u
+#define ANN_COND 2u
+
 #if defined(__SANITIZE_THREAD__)
 #define ANN_OFF 1
 #elif defined(__has_feature)
@@ -70,26 +101,16 @@
 #endif
 #endif
 
-#ifdef ANN_OFF
-
-#define ann_lock_create(l)          ((void)(l))
-#define ann_lock_destroy(l)         ((void)(l))
-#define ann_lock_pre(l, f)          ((void)(l), (void)(f))
-#define ann_lock_post(l, f, r)      ((void)(l), (void)(f), (void)(r))
-#define ann_unlock_pre(l, f)        ((void)(l), (void)(f))
-#define ann_unlock_post(l, f)       ((void)(l), (void)(f))
-#define ann_release(p)              ((void)(p))
-#define ann_acquire(p)              ((void)(p))
-#define ann_internal(p, n)          ((void)(p), (void)(n))
-
-#else
-
 /* Bits of ann_tools. */
 #define ANN_TSAN     1 /* the TSan runtime is in the process */
 #define ANN_VALGRIND 2 /* running on Valgrind (Helgrind, DRD or another tool) */
+#define ANN_CHECK    4 /* SYNC_CHECK: lock-order and misuse checking */
+#define ANN_PROFILE  8 /* SYNC_PROFILE: contention profile */
 
-/* Set once by the library's constructor, before any thread can call in,
- * and never again: read as a plain int. 0 without tools. */
+/* The tool bits are set once by the library's constructor, before any
+ * thread can call in; the CHECK bit also by sync_check_set at any time.
+ * Read relaxed: a mode switch, which orders nothing (the debug state each
+ * bit enables makes itself on first use). 0 without tools or aids. */
 extern int ann_tools __attribute__((visibility("hidden")));
 
 #define ANN_COLD __attribute__((cold, noinline, visibility("hidden")))
@@ -109,10 +130,21 @@ ANN_COLD ANN_ADDR_ONLY void ann_unlock_post_slow(const void *l, unsigned flags);
 ANN_COLD ANN_ADDR_ONLY void ann_release_slow(const void *p);
 ANN_COLD ANN_ADDR_ONLY void ann_acquire_slow(const void *p);
 ANN_COLD ANN_ADDR_ONLY void ann_internal_slow(const void *p, size_t size);
+ANN_COLD ANN_ADDR_ONLY void ann_contended_slow(const void *l, unsigned flags);
+ANN_COLD ANN_ADDR_ONLY void ann_destroy_pre_slow(const void *l, unsigned flags);
+ANN_COLD ANN_ADDR_ONLY void ann_wait_pre_slow(const void *p);
+ANN_COLD ANN_ADDR_ONLY void ann_wait_post_slow(const void *p, unsigned kind);
 
 static inline int ann_on(void)
 {
-	return __builtin_expect(ann_tools, 0);
+	return __builtin_expect(__atomic_load_n(&ann_tools, __ATOMIC_RELAXED), 0);
+}
+
+/* A data-race detector (not a debugging aid) watches. */
+static inline int ann_detector_on(void)
+{
+	return __builtin_expect(__atomic_load_n(&ann_tools, __ATOMIC_RELAXED) &
+					(ANN_TSAN | ANN_VALGRIND), 0);
 }
 
 #define ann_lock_create(l) \
@@ -133,7 +165,13 @@ static inline int ann_on(void)
 	(ann_on() ? ann_acquire_slow(p) : (void)0)
 #define ann_internal(p, n) \
 	(ann_on() ? ann_internal_slow((p), (n)) : (void)0)
-
-#endif /* ANN_OFF */
+#define ann_contended(l, f) \
+	(ann_on() ? ann_contended_slow((l), (f)) : (void)0)
+#define ann_destroy_pre(l, f) \
+	(ann_on() ? ann_destroy_pre_slow((l), (f)) : (void)0)
+#define ann_wait_pre(p) \
+	(ann_on() ? ann_wait_pre_slow(p) : (void)0)
+#define ann_wait_post(p, kind) \
+	(ann_on() ? ann_wait_post_slow((p), (kind)) : (void)0)
 
 #endif /* SYNC_ANNOTATE_H */

@@ -342,7 +342,9 @@ static int wait_on(sync_cond_t *c, sync_mutex_t *m, const struct timespec *absti
 		atomic_fetch_sub(&c->waiters, 1);
 		return r;
 	}
+	ann_wait_pre(c);
 	struct wait_end end = sleep_until_signalled(&w, abstime);
+	ann_wait_post(c, ANN_COND);
 	TEST_HOOK("cond_wait:leaving");
 	atomic_fetch_sub(&c->waiters, 1); /* c may be destroyed from here on */
 	/* 0, or a robust mutex's EOWNERDEAD or ENOTRECOVERABLE */

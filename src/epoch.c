@@ -167,11 +167,7 @@ static atomic_bool atfork_set; /* pthread_atfork succeeded (it allocates) */
 /* Tools: sections end here, retires release here, reclaimers acquire here
  * (see the top comment). Only its address is used. */
 static char sections_ended;
-#ifdef ANN_OFF
-#define sections_unlisted() false
-#else
-#define sections_unlisted() ann_on() /* a tool watches: see the top comment */
-#endif
+#define sections_unlisted() ann_detector_on() /* see the top comment */
 
 static __attribute__((format(printf, 1, 2), noreturn)) void die(const char *fmt, ...)
 {

@@ -90,6 +90,13 @@ static bool is_errorcheck(const sync_mutex_t *m)
 	return m->flags & SYNC_MUTEX_ERRORCHECK;
 }
 
+/* The hooks' flags for m: a relock that answers EDEADLK, a robust one. */
+static unsigned ann_kind(const sync_mutex_t *m)
+{
+	return mutex_is_robust(m) ? ANN_ROBUST | ANN_NOHANG
+				  : is_errorcheck(m) ? ANN_NOHANG : 0;
+}
+
 static void note_owner(sync_mutex_t *m)
 {
 	if (is_errorcheck(m)) /* relaxed: only the holder writes its own id */
@@ -140,6 +147,7 @@ int sync_mutex_destroy(sync_mutex_t *m)
 {
 	if (!m)
 		return EINVAL;
+	ann_destroy_pre(m, ann_kind(m));
 	if (mutex_is_robust(m))
 		return robust_destroy(m);
 	/* relaxed: a snapshot; destroying while others still use it is misuse */
@@ -345,6 +353,7 @@ static int lock_slow(sync_mutex_t *m, const struct timespec *abstime)
 		return EDEADLK;
 	if (timeout_passed(abstime))
 		return ETIMEDOUT;
+	ann_contended(m, 0);
 	int r = spin_acquire(m, abstime) ? 0 : sleep_acquire(m, abstime);
 	if (r == 0)
 		note_owner(m);
@@ -381,9 +390,9 @@ static int acquire(sync_mutex_t *m, const struct timespec *abstime)
 static int acquire_annotated(sync_mutex_t *m, const struct timespec *abstime)
 {
 	unsigned how = abstime ? ANN_TRY : ANN_WRITE;
-	ann_lock_pre(m, how);
+	ann_lock_pre(m, how | ann_kind(m));
 	int r = acquire(m, abstime);
-	ann_lock_post(m, how, r);
+	ann_lock_post(m, how | ann_kind(m), r);
 	return r;
 }
 
@@ -415,9 +424,9 @@ int sync_mutex_trylock(sync_mutex_t *m)
 {
 	if (!m)
 		return EINVAL;
-	ann_lock_pre(m, ANN_TRY);
+	ann_lock_pre(m, ANN_TRY | ann_kind(m));
 	int r = try_acquire(m);
-	ann_lock_post(m, ANN_TRY, r);
+	ann_lock_post(m, ANN_TRY | ann_kind(m), r);
 	return r;
 }
 
@@ -497,7 +506,8 @@ int sync_mutex_unlock(sync_mutex_t *m)
 		/* relaxed: ordered before the release CAS below */
 		atomic_store_explicit(&m->owner, 0, memory_order_relaxed);
 	}
-	ann_unlock_pre(m, ANN_WRITE); /* before the release: m may go with it */
+	/* before the release: m may go with it */
+	ann_unlock_pre(m, ANN_WRITE | ann_kind(m));
 	uint32_t s = M_LOCKED;
 	int r = 0;
 	if (!atomic_compare_exchange_strong_explicit(
@@ -528,13 +538,13 @@ bool mutex_may_be_held_by_caller(sync_mutex_t *m)
 int mutex_lock_requeued(sync_mutex_t *m)
 {
 	int r = 0;
-	ann_lock_pre(m, ANN_WRITE);
+	ann_lock_pre(m, ANN_WRITE | ann_kind(m));
 	if (mutex_is_robust(m)) {
 		r = robust_lock(m, NULL);
 	} else {
 		sleep_acquire(m, NULL); /* no deadline: cannot fail */
 		note_owner(m);
 	}
-	ann_lock_post(m, ANN_WRITE, r);
+	ann_lock_post(m, ANN_WRITE | ann_kind(m), r);
 	return r;
 }

@@ -240,6 +240,8 @@ static int take_or_sleep(sync_mutex_t *m, uint32_t tid,
 		int r = take_once(m, &s, tid, slept);
 		if (r != EBUSY)
 			return r;
+		if (!slept)
+			ann_contended(m, ANN_ROBUST);
 		if (timeout_passed(abstime))
 			return ETIMEDOUT;
 		/* relaxed: announces a sleeper; the futex compares the word */
@@ -287,7 +289,7 @@ static void make_held_key(void)
 
 static void note_held(sync_mutex_t *m)
 {
-	if (!ann_on() || held_count == HELD_TRACKED)
+	if (!ann_detector_on() || held_count == HELD_TRACKED)
 		return;
 	int saved = errno;
 	pthread_once(&held_key_once, make_held_key);
@@ -298,7 +300,7 @@ static void note_held(sync_mutex_t *m)
 
 static void note_released(sync_mutex_t *m)
 {
-	if (!ann_on())
+	if (!ann_detector_on())
 		return;
 	for (unsigned i = 0; i < held_count; i++)
 		if (held[i] == m) {
@@ -370,7 +372,8 @@ int robust_unlock(sync_mutex_t *m)
 	set_pending(h, m);
 	list_del(m);
 	note_released(m);
-	ann_unlock_pre(m, ANN_WRITE); /* before the release: m may go with it */
+	/* before the release: m may go with it */
+	ann_unlock_pre(m, ANN_WRITE | ANN_ROBUST | ANN_NOHANG);
 	uint32_t old = atomic_exchange_explicit(
 		&m->state, poison ? R_NOTRECOVERABLE : R_FREE,
 		memory_order_release); /* pairs with the lockers' acquire CAS */
@@ -379,7 +382,7 @@ int robust_unlock(sync_mutex_t *m)
 	else if (old & FUTEX_WAITERS)
 		futex_wake(&m->state, 1, FUTEX_BITSET_MATCH_ANY, true);
 	set_pending(h, NULL);
-	ann_unlock_post(m, ANN_WRITE);
+	ann_unlock_post(m, ANN_WRITE | ANN_ROBUST | ANN_NOHANG);
 	return 0;
 }
 

@@ -162,6 +162,12 @@ static bool prefers_readers(const sync_rwlock_t *l)
 	return l->flags & SYNC_RWLOCK_PREFER_READER;
 }
 
+/* The hooks' flags for l (the checker's relock and order rules). */
+static unsigned ann_kind(const sync_rwlock_t *l)
+{
+	return ANN_RWLOCK | (prefers_readers(l) ? ANN_RDPREF : 0);
+}
+
 /* Also set from the start by ann_detect (annotate.c) in a process with a
  * race detector, so that every read lock and unlock, the inline ones too,
  * comes here, where it is annotated. */
@@ -387,6 +393,7 @@ static __attribute__((noinline)) int read_slow(sync_rwlock_t *l,
 	uint64_t s = atomic_load_explicit(&l->state, memory_order_relaxed);
 	if (caller_writes(l, s))
 		return EDEADLK;
+	ann_contended(l, ann_kind(l));
 	if (is_pshared(l))
 		note_pshared(); /* a process that waits on one it did not init */
 	struct spin_poll poll = SPIN_POLL_INIT;
@@ -474,9 +481,9 @@ static inline int read_acquire(sync_rwlock_t *l, const struct timespec *abstime)
 static int read_acquire_annotated(sync_rwlock_t *l, const struct timespec *abstime)
 {
 	unsigned how = abstime ? ANN_READ | ANN_TRY : ANN_READ;
-	ann_lock_pre(l, how);
+	ann_lock_pre(l, how | ann_kind(l));
 	int r = read_acquire(l, abstime);
-	ann_lock_post(l, how, r);
+	ann_lock_post(l, how | ann_kind(l), r);
 	return r;
 }
 
@@ -507,9 +514,9 @@ int sync_rwlock_tryrdlock(sync_rwlock_t *l)
 {
 	if (!l)
 		return EINVAL;
-	ann_lock_pre(l, ANN_READ | ANN_TRY);
+	ann_lock_pre(l, ANN_READ | ANN_TRY | ann_kind(l));
 	int r = read_try_once(l);
-	ann_lock_post(l, ANN_READ | ANN_TRY, r);
+	ann_lock_post(l, ANN_READ | ANN_TRY | ann_kind(l), r);
 	return r;
 }
 
@@ -552,7 +559,8 @@ int sync_rwlock_rdunlock(sync_rwlock_t *l)
 {
 	if (!l)
 		return EINVAL;
-	ann_unlock_pre(l, ANN_READ); /* before the release: l may go with it */
+	/* before the release: l may go with it */
+	ann_unlock_pre(l, ANN_READ | ann_kind(l));
 	/* release: pairs with the acquire of the next writer */
 	uint64_t s = atomic_fetch_sub_explicit(&l->state, READER_ONE,
 					       memory_order_release);
@@ -697,6 +705,7 @@ static int write_slow(sync_rwlock_t *l, uint64_t s, const struct timespec *absti
 {
 	if (caller_writes(l, s))
 		return EDEADLK;
+	ann_contended(l, ann_kind(l));
 	if (timeout_passed(abstime))
 		return ETIMEDOUT; /* the caller just found the lock busy */
 	return write_wait(l, abstime);
@@ -721,9 +730,9 @@ static int write_acquire(sync_rwlock_t *l, const struct timespec *abstime)
 static int write_acquire_annotated(sync_rwlock_t *l, const struct timespec *abstime)
 {
 	unsigned how = abstime ? ANN_TRY : ANN_WRITE;
-	ann_lock_pre(l, how);
+	ann_lock_pre(l, how | ann_kind(l));
 	int r = write_acquire(l, abstime);
-	ann_lock_post(l, how, r);
+	ann_lock_post(l, how | ann_kind(l), r);
 	return r;
 }
 
@@ -753,9 +762,9 @@ int sync_rwlock_trywrlock(sync_rwlock_t *l)
 {
 	if (!l)
 		return EINVAL;
-	ann_lock_pre(l, ANN_TRY);
+	ann_lock_pre(l, ANN_TRY | ann_kind(l));
 	int r = write_try_once(l);
-	ann_lock_post(l, ANN_TRY, r);
+	ann_lock_post(l, ANN_TRY | ann_kind(l), r);
 	return r;
 }
 
@@ -821,7 +830,8 @@ int sync_rwlock_wrunlock(sync_rwlock_t *l)
 	uint64_t s = atomic_load(&l->state); /* acquire, for only_phantoms */
 	if (!caller_writes(l, s))
 		return EPERM;
-	ann_unlock_pre(l, ANN_WRITE); /* before the release: l may go with it */
+	/* before the release: l may go with it */
+	ann_unlock_pre(l, ANN_WRITE | ann_kind(l));
 	int r = write_release(l, s);
 	ann_unlock_post(l, ANN_WRITE);
 	return r;
@@ -852,6 +862,7 @@ int sync_rwlock_destroy(sync_rwlock_t *l)
 {
 	if (!l)
 		return EINVAL;
+	ann_destroy_pre(l, ann_kind(l));
 	/* a snapshot; destroying while others still use it is misuse */
 	uint64_t s = atomic_load(&l->state);
 	if (s & (WRITER | READERS_MASK))

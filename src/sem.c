@@ -145,7 +145,10 @@ static __attribute__((noinline)) int take_slow(sync_sem_t *s,
 {
 	if (timeout_passed(abstime))
 		return ETIMEDOUT;
-	return spin_take(s, abstime) ? 0 : sleep_take(s, abstime);
+	ann_wait_pre(s);
+	int r = spin_take(s, abstime) ? 0 : sleep_take(s, abstime);
+	ann_wait_post(s, ANN_SEM);
+	return r;
 }
 
 static inline int take(sync_sem_t *s, const struct timespec *abstime)

@@ -63,10 +63,12 @@ static void spinlock_contended(sync_spinlock_t *l)
 
 void sync_spinlock_lock(sync_spinlock_t *l)
 {
-	ann_lock_pre(l, ANN_WRITE);
-	if (!spin_try_exchange(l))
+	ann_lock_pre(l, ANN_WRITE | ANN_SPIN);
+	if (!spin_try_exchange(l)) {
+		ann_contended(l, ANN_SPIN);
 		spinlock_contended(l);
-	ann_lock_post(l, ANN_WRITE, 0);
+	}
+	ann_lock_post(l, ANN_WRITE | ANN_SPIN, 0);
 }
 
 static int spin_try(sync_spinlock_t *l)
@@ -81,15 +83,16 @@ int sync_spinlock_trylock(sync_spinlock_t *l)
 {
 	if (!l)
 		return EINVAL;
-	ann_lock_pre(l, ANN_TRY);
+	ann_lock_pre(l, ANN_TRY | ANN_SPIN);
 	int r = spin_try(l);
-	ann_lock_post(l, ANN_TRY, r);
+	ann_lock_post(l, ANN_TRY | ANN_SPIN, r);
 	return r;
 }
 
 void sync_spinlock_unlock(sync_spinlock_t *l)
 {
-	ann_unlock_pre(l, ANN_WRITE); /* before the release: l may go with it */
+	/* before the release: l may go with it */
+	ann_unlock_pre(l, ANN_WRITE | ANN_SPIN);
 	/* release: pairs with the acquire exchange in lock/trylock */
 	atomic_store_explicit(&l->locked, 0, memory_order_release);
 	TEST_HOOK("spinlock_unlock:released");
@@ -134,13 +137,15 @@ static void ticket_wait(sync_ticketlock_t *l, uint32_t ticket, uint32_t serving)
 
 void sync_ticketlock_lock(sync_ticketlock_t *l)
 {
-	ann_lock_pre(l, ANN_WRITE);
+	ann_lock_pre(l, ANN_WRITE | ANN_SPIN);
 	/* relaxed: the wait on `serving` carries the acquire */
 	uint32_t ticket = atomic_fetch_add_explicit(&l->next, 1, memory_order_relaxed);
 	uint32_t serving = ticket_serving(l);
-	if (serving != ticket)
+	if (serving != ticket) {
+		ann_contended(l, ANN_SPIN);
 		ticket_wait(l, ticket, serving);
-	ann_lock_post(l, ANN_WRITE, 0);
+	}
+	ann_lock_post(l, ANN_WRITE | ANN_SPIN, 0);
 }
 
 static int ticket_try(sync_ticketlock_t *l)
@@ -159,15 +164,16 @@ int sync_ticketlock_trylock(sync_ticketlock_t *l)
 {
 	if (!l)
 		return EINVAL;
-	ann_lock_pre(l, ANN_TRY);
+	ann_lock_pre(l, ANN_TRY | ANN_SPIN);
 	int r = ticket_try(l);
-	ann_lock_post(l, ANN_TRY, r);
+	ann_lock_post(l, ANN_TRY | ANN_SPIN, r);
 	return r;
 }
 
 void sync_ticketlock_unlock(sync_ticketlock_t *l)
 {
-	ann_unlock_pre(l, ANN_WRITE); /* before the release: l may go with it */
+	/* before the release: l may go with it */
+	ann_unlock_pre(l, ANN_WRITE | ANN_SPIN);
 	/* relaxed: only the holder writes `serving` */
 	uint32_t serving = atomic_load_explicit(&l->serving, memory_order_relaxed);
 	/* release: pairs with the acquire loads of `serving` in lock/trylock */
@@ -239,15 +245,16 @@ static void mcs_acquire(sync_mcslock_t *l, sync_mcsnode_t *node)
 	/* release: pairs with the acquire load of `next` in unlock */
 	atomic_store_explicit(&node_at(l, pred)->next, node_offset(l, node),
 			      memory_order_release);
+	ann_contended(l, ANN_SPIN);
 	mcs_wait_turn(node);
 }
 
 void sync_mcslock_lock(sync_mcslock_t *l, sync_mcsnode_t *node)
 {
-	ann_lock_pre(l, ANN_WRITE);
+	ann_lock_pre(l, ANN_WRITE | ANN_SPIN);
 	ann_internal(node, sizeof *node);
 	mcs_acquire(l, node);
-	ann_lock_post(l, ANN_WRITE, 0);
+	ann_lock_post(l, ANN_WRITE | ANN_SPIN, 0);
 }
 
 static int mcs_try(sync_mcslock_t *l, sync_mcsnode_t *node)
@@ -270,10 +277,10 @@ int sync_mcslock_trylock(sync_mcslock_t *l, sync_mcsnode_t *node)
 {
 	if (!l || !node)
 		return EINVAL;
-	ann_lock_pre(l, ANN_TRY);
+	ann_lock_pre(l, ANN_TRY | ANN_SPIN);
 	ann_internal(node, sizeof *node);
 	int r = mcs_try(l, node);
-	ann_lock_post(l, ANN_TRY, r);
+	ann_lock_post(l, ANN_TRY | ANN_SPIN, r);
 	return r;
 }
 
@@ -318,7 +325,8 @@ static void mcs_release(sync_mcslock_t *l, sync_mcsnode_t *node)
 
 void sync_mcslock_unlock(sync_mcslock_t *l, sync_mcsnode_t *node)
 {
-	ann_unlock_pre(l, ANN_WRITE); /* before the release: l may go with it */
+	/* before the release: l may go with it */
+	ann_unlock_pre(l, ANN_WRITE | ANN_SPIN);
 	mcs_release(l, node);
 	ann_unlock_post(l, ANN_WRITE);
 }

@@ -1,0 +1,350 @@
+/* SYNC_CHECK's lock-order graph: a node per lock (its address is its class),
+ * an edge A->B for "B taken while A held", with the modes and the stack of
+ * that acquisition; a new edge closing a cycle is reported before anything
+ * can deadlock (lockdep's idea; Abseil's GraphCycles keeps stacks alike).
+ * One mutex guards it; each thread remembers edges it knows exist. */
+#include <pthread.h>
+#include <stdint.h>
+#include <stdlib.h>
+
+#include "annotate.h"
+#include "debug_internal.h"
+
+#define BUCKETS 4096
+#define FROM_READ 1u /* edge modes: `from` held for reading */
+#define TO_READ   2u /* `to` taken for reading */
+
+struct node;
+
+struct edge {
+	struct node *from, *to;
+	unsigned modes;
+	int tid;
+	struct trace where; /* the acquisition of `to` */
+	struct edge *next_out, *next_in;
+};
+
+struct node {
+	const void *lock;
+	unsigned flags; /* ANN_RWLOCK, ANN_RDPREF, ANN_SPIN */
+	struct node *next;
+	struct edge *out, *in;
+	unsigned seen[2];    /* search stamp, per mode of arrival */
+	struct edge *via[2]; /* the edge the search came in by */
+	int via_read[2];     /* ... leaving its `from` reached in this mode */
+};
+
+static pthread_mutex_t graph_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct node *buckets[BUCKETS];
+static unsigned search_stamp;
+static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+
+static void graph_lock_take(void)
+{
+	pthread_mutex_lock(&graph_lock);
+}
+
+static void graph_lock_drop(void)
+{
+	pthread_mutex_unlock(&graph_lock);
+}
+
+/* A fork child must not inherit the mutex held by a thread it lacks. */
+static void set_atfork(void)
+{
+	pthread_atfork(graph_lock_take, graph_lock_drop, graph_lock_drop);
+}
+
+static struct node **bucket_of(const void *l)
+{
+	uintptr_t h = (uintptr_t)l;
+	h ^= h >> 17;
+	h *= 0x9e3779b97f4a7c15u;
+	return &buckets[(h >> 40) % BUCKETS];
+}
+
+static struct node *node_find(const void *l)
+{
+	for (struct node *n = *bucket_of(l); n; n = n->next)
+		if (n->lock == l)
+			return n;
+	return NULL;
+}
+
+static struct node *node_get(const void *l, unsigned flags)
+{
+	struct node *n = node_find(l);
+	if (!n && (n = calloc(1, sizeof *n))) {
+		struct node **b = bucket_of(l);
+		n->lock = l;
+		n->next = *b;
+		*b = n;
+	}
+	if (n)
+		n->flags |= flags & (ANN_RWLOCK | ANN_RDPREF | ANN_SPIN);
+	return n;
+}
+
+static unsigned edge_modes(unsigned held, unsigned want)
+{
+	return ((held & ANN_READ) ? FROM_READ : 0) | ((want & ANN_READ) ? TO_READ : 0);
+}
+
+/* 1 if it is new (and was added), 0 if known or out of memory. */
+static int edge_add(struct node *a, struct node *b, unsigned modes,
+		    const struct trace *where)
+{
+	for (struct edge *e = a->out; e; e = e->next_out)
+		if (e->to == b && e->modes == modes)
+			return 0;
+	struct edge *e = malloc(sizeof *e);
+	if (!e)
+		return 0;
+	*e = (struct edge){ a, b, modes, dbg_tid(), *where, a->out, b->in };
+	a->out = e;
+	b->in = e;
+	return 1;
+}
+
+/* Whether a thread wanting n in one mode waits for one holding it in the
+ * other: always but for two readers, who wait only if a writer may come
+ * between them (the lock prefers writers). */
+static int conflict(const struct node *n, int want_read, int held_read)
+{
+	return !(want_read && held_read && (n->flags & ANN_RDPREF));
+}
+
+struct state {
+	struct node *node;
+	int read; /* the mode it is wanted in */
+};
+
+/* Breadth-first from `start` (wanted in mode start_read) along edges whose
+ * holder blocks the wanter, to a lock the thread holds in a mode that
+ * blocks: that closes a cycle. Returns the held lock's node (the path is in
+ * via[]), or NULL. */
+static struct node *search_cycle(struct dbg_thread *t, struct node *start,
+				 int start_read, struct held **closing, int *arrival)
+{
+	size_t cap = 64, head = 0, tail = 0;
+	struct state *queue = malloc(cap * sizeof *queue);
+	if (!queue)
+		return NULL;
+	unsigned stamp = ++search_stamp;
+	queue[tail++] = (struct state){ start, start_read };
+	start->seen[start_read] = stamp;
+	start->via[start_read] = NULL;
+	struct node *found = NULL;
+	while (head < tail && !found) {
+		struct state s = queue[head++];
+		struct held *h = s.node != start ? held_find(t, s.node->lock) : NULL;
+		if (h && conflict(s.node, s.read, !!(h->flags & ANN_READ))) {
+			*closing = h;
+			*arrival = s.read;
+			found = s.node;
+			break;
+		}
+		for (struct edge *e = s.node->out; e; e = e->next_out) {
+			int to_read = !!(e->modes & TO_READ);
+			if (!conflict(s.node, s.read, !!(e->modes & FROM_READ)) ||
+			    e->to->seen[to_read] == stamp)
+				continue;
+			if (tail == cap) {
+				struct state *q = realloc(queue, 2 * cap * sizeof *q);
+				if (!q)
+					break;
+				queue = q;
+				cap *= 2;
+			}
+			e->to->seen[to_read] = stamp;
+			e->to->via[to_read] = e;
+			e->to->via_read[to_read] = s.read;
+			queue[tail++] = (struct state){ e->to, to_read };
+		}
+	}
+	free(queue);
+	return found;
+}
+
+static const char *mode_of(const struct node *n, int read)
+{
+	if (!(n->flags & ANN_RWLOCK))
+		return "";
+	return read ? " for reading" : " for writing";
+}
+
+static void describe_edge(struct report *r, const struct edge *e)
+{
+	report_printf(r, "  thread %d took %s %p%s while holding %s %p%s, at:\n",
+		      e->tid, lock_kind(e->to->flags), e->to->lock,
+		      mode_of(e->to, !!(e->modes & TO_READ)), lock_kind(e->from->flags),
+		      e->from->lock, mode_of(e->from, !!(e->modes & FROM_READ)));
+	report_trace(r, &e->where);
+}
+
+/* The cycle: now, `to` wanted while `closing` held; before, the path of
+ * edges from `to` to closing's lock, found by search_cycle. */
+static void report_cycle(struct report *r, struct node *to, int to_read,
+			 const struct trace *here, const struct held *closing,
+			 struct node *held_node, int arrival)
+{
+	report_printf(r, "libsync: SYNC_CHECK: lock-order inversion (a possible "
+			 "deadlock)\n  thread %d takes %s %p%s while holding %s %p%s, at:\n",
+		      dbg_tid(), lock_kind(to->flags), to->lock, mode_of(to, to_read),
+		      lock_kind(held_node->flags), held_node->lock,
+		      mode_of(held_node, !!(closing->flags & ANN_READ)));
+	report_trace(r, here);
+	report_printf(r, "  but the opposite order was seen before:\n");
+	struct edge *path[64];
+	int len = 0;
+	struct node *n = held_node;
+	int read = arrival;
+	while (n != to && len < 64 && n->via[read]) {
+		struct edge *e = n->via[read];
+		path[len++] = e;
+		read = n->via_read[read];
+		n = e->from;
+	}
+	for (int i = len; i-- > 0;)
+		describe_edge(r, path[i]);
+	report_printf(r, "  if these run at once, each thread waits for the other "
+			 "for ever\n");
+}
+
+static unsigned memo_slot(const void *from, const void *to, unsigned modes)
+{
+	uintptr_t h = ((uintptr_t)from * 0x9e3779b97f4a7c15u) ^ (uintptr_t)to ^ modes;
+	h ^= h >> 29;
+	return (unsigned)((h * 0xbf58476d1ce4e5b9u) >> 40) % MEMO_SLOTS;
+}
+
+static int memo_knows(struct dbg_thread *t, const struct held *h, const void *to,
+		      unsigned modes, unsigned gen)
+{
+	const struct edge_memo *m = &t->memo[memo_slot(h->lock, to, modes)];
+	return m->from == h->lock && m->to == to && m->modes == modes && m->gen == gen;
+}
+
+static void memo_learn(struct dbg_thread *t, const struct held *h, const void *to,
+		       unsigned modes, unsigned gen)
+{
+	t->memo[memo_slot(h->lock, to, modes)] =
+		(struct edge_memo){ h->lock, to, modes, gen };
+}
+
+/* Adds the edges held -> to under graph_lock; a report of the cycle the
+ * first new one closes goes into r. */
+static void add_orders(struct dbg_thread *t, const void *l, unsigned flags,
+		       const struct trace *here, struct report *r)
+{
+	struct node *to = node_get(l, flags);
+	int added = 0;
+	for (unsigned i = 0; to && i < t->n; i++) {
+		struct held *h = &t->held[i];
+		struct node *from = h->lock != l ? node_get(h->lock, h->flags) : NULL;
+		if (from)
+			added |= edge_add(from, to, edge_modes(h->flags, flags), here);
+	}
+	if (!added)
+		return;
+	struct held *closing;
+	int arrival;
+	int to_read = !!(flags & ANN_READ);
+	struct node *n = search_cycle(t, to, to_read, &closing, &arrival);
+	if (n)
+		report_cycle(r, to, to_read, here, closing, n, arrival);
+}
+
+void dbg_graph_order(struct dbg_thread *t, const void *l, unsigned flags)
+{
+	/* relaxed: a stale generation only keeps a memo one edge longer */
+	unsigned gen = __atomic_load_n(&dbg_graph_gen, __ATOMIC_RELAXED);
+	unsigned i = 0;
+	while (i < t->n && memo_knows(t, &t->held[i], l,
+				      edge_modes(t->held[i].flags, flags), gen))
+		i++;
+	if (i == t->n)
+		return;
+	struct trace here;
+	trace_capture(&here);
+	struct report r = { 0 };
+	pthread_once(&atfork_once, set_atfork);
+	graph_lock_take();
+	add_orders(t, l, flags, &here, &r);
+	graph_lock_drop();
+	for (i = 0; i < t->n; i++)
+		memo_learn(t, &t->held[i], l, edge_modes(t->held[i].flags, flags), gen);
+	if (r.text)
+		report_finish(&r);
+}
+
+static void unlink_out(struct node *n, struct edge *gone)
+{
+	for (struct edge **p = &n->out; *p; p = &(*p)->next_out)
+		if (*p == gone) {
+			*p = gone->next_out;
+			return;
+		}
+}
+
+static void unlink_in(struct node *n, struct edge *gone)
+{
+	for (struct edge **p = &n->in; *p; p = &(*p)->next_in)
+		if (*p == gone) {
+			*p = gone->next_in;
+			return;
+		}
+}
+
+static void node_free(struct node *n)
+{
+	while (n->out) {
+		struct edge *e = n->out;
+		n->out = e->next_out;
+		unlink_in(e->to, e);
+		free(e);
+	}
+	while (n->in) {
+		struct edge *e = n->in;
+		n->in = e->next_in;
+		unlink_out(e->from, e);
+		free(e);
+	}
+	free(n);
+}
+
+static void forget_one(const void *l)
+{
+	struct node **p = bucket_of(l);
+	for (; *p; p = &(*p)->next)
+		if ((*p)->lock == l) {
+			struct node *n = *p;
+			*p = n->next;
+			node_free(n);
+			return;
+		}
+}
+
+static void forget_all(void)
+{
+	for (size_t b = 0; b < BUCKETS; b++)
+		while (buckets[b]) {
+			struct node *n = buckets[b];
+			buckets[b] = n->next;
+			node_free(n);
+		}
+}
+
+/* l's orders are gone (it was destroyed; NULL: every lock's). */
+void dbg_graph_forget(const void *l)
+{
+	pthread_once(&atfork_once, set_atfork);
+	graph_lock_take();
+	if (l)
+		forget_one(l);
+	else
+		forget_all();
+	graph_lock_drop();
+	/* relaxed: threads' memos of the removed edges go stale */
+	__atomic_fetch_add(&dbg_graph_gen, 1, __ATOMIC_RELAXED);
+}
