@@ -136,6 +136,9 @@ struct bench_config {
 	int only_threads;     /* rows with this many threads; 0: all */
 	bool verbose;         /* every round's ns/op on stderr */
 	int map_rounds;       /* the map rows' rounds per side (at most `rounds`) */
+	const char *results;  /* folder for the data files and plots; NULL: none */
+	bool count_only;      /* the dry pass that counts the rows for the progress
+			       * lines: rows run nothing, workloads skip their setup */
 };
 
 /* What the summary line counts. */
@@ -169,6 +172,23 @@ bool bench_run_row_medians(const struct bench_config *cfg, const struct bench_ro
 
 /* The final line: how many targets were met, and which were missed. */
 void bench_print_summary(const struct bench_tally *tally);
+
+/* Progress on stderr: a line per row (which row of how many, time taken so
+ * far; on a terminal, one line updated round by round). A dry pass with
+ * cfg->count_only counts the rows first; then bench_progress_start. */
+void bench_progress_start(void);
+
+/* Progress on stderr of work outside the rows (the map's memory children). */
+void bench_progress_note(const char *what);
+
+/* The last progress line: rows and time taken. */
+void bench_progress_done(void);
+
+/* Under cfg->results: every row's medians and ratio (rows.tsv), per
+ * primitive ns/op against threads of ours and each peer, and the overview
+ * of all ratios, as data files and gnuplot scripts; then runs gnuplot for
+ * the SVGs and PNGs (said on stderr, also when gnuplot is missing). */
+void bench_write_results(const struct bench_config *cfg);
 
 /* Rows of each primitive (bench/mutex.c, spinlock.c, sem.c, rwlock.c, cond.c,
  * queue.c, epoch.c, map.c). */

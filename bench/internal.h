@@ -118,6 +118,13 @@ void print_row(const struct bench_row *row, const struct bench_config *cfg,
 	       const struct fairness *fo, const struct fairness *fp,
 	       struct bench_tally *tally);
 
+/* ---- Results files and plots (plot.c) ---------------------------------- */
+
+/* Keeps a printed row's medians (0: that side has none) and its ratio,
+ * `exact` unless a side was capped, for bench_write_results. */
+void plot_note_row(const struct bench_row *row, double ours_ns, double peer_ns,
+		   double ratio, bool exact);
+
 /* Remembers the /proc/stat totals for the summary's steal time. */
 void note_start_cpu_times(void);
 

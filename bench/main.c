@@ -1,6 +1,7 @@
 /* libsync comparison benchmark: every lock, semaphore, rwlock, condition
  * variable, the queue, the epoch domain and the map against their glibc,
- * Concurrency Kit or liburcu peers, one table. Options in usage() below. */
+ * Concurrency Kit, liburcu, oneTBB, moodycamel or Abseil peers, one table,
+ * and plots of it (bench/plot.c). Options in usage() below. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,7 +14,7 @@ static void usage(FILE *out)
 	fprintf(out,
 		"usage: bench [--quick] [--rounds N] [--ops N] [--round-ms N] [--fair-ms N]\n"
 		"             [--fair-rounds N] [--delay N] [--only NAME] [--threads N]\n"
-		"             [--map-rounds N] [--no-pin] [-v]\n"
+		"             [--map-rounds N] [--results DIR] [--no-results] [--no-pin] [-v]\n"
 		"  --quick        smoke run of a few seconds (3 rounds, short runs, short caps)\n"
 		"  --rounds N     timed rounds per side, ours and peer alternating (default 15;\n"
 		"                 env BENCH_ROUNDS)\n"
@@ -28,6 +29,9 @@ static void usage(FILE *out)
 		"  --threads N    only rows with N threads\n"
 		"  --map-rounds N rounds per side of the map rows, at most --rounds (default 5:\n"
 		"                 each map run prefills 5 x 10^5 entries)\n"
+		"  --results DIR  write every row's medians (rows.tsv), gnuplot scripts and the\n"
+		"                 plots (SVG, PNG; needs gnuplot) into DIR (default bench/results)\n"
+		"  --no-results   write none of them\n"
 		"  --no-pin       let the scheduler place the threads (default: thread i\n"
 		"                 on allowed CPU i mod ncpu)\n"
 		"  -v             every round's result on stderr\n"
@@ -82,6 +86,10 @@ static int apply_option(struct bench_config *cfg, const char *opt, const char *a
 		cfg->only = arg;
 		return 0;
 	}
+	if (!strcmp(opt, "--results") && arg[0]) {
+		cfg->results = arg;
+		return 0;
+	}
 	if (parse_number(arg, 1ull << 40, &v))
 		return EINVAL;
 	if (!strcmp(opt, "--rounds") && v >= 1 && v <= BENCH_MAX_ROUNDS)
@@ -121,6 +129,10 @@ static int parse_args(int argc, char **argv, struct bench_config *cfg)
 			cfg->verbose = true;
 			continue;
 		}
+		if (!strcmp(argv[i], "--no-results")) {
+			cfg->results = NULL;
+			continue;
+		}
 		if (!strcmp(argv[i], "--no-pin")) {
 			cfg->pin = false;
 			continue;
@@ -139,13 +151,26 @@ static int parse_args(int argc, char **argv, struct bench_config *cfg)
 	return 0;
 }
 
+/* Every primitive's rows, in the table's order. */
+static void run_all(const struct bench_config *cfg, struct bench_tally *tally)
+{
+	bench_mutex(cfg, tally);
+	bench_spinlocks(cfg, tally);
+	bench_sem(cfg, tally);
+	bench_rwlock(cfg, tally);
+	bench_cond(cfg, tally);
+	bench_queue(cfg, tally);
+	bench_epoch(cfg, tally);
+	bench_map(cfg, tally);
+}
+
 int main(int argc, char **argv)
 {
 	struct bench_config cfg = {
 		.rounds = 15, .ops = 0, .round_ms = 60, .fair_ms = 200, .fair_rounds = 3,
 		.delay = 0,
 		.cap_factor = 10, .cap_min_s = 2, .cap_max_s = 10, .pin = true,
-		.verbose = false, .map_rounds = 5,
+		.verbose = false, .map_rounds = 5, .results = "bench/results",
 	};
 	struct bench_tally tally = { .targets = 0 };
 	if (parse_args(argc, argv, &cfg))
@@ -156,16 +181,17 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	bench_print_header(&cfg);
-	bench_mutex(&cfg, &tally);
-	bench_spinlocks(&cfg, &tally);
-	bench_sem(&cfg, &tally);
-	bench_rwlock(&cfg, &tally);
-	bench_cond(&cfg, &tally);
-	bench_queue(&cfg, &tally);
-	bench_epoch(&cfg, &tally);
-	bench_map(&cfg, &tally);
+	struct bench_config dry = cfg;
+	struct bench_tally none = { .targets = 0 };
+	dry.count_only = true;
+	run_all(&dry, &none);
+	bench_progress_start();
+	run_all(&cfg, &tally);
+	bench_progress_done();
 	bench_print_summary(&tally);
 	bench_queue_print_ceiling();
 	bench_map_print_tables();
+	if (cfg.results)
+		bench_write_results(&cfg);
 	return tally.failures ? 1 : 0;
 }

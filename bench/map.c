@@ -23,8 +23,15 @@
  *   hash, value, key length, key bytes; buckets double past one entry per
  *   bucket) under one pthread_mutex ("mutex+chain"), and the same under
  *   glibc's default pthread_rwlock, gets taking the read lock
- *   ("rwlock+chain"); nodes malloc'd and freed outside the lock.
- * Every peer hashes with the same XXH3 (xxhash.h, inlined): ck_ht and
+ *   ("rwlock+chain"); nodes malloc'd and freed outside the lock;
+ * - oneTBB's tbb::concurrent_hash_map<uint64_t, void *> ("tbb::conc_hash_map",
+ *   the map C++ users reach for; bench/peer_tbb.cc, where configure finds
+ *   libtbb-dev): get is find with a const_accessor (it takes the element's
+ *   reader lock, a write to shared memory), remove is find with an accessor
+ *   and erase, get_or_insert is insert with a const_accessor; TBB's default
+ *   hashing (std::hash, the identity for integers, on keys that are
+ *   splitmix64 outputs), as its users write it; throughput rows only.
+ * Every other peer hashes with the same XXH3 (xxhash.h, inlined): ck_ht and
  * rculfhash with a random seed per map (as sync_map), the ten-minute maps
  * with a FIXED seed, which is what such a map does and what the flooding
  * rows exploit. Keys are 8 bytes, splitmix64 of the key index, computed where
@@ -72,6 +79,7 @@
 #include <sync/map.h>
 
 #include "internal.h" /* now_ns, median, and the latency histogram */
+#include "peers.h"
 
 /* Alignment of the shared data: as the harness's, two cache lines. */
 #define LINE 128
@@ -211,7 +219,7 @@ struct map_impl {
 	void (*quiesce)(void *m);
 };
 
-enum { ID_OURS, ID_CK, ID_LFHT, ID_MUTEX, ID_RWLOCK, IMPLS };
+enum { ID_OURS, ID_CK, ID_LFHT, ID_MUTEX, ID_RWLOCK, ID_TBB, IMPLS };
 
 static const struct map_impl *impl_of(const struct bench_objects *run)
 {
@@ -915,6 +923,15 @@ static const struct map_impl rwlock_map = {
 	.get_or_insert = rwlock_get_or_insert, .size = rwlock_size,
 };
 
+#ifdef BENCH_HAVE_TBB
+static const struct map_impl tbb_map = {
+	.base = MAP_BASE("tbb::conc_hash_map"), .id = ID_TBB, .create = bench_tbb_map_create,
+	.get = bench_tbb_map_get, .insert = bench_tbb_map_insert, .remove = bench_tbb_map_remove,
+	.get_or_insert = bench_tbb_map_get_or_insert, .size = bench_tbb_map_size,
+};
+#endif
+
+/* The memory table's names (tbb::concurrent_hash_map is not measured there). */
 static const struct map_impl *const all_impls[IMPLS] = {
 	&sync_map, &ck_map, &lfht_map, &mutex_map, &rwlock_map,
 };
@@ -1546,6 +1563,12 @@ static const struct {
 			 NO_TARGET, AT_MOST(0.50), NO_TARGET,
 			 NO_TARGET, NO_TARGET, NO_TARGET,
 			 NO_TARGET, NO_TARGET, NO_TARGET } },
+#ifdef BENCH_HAVE_TBB
+	{ &tbb_map, { NO_TARGET, NO_TARGET, NO_TARGET,
+		      NO_TARGET, NO_TARGET, NO_TARGET,
+		      NO_TARGET, NO_TARGET, NO_TARGET,
+		      NO_TARGET, NO_TARGET, NO_TARGET } },
+#endif
 };
 
 /* Memory target: ours at most this many times ck_ht's bytes per entry. */
@@ -1610,40 +1633,21 @@ static void run_memory(struct bench_tally *tally)
 	tally_memory(tally);
 }
 
-void bench_map(const struct bench_config *cfg, struct bench_tally *tally)
+/* The rows after the throughput rows' keys exist; `dry`: the pass that only
+ * counts rows (no flooding search, no growth results, no memory children). */
+static void map_rows(const struct bench_config *mc, struct bench_tally *tally, bool dry)
 {
-	struct bench_config mc = *cfg;
-	int rounds = cfg->map_rounds > 0 ? cfg->map_rounds : MAP_ROUNDS_DEFAULT;
-
-	if (cfg->only && !strstr("sync_map", cfg->only))
-		return;
-	mc.rounds = rounds < cfg->rounds ? rounds : cfg->rounds;
-	/* a run's cap also covers its untimed prefill */
-	mc.cap_min_s = cfg->cap_min_s > MAP_CAP_MIN_S ? cfg->cap_min_s : MAP_CAP_MIN_S;
-	mc.cap_max_s = cfg->cap_max_s > mc.cap_min_s ? cfg->cap_max_s : mc.cap_min_s;
-	results = mmap(NULL, sizeof *results, PROT_READ | PROT_WRITE,
-		       MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-	map_keys = malloc(KEYS * sizeof *map_keys);
-	if (results == MAP_FAILED || !map_keys) {
-		fprintf(stderr, "bench: map rows: out of memory\n");
-		tally->failures++;
-		return;
-	}
-	memset(results, 0, sizeof *results);
-	for (uint32_t i = 0; i < KEYS; i++)
-		map_keys[i] = splitmix64(i);
-
 	for (size_t p = 0; p < sizeof peers / sizeof peers[0]; p++) {
 		for (size_t c = 0; c < CASES; c++) {
 			struct bench_row row = { "sync_map", &sync_map.base, &peers[p].peer->base,
 						 cases[c].threads, peers[p].target[c],
 						 cases[c].workload };
-			bench_run_row(&mc, &row, tally);
+			bench_run_row(mc, &row, tally);
 		}
 	}
 
-	if (row_selected(cfg, 1) && craft_keys()) {
-		struct bench_config fc = mc;
+	if (row_selected(mc, 1) && (dry || craft_keys())) {
+		struct bench_config fc = *mc;
 		fc.ops = 2 * FLOOD_KEYS;
 		fc.cap_min_s = fc.cap_max_s = FLOOD_CAP_S;
 		struct bench_row crafted = { "sync_map", &sync_map.base, &mutex_map.base, 1,
@@ -1657,8 +1661,8 @@ void bench_map(const struct bench_config *cfg, struct bench_tally *tally)
 					      &summary.flood_ns[1][1]);
 	}
 
-	if (row_selected(cfg, 1)) {
-		struct bench_config gc = mc;
+	if (row_selected(mc, 1)) {
+		struct bench_config gc = *mc;
 		gc.ops = GROW_KEYS;
 		for (size_t p = 0; p < GROW_PEERS; p++) {
 			struct bench_row row = { "sync_map", &sync_map.base, &grow_peers[p]->base, 1,
@@ -1668,12 +1672,45 @@ void bench_map(const struct bench_config *cfg, struct bench_tally *tally)
 			if (p == 0) /* ours' total: its median in the row against cds_lfht */
 				summary.grow_ns[0] = ours_ns;
 		}
-		memcpy(summary.grow, results->grow, sizeof summary.grow);
-		summary.grow_ran = true;
+		if (!dry) {
+			memcpy(summary.grow, results->grow, sizeof summary.grow);
+			summary.grow_ran = true;
+		}
 	}
 
-	if (row_selected(cfg, 1))
+	if (row_selected(mc, 1) && !dry) {
+		bench_progress_note("sync_map memory: 10^6 entries, each map in a forked child");
 		run_memory(tally);
+	}
+}
+
+void bench_map(const struct bench_config *cfg, struct bench_tally *tally)
+{
+	struct bench_config mc = *cfg;
+	int rounds = cfg->map_rounds > 0 ? cfg->map_rounds : MAP_ROUNDS_DEFAULT;
+
+	if (cfg->only && !strstr("sync_map", cfg->only))
+		return;
+	mc.rounds = rounds < cfg->rounds ? rounds : cfg->rounds;
+	/* a run's cap also covers its untimed prefill */
+	mc.cap_min_s = cfg->cap_min_s > MAP_CAP_MIN_S ? cfg->cap_min_s : MAP_CAP_MIN_S;
+	mc.cap_max_s = cfg->cap_max_s > mc.cap_min_s ? cfg->cap_max_s : mc.cap_min_s;
+	if (cfg->count_only) {
+		map_rows(&mc, tally, true);
+		return;
+	}
+	results = mmap(NULL, sizeof *results, PROT_READ | PROT_WRITE,
+		       MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	map_keys = malloc(KEYS * sizeof *map_keys);
+	if (results == MAP_FAILED || !map_keys) {
+		fprintf(stderr, "bench: map rows: out of memory\n");
+		tally->failures++;
+		return;
+	}
+	memset(results, 0, sizeof *results);
+	for (uint32_t i = 0; i < KEYS; i++)
+		map_keys[i] = splitmix64(i);
+	map_rows(&mc, tally, false);
 }
 
 /* ---- The tables under the summary --------------------------------------------------- */

@@ -1,11 +1,13 @@
-/* Mutex rows: sync_mutex against glibc's pthread_mutex (default type) and
- * against ck_spinlock_fas, at 1, 2 and 8 threads; the robust sync_mutex
- * against glibc's robust pthread_mutex. */
+/* Mutex rows: sync_mutex against glibc's pthread_mutex (default type),
+ * against ck_spinlock_fas and (where configure finds libabsl-dev) against
+ * Abseil's absl::Mutex (bench/peer_absl.cc), at 1, 2 and 8 threads; the
+ * robust sync_mutex against glibc's robust pthread_mutex. */
 #include <pthread.h>
 
 #include <sync/mutex.h>
 
 #include "harness.h"
+#include "peers.h"
 
 static const int thread_counts[] = { 1, 2, 8 };
 
@@ -70,6 +72,25 @@ static const struct bench_lock bench_pthread_mutex_robust = {
 	.init = glibc_robust_init, .lock = glibc_lock, .unlock = glibc_unlock,
 };
 
+#ifdef BENCH_HAVE_ABSL
+static void absl_lock(void *lock, void *node)
+{
+	(void)node;
+	bench_absl_mutex_lock(lock);
+}
+
+static void absl_unlock(void *lock, void *node)
+{
+	(void)node;
+	bench_absl_mutex_unlock(lock);
+}
+
+static const struct bench_lock bench_absl_mutex = {
+	.name = "absl::Mutex", .size = BENCH_ABSL_MUTEX_SIZE, .init = bench_absl_mutex_init,
+	.lock = absl_lock, .unlock = absl_unlock,
+};
+#endif
+
 const struct bench_lock bench_sync_mutex = {
 	.name = "sync_mutex", .size = sizeof(sync_mutex_t), .init = ours_init,
 	.lock = ours_lock, .unlock = ours_unlock,
@@ -93,6 +114,13 @@ void bench_mutex(const struct bench_config *cfg, struct bench_tally *tally)
 					 thread_counts[i], { TARGET_NONE, 0 }, NULL };
 		bench_run_row(cfg, &row, tally);
 	}
+#ifdef BENCH_HAVE_ABSL
+	for (int i = 0; i < 3; i++) {
+		struct bench_row row = { "sync_mutex", &bench_sync_mutex, &bench_absl_mutex,
+					 thread_counts[i], { TARGET_NONE, 0 }, NULL };
+		bench_run_row(cfg, &row, tally);
+	}
+#endif
 	for (int i = 0; i < 3; i++) {
 		struct bench_row row = { "robust_mutex", &bench_sync_mutex_robust,
 					 &bench_pthread_mutex_robust, thread_counts[i],

@@ -274,6 +274,9 @@ void print_row(const struct bench_row *row, const struct bench_config *cfg,
 	       row->peer->name, thr, a, b, ratio_s, target, met < 0 ? "" : met ? "yes" : "NO",
 	       fair, lat);
 	fflush(stdout);
+	plot_note_row(row, ours->capped || ours->failed || !ours->n ? 0 : median(ours->ns, ours->n),
+		      peer->capped || peer->failed || !peer->n ? 0 : median(peer->ns, peer->n),
+		      ratio, bound == EXACT);
 	tally_row(tally, row, met, why);
 	note_workload(tally, row->workload);
 	note_long_wait(tally, row, fo, fp);

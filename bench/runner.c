@@ -107,6 +107,68 @@ static enum run_status run_capped(const struct run_spec *spec, double cap_s,
 	return (enum run_status)res->status;
 }
 
+/* ---- Progress on stderr ----------------------------------------------- */
+
+static struct {
+	int total;     /* rows the dry pass counted */
+	int done;      /* rows started */
+	uint64_t start_ns;
+	bool tty;      /* stderr is a terminal: one line, rewritten */
+	bool open;     /* a tty line is showing */
+} progress;
+
+void bench_progress_start(void)
+{
+	progress.done = 0;
+	progress.start_ns = now_ns();
+	progress.tty = isatty(STDERR_FILENO);
+}
+
+/* "[ 12/214  1:05] " */
+static void progress_prefix(void)
+{
+	unsigned s = (unsigned)((now_ns() - progress.start_ns) / 1000000000u);
+	fprintf(stderr, "%sbench: [%3d/%d %3u:%02u] ", progress.tty ? "\r\033[K" : "",
+		progress.done, progress.total, s / 60, s % 60);
+}
+
+static void progress_row(const struct bench_row *row, const char *phase, int i, int n)
+{
+	if (!progress.tty && phase)
+		return; /* logs get one line per row */
+	progress_prefix();
+	fprintf(stderr, "%s %s vs %s, %d thread%s", row->primitive,
+		row->workload ? row->workload->name : "lock+unlock", row->peer->name, row->threads,
+		row->threads == 1 ? "" : "s");
+	if (phase)
+		fprintf(stderr, ": %s %d/%d", phase, i, n);
+	if (!progress.tty)
+		fputc('\n', stderr);
+	progress.open = progress.tty;
+}
+
+/* Clears a tty progress line before stdout writes on the same terminal. */
+static void progress_clear(void)
+{
+	if (progress.open)
+		fputs("\r\033[K", stderr);
+	progress.open = false;
+}
+
+void bench_progress_note(const char *what)
+{
+	progress_prefix();
+	fprintf(stderr, "%s%s", what, progress.tty ? "" : "\n");
+	progress.open = progress.tty;
+}
+
+void bench_progress_done(void)
+{
+	progress_clear();
+	unsigned s = (unsigned)((now_ns() - progress.start_ns) / 1000000000u);
+	fprintf(stderr, "bench: %d rows in %u:%02u\n", progress.done, s / 60, s % 60);
+}
+
 /* ---- One row ---------------------------------------------------------- */
 
 static uint64_t round_ops(double ops, int threads)
@@ -196,6 +258,7 @@ static void measure_round(const struct bench_config *cfg, const struct run_spec 
 	}
 	if (!cfg->verbose)
 		return;
+	progress_clear();
 	fprintf(stderr, "  %-18s %d thr %llu pairs: ", spec->impl->name, spec->threads,
 		(unsigned long long)spec->ops);
 	if (s->capped)
@@ -223,6 +286,8 @@ static void measure_fairness(const struct bench_config *cfg, const struct bench_
 		f->p999_ns[f->n++] = r.p999_ns;
 		f->max_ns = r.max_ns > f->max_ns ? r.max_ns : f->max_ns;
 	}
+	if (cfg->verbose)
+		progress_clear();
 	if (cfg->verbose && f->status == RUN_OK && !f->timed)
 		fprintf(stderr, "  %-18s %d thr fairness: %llu ops, rsd %.3f\n", impl->name,
 			threads, (unsigned long long)r.pairs, r.rsd);
@@ -250,6 +315,12 @@ bool bench_run_row_medians(const struct bench_config *cfg, const struct bench_ro
 	if ((cfg->only && !strstr(row->primitive, cfg->only)) ||
 	    (cfg->only_threads && cfg->only_threads != row->threads))
 		return false;
+	if (cfg->count_only) {
+		progress.total++;
+		return false;
+	}
+	progress.done++;
+	progress_row(row, NULL, 0, 0);
 	double est_s = 0;
 	uint64_t ops = cfg->ops ? round_ops((double)cfg->ops, row->threads)
 				: calibrate(cfg, row, &est_s);
@@ -263,11 +334,14 @@ bool bench_run_row_medians(const struct bench_config *cfg, const struct bench_ro
 	for (int i = 0; i < cfg->rounds; i++) {
 		measure_round(cfg, &ours_spec, cap_for(cfg, &ours, ops, est_s), &ours);
 		measure_round(cfg, &peer_spec, cap_for(cfg, &ours, ops, est_s), &peer);
+		progress_row(row, "round", i + 1, cfg->rounds);
 	}
 	for (int i = 0; has_fairness_runs(row) && i < cfg->fair_rounds; i++) {
 		measure_fairness(cfg, row, row->ours, &fo);
 		measure_fairness(cfg, row, row->peer, &fp);
+		progress_row(row, "fairness run", i + 1, cfg->fair_rounds);
 	}
+	progress_clear();
 	print_row(row, cfg, &ours, &peer, ops, &fo, &fp, tally);
 	*ours_ns = side_median(&ours);
 	*peer_ns = side_median(&peer);
