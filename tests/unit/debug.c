@@ -508,6 +508,116 @@ START_TEST(unlock_of_lock_not_held_is_reported)
 }
 END_TEST
 
+START_TEST(read_relock_of_writer_preferring_rwlock_is_reported)
+{
+	sync_rwlock_t l;
+	sync_rwlock_init(&l, 0);
+	start_checking();
+	ck_assert_int_eq(sync_rwlock_rdlock(&l), 0);
+	ck_assert_int_eq(sync_rwlock_rdlock(&l), 0); /* no writer came: it returns */
+	ck_assert_int_eq(sync_rwlock_rdunlock(&l), 0);
+	ck_assert_int_eq(sync_rwlock_rdunlock(&l), 0);
+	stop_checking();
+	const char *s = captured();
+	expect_in(s, "libsync: SYNC_CHECK: thread %d takes rwlock %p for reading, which it "
+		     "already holds for reading:\n  a writer that comes in between blocks this "
+		     "read lock for ever (the rwlock prefers writers)\n      #0 ",
+		  (int)thread_id(), (void *)&l);
+	ck_assert_int_eq(count(s, "libsync: "), 1);
+}
+END_TEST
+
+START_TEST(read_relock_of_reader_preferring_rwlock_is_not_reported)
+{
+	sync_rwlock_t l;
+	sync_rwlock_init(&l, SYNC_RWLOCK_PREFER_READER);
+	start_checking();
+	ck_assert_int_eq(sync_rwlock_rdlock(&l), 0);
+	ck_assert_int_eq(sync_rwlock_rdlock(&l), 0);
+	ck_assert_int_eq(sync_rwlock_rdunlock(&l), 0);
+	ck_assert_int_eq(sync_rwlock_rdunlock(&l), 0);
+	stop_checking();
+	expect_no_report();
+}
+END_TEST
+
+static void *unlock_spinlock(void *arg)
+{
+	sync_spinlock_unlock(arg);
+	return (void *)(intptr_t)thread_id();
+}
+
+START_TEST(unlock_by_another_thread_than_the_locker_is_reported)
+{
+	sync_spinlock_t l = SYNC_SPINLOCK_INITIALIZER;
+	start_checking();
+	sync_spinlock_lock(&l);
+	pthread_t t;
+	void *tid;
+	ck_assert_int_eq(pthread_create(&t, NULL, unlock_spinlock, &l), 0);
+	ck_assert_int_eq(pthread_join(t, &tid), 0);
+	stop_checking();
+	const char *s = captured();
+	expect_in(s, "libsync: SYNC_CHECK: thread %d unlocks, not holding it, spinlock %p\n",
+		  (int)(intptr_t)tid, (void *)&l);
+	ck_assert_int_eq(count(s, "libsync: "), 1);
+}
+END_TEST
+
+#define MANY_LOCKS 80 /* more than a thread's tracked holds (64) */
+
+START_TEST(more_locks_held_than_tracked_give_no_false_report)
+{
+	static sync_mutex_t m[MANY_LOCKS];
+	for (int i = 0; i < MANY_LOCKS; i++)
+		sync_mutex_init(&m[i], 0);
+	start_checking();
+	for (int i = 0; i < MANY_LOCKS; i++)
+		ck_assert_int_eq(sync_mutex_lock(&m[i]), 0);
+	for (int i = 0; i < MANY_LOCKS; i++) /* first taken, first released */
+		ck_assert_int_eq(sync_mutex_unlock(&m[i]), 0);
+	for (int i = 0; i < MANY_LOCKS; i++)
+		ck_assert_int_eq(sync_mutex_lock(&m[i]), 0);
+	for (int i = MANY_LOCKS; i-- > 0;)
+		ck_assert_int_eq(sync_mutex_unlock(&m[i]), 0);
+	stop_checking();
+	expect_no_report();
+}
+END_TEST
+
+static atomic_int step;
+
+/* Locks m, unlocks it at step 2, exits at step 4. */
+static void *hold_across_switches(void *arg)
+{
+	ck_assert_int_eq(sync_mutex_lock(arg), 0);
+	atomic_store(&step, 1);
+	ck_assert(wait_until_equal(&step, 2));
+	ck_assert_int_eq(sync_mutex_unlock(arg), 0);
+	atomic_store(&step, 3);
+	ck_assert(wait_until_equal(&step, 4));
+	return NULL;
+}
+
+START_TEST(lock_released_while_checking_was_off_is_not_reported_at_exit)
+{
+	sync_mutex_t m;
+	sync_mutex_init(&m, 0);
+	start_checking();
+	pthread_t t;
+	ck_assert_int_eq(pthread_create(&t, NULL, hold_across_switches, &m), 0);
+	ck_assert(wait_until_equal(&step, 1));
+	ck_assert_int_eq(sync_check_set(""), 0);
+	atomic_store(&step, 2); /* it unlocks m, unseen */
+	ck_assert(wait_until_equal(&step, 3));
+	ck_assert_int_eq(sync_check_set("deadlock"), 0);
+	atomic_store(&step, 4); /* it exits, holding nothing */
+	ck_assert_int_eq(pthread_join(t, NULL), 0);
+	stop_checking();
+	expect_no_report();
+}
+END_TEST
+
 static void *lock_and_return(void *arg)
 {
 	ck_assert_int_eq(sync_mutex_lock(arg), 0);
@@ -995,10 +1105,15 @@ static Suite *suite(void)
 	tcase_add_test(tc, relock_of_spinlock_is_reported_before_it_hangs);
 	tcase_add_test(tc, write_lock_of_rwlock_read_held_by_caller_is_reported_before_it_hangs);
 	tcase_add_test(tc, relock_of_errorcheck_mutex_returns_edeadlk_unreported);
+	tcase_add_test(tc, read_relock_of_writer_preferring_rwlock_is_reported);
+	tcase_add_test(tc, read_relock_of_reader_preferring_rwlock_is_not_reported);
 	tcase_add_test(tc, unlock_of_lock_not_held_is_reported);
+	tcase_add_test(tc, unlock_by_another_thread_than_the_locker_is_reported);
 	tcase_add_test(tc, thread_exiting_while_holding_a_lock_is_reported);
 	tcase_add_test(tc, thread_exiting_while_holding_a_robust_mutex_is_not_reported);
 	tcase_add_test(tc, destroy_of_held_lock_is_reported_and_returns_ebusy);
+	tcase_add_test(tc, more_locks_held_than_tracked_give_no_false_report);
+	tcase_add_test(tc, lock_released_while_checking_was_off_is_not_reported_at_exit);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("switch");
