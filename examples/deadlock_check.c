@@ -9,29 +9,32 @@
  * reaches for fork 0, before his lock call waits:
  *
  * libsync: SYNC_CHECK: lock-order inversion (a possible deadlock)
- *   thread 80312 takes mutex 0x55f0c2b17140 while holding mutex 0x55f0c2b171e0, at:
- *       #0 ./deadlock_check(+0x1415) [0x55f0c2b14415]
- *       #1 /lib/x86_64-linux-gnu/libc.so.6(+0x89134) [0x7f7b7aea9134]
- *       #2 /lib/x86_64-linux-gnu/libc.so.6(+0x1097dc) [0x7f7b7af297dc]
+ *   thread 31375 takes mutex 0x556804fa30a0 while holding mutex 0x556804fa3140, at:
+ *       #0 /tmp/b_debug/examples/.libs/deadlock_check(+0x1380) [0x556804fa0380]
+ *       #1 /lib/x86_64-linux-gnu/libc.so.6(+0x891f5) [0x7f4f6a47a1f5]
+ *       #2 /lib/x86_64-linux-gnu/libc.so.6(+0x1098ec) [0x7f4f6a4fa8ec]
  *   but the opposite order was seen before:
- *   thread 80308 took mutex 0x55f0c2b17168 while holding mutex 0x55f0c2b17140, at:
- *       #0 ./deadlock_check(+0x1415) [0x55f0c2b14415]
- *       #1 /lib/x86_64-linux-gnu/libc.so.6(+0x89134) [0x7f7b7aea9134]
- *       #2 /lib/x86_64-linux-gnu/libc.so.6(+0x1097dc) [0x7f7b7af297dc]
- *   thread 80309 took mutex 0x55f0c2b17190 while holding mutex 0x55f0c2b17168, at:
- *       ... (the same frames)
- *   thread 80310 took mutex 0x55f0c2b171b8 while holding mutex 0x55f0c2b17190, at:
- *       ...
- *   thread 80311 took mutex 0x55f0c2b171e0 while holding mutex 0x55f0c2b171b8, at:
- *       ...
+ *   thread 31371 took mutex 0x556804fa30c8 while holding mutex 0x556804fa30a0, at:
+ *       #0 /tmp/b_debug/examples/.libs/deadlock_check(+0x1380) [0x556804fa0380]
+ *       #1 /lib/x86_64-linux-gnu/libc.so.6(+0x891f5) [0x7f4f6a47a1f5]
+ *       #2 /lib/x86_64-linux-gnu/libc.so.6(+0x1098ec) [0x7f4f6a4fa8ec]
+ *   thread 31372 took mutex 0x556804fa30f0 while holding mutex 0x556804fa30c8, at:
+ *       (the same three frames)
+ *   thread 31373 took mutex 0x556804fa3118 while holding mutex 0x556804fa30f0, at:
+ *       (the same three frames)
+ *   thread 31374 took mutex 0x556804fa3140 while holding mutex 0x556804fa3118, at:
+ *       (the same three frames)
  *   if these run at once, each thread waits for the other for ever
  *
- * (fork i is at 0x55f0c2b17140 + 40 i.) Frames are `program(+offset)`:
- * `addr2line -e deadlock_check 0x1415` names the line of the second
- * sync_mutex_lock in take_forks_naive; linked with -rdynamic they carry
- * function names. The fix, run by `deadlock_check ordered`: every
- * philosopher takes the lower-numbered of his two forks first (philosopher
- * 4: fork 0, then fork 4), one global order, no cycle, and no report.
+ * Fork i is at 0x556804fa30a0 + 40 i: thread 31375, philosopher 4, takes
+ * fork 0 while holding fork 4, and philosophers 0 to 3 took forks 1 to 4
+ * while holding forks 0 to 3. A frame is a return address,
+ * `program(+offset)`: `addr2line -f -e deadlock_check 0x137f` (the offset
+ * less one) names the call, take_forks(p) in philosopher(); a program
+ * linked with -rdynamic shows its non-static functions' names. The fix, run by
+ * `deadlock_check ordered`: every philosopher takes the lower-numbered of
+ * his two forks first (philosopher 4: fork 0, then fork 4), one global
+ * order, no cycle, and no report.
  * See libsync_debug(7), sync_check_set(3).
  * cc deadlock_check.c $(pkg-config --cflags --libs libsync) */
 #include <pthread.h>

@@ -79,7 +79,8 @@ static void stop_checking(void)
 static int count(const char *haystack, const char *needle)
 {
 	int n = 0;
-	for (const char *p = haystack; (p = strstr(p, needle)) != NULL; p += strlen(needle))
+	size_t len = strlen(needle);
+	for (const char *p = haystack; (p = strstr(p, needle)) != NULL; p += len)
 		n++;
 	return n;
 }
@@ -117,12 +118,36 @@ struct lk {
 	sync_mcsnode_t node; /* MCS: one holder at a time here, so one node */
 };
 
-static void mutex_lock_(struct lk *l) { ck_assert_int_eq(sync_mutex_lock(l->obj), 0); }
-static void mutex_unlock_(struct lk *l) { ck_assert_int_eq(sync_mutex_unlock(l->obj), 0); }
-static void rd_lock_(struct lk *l) { ck_assert_int_eq(sync_rwlock_rdlock(l->obj), 0); }
-static void rd_unlock_(struct lk *l) { ck_assert_int_eq(sync_rwlock_rdunlock(l->obj), 0); }
-static void wr_lock_(struct lk *l) { ck_assert_int_eq(sync_rwlock_wrlock(l->obj), 0); }
-static void wr_unlock_(struct lk *l) { ck_assert_int_eq(sync_rwlock_wrunlock(l->obj), 0); }
+static void mutex_lock_(struct lk *l)
+{
+	ck_assert_int_eq(sync_mutex_lock(l->obj), 0);
+}
+
+static void mutex_unlock_(struct lk *l)
+{
+	ck_assert_int_eq(sync_mutex_unlock(l->obj), 0);
+}
+
+static void rd_lock_(struct lk *l)
+{
+	ck_assert_int_eq(sync_rwlock_rdlock(l->obj), 0);
+}
+
+static void rd_unlock_(struct lk *l)
+{
+	ck_assert_int_eq(sync_rwlock_rdunlock(l->obj), 0);
+}
+
+static void wr_lock_(struct lk *l)
+{
+	ck_assert_int_eq(sync_rwlock_wrlock(l->obj), 0);
+}
+
+static void wr_unlock_(struct lk *l)
+{
+	ck_assert_int_eq(sync_rwlock_wrunlock(l->obj), 0);
+}
+
 static void spin_lock_(struct lk *l) { sync_spinlock_lock(l->obj); }
 static void spin_unlock_(struct lk *l) { sync_spinlock_unlock(l->obj); }
 static void ticket_lock_(struct lk *l) { sync_ticketlock_lock(l->obj); }
@@ -130,12 +155,14 @@ static void ticket_unlock_(struct lk *l) { sync_ticketlock_unlock(l->obj); }
 static void mcs_lock_(struct lk *l) { sync_mcslock_lock(l->obj, &l->node); }
 static void mcs_unlock_(struct lk *l) { sync_mcslock_unlock(l->obj, &l->node); }
 
-static struct lk mutex_lk(sync_mutex_t *m) { return (struct lk){ m, mutex_lock_, mutex_unlock_, { 0 } }; }
-static struct lk rd_lk(sync_rwlock_t *l) { return (struct lk){ l, rd_lock_, rd_unlock_, { 0 } }; }
-static struct lk wr_lk(sync_rwlock_t *l) { return (struct lk){ l, wr_lock_, wr_unlock_, { 0 } }; }
-static struct lk spin_lk(sync_spinlock_t *l) { return (struct lk){ l, spin_lock_, spin_unlock_, { 0 } }; }
-static struct lk ticket_lk(sync_ticketlock_t *l) { return (struct lk){ l, ticket_lock_, ticket_unlock_, { 0 } }; }
-static struct lk mcs_lk(sync_mcslock_t *l) { return (struct lk){ l, mcs_lock_, mcs_unlock_, { 0 } }; }
+#define LK(obj, kind) ((struct lk){ (obj), kind##_lock_, kind##_unlock_, { 0 } })
+
+static struct lk mutex_lk(sync_mutex_t *m) { return LK(m, mutex); }
+static struct lk rd_lk(sync_rwlock_t *l) { return LK(l, rd); }
+static struct lk wr_lk(sync_rwlock_t *l) { return LK(l, wr); }
+static struct lk spin_lk(sync_spinlock_t *l) { return LK(l, spin); }
+static struct lk ticket_lk(sync_ticketlock_t *l) { return LK(l, ticket); }
+static struct lk mcs_lk(sync_mcslock_t *l) { return LK(l, mcs); }
 
 struct nest {
 	struct lk *outer, *inner;
@@ -175,8 +202,8 @@ static pid_t nest_mutexes(sync_mutex_t *outer, sync_mutex_t *inner)
 #define PHILOSOPHERS 5
 
 /* Five philosophers eat one after another, each taking both forks in the
- * naive order (left, then right) or the lower-numbered first; returns what
- * was written to stderr. tids[p]: philosopher p's thread. */
+ * naive order (left, then right) or the lower-numbered first. tids[p]:
+ * philosopher p's thread. */
 static void dine_one_after_another(sync_mutex_t *forks, bool ordered, pid_t *tids)
 {
 	for (int i = 0; i < PHILOSOPHERS; i++)
