@@ -229,8 +229,8 @@ static void emit_primitive_body(FILE *f, const struct primitive_plot *pp, int co
 		tmax = threads > tmax ? threads : tmax;
 		fprintf(f, "%s%d", t ? ", " : "", threads);
 	}
-	fprintf(f, ")\nset xrange [%g:%g]\nset xlabel 'threads'\nset ylabel 'ns/op'\n"
-		"set grid\nset key top left font ',8' opaque\n", tmin / 1.4, tmax * 1.4);
+	fprintf(f, ")\nset xrange [%g:%g]\nset ylabel 'ns/op'\n"
+		"set grid\nset key below horizontal font ',8'\n", tmin / 1.4, tmax * 1.4);
 	for (int w = 0; w < pp->workloads.n; w++) {
 		fprintf(f, "set title ");
 		put_quoted(f, pp->workloads.v[w]);
@@ -288,7 +288,7 @@ static bool write_primitive(const char *dir, const char *primitive, char *script
 	if (!f)
 		goto out;
 	int n = pp->workloads.n, cols = n <= 3 ? n : n == 4 ? 2 : 3, nrow = (n + cols - 1) / cols;
-	int width = 440 * cols > 600 ? 440 * cols : 600, height = 340 * nrow + 60;
+	int width = 440 * cols > 600 ? 440 * cols : 600, height = 390 * nrow + 60;
 	fprintf(f, "# %s: ns/op against threads, written by bench/bench\n", primitive);
 	fprintf(f, "set terminal svg size %d,%d dynamic noenhanced font 'sans,10' background"
 		" '#ffffff'\nset output '%s.svg'\n", width, height, pp->stem);
