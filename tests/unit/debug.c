@@ -882,8 +882,10 @@ static void *post_later(void *arg)
 	sleep_ns(POST_AFTER_NS);
 	sync_mutex_lock(&cond_mutex);
 	cond_ready = 1;
-	sync_cond_signal(&cond);
 	sync_mutex_unlock(&cond_mutex);
+	/* after the unlock: the waiter, woken, finds the mutex free, so that its
+	 * wait is the cond wait alone, even if this thread is preempted here */
+	sync_cond_signal(&cond);
 	return arg;
 }
 
