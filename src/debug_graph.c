@@ -9,6 +9,7 @@
 
 #include "annotate.h"
 #include "debug_internal.h"
+#include "thread.h"
 
 #define BUCKETS 4096
 #define FROM_READ 1u /* edge modes: `from` held for reading */
@@ -39,6 +40,10 @@ static struct node *buckets[BUCKETS];
 static unsigned search_stamp;
 static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
 
+/* Set in the thread that forks while it holds graph_lock for the fork:
+ * the fork handlers registered before ours run after it and may lock. */
+static THREAD_LOCAL int graph_held_for_fork;
+
 static void graph_lock_take(void)
 {
 	pthread_mutex_lock(&graph_lock);
@@ -49,10 +54,24 @@ static void graph_lock_drop(void)
 	pthread_mutex_unlock(&graph_lock);
 }
 
-/* A fork child must not inherit the mutex held by a thread it lacks. */
+static void fork_prepare(void)
+{
+	graph_lock_take();
+	graph_held_for_fork = 1;
+}
+
+static void fork_done(void)
+{
+	graph_held_for_fork = 0;
+	graph_lock_drop();
+}
+
+/* A fork child must not inherit the mutex held by a thread it lacks. The
+ * orders of locks taken by fork handlers that run while we hold it for
+ * the fork are not checked. */
 static void set_atfork(void)
 {
-	pthread_atfork(graph_lock_take, graph_lock_drop, graph_lock_drop);
+	pthread_atfork(fork_prepare, fork_done, fork_done);
 }
 
 static struct node **bucket_of(const void *l)
@@ -265,6 +284,8 @@ void dbg_graph_order(struct dbg_thread *t, const void *l, unsigned flags)
 		i++;
 	if (i == t->n)
 		return;
+	if (graph_held_for_fork)
+		return;
 	struct trace here;
 	trace_capture(&here);
 	struct report r = { 0 };
@@ -338,6 +359,8 @@ static void forget_all(void)
 /* l's orders are gone (it was destroyed; NULL: every lock's). */
 void dbg_graph_forget(const void *l)
 {
+	if (graph_held_for_fork)
+		return;
 	pthread_once(&atfork_once, set_atfork);
 	graph_lock_take();
 	if (l)

@@ -33,7 +33,10 @@ static void thread_exits(void *state)
 {
 	struct dbg_thread *t = state;
 	self = &exited;
-	if (__atomic_load_n(&ann_tools, __ATOMIC_RELAXED) & ANN_CHECK)
+	/* relaxed: a mode switch and a period number, compared only; a list
+	 * from an earlier checking period says nothing of what is held now */
+	if ((__atomic_load_n(&ann_tools, __ATOMIC_RELAXED) & ANN_CHECK) &&
+	    t->check_gen == __atomic_load_n(&dbg_check_gen, __ATOMIC_RELAXED))
 		dbg_check_thread_exit(t);
 	free(t);
 }

@@ -24,8 +24,7 @@ tools_tests = \
 	tests/tools/helgrind.sh \
 	tests/tools/drd.sh
 
-dist_check_SCRIPTS += $(tools_tests)
-TESTS += $(tools_tests)
+dist_check_SCRIPTS += $(tools_tests) # in TESTS through dist_check_SCRIPTS
 EXTRA_DIST += $(tools_programs) tests/tools/common.sh tests/tools/tsan.sh \
 	tests/tools/valgrind.sh
 AM_TESTS_ENVIRONMENT += \
