@@ -185,49 +185,87 @@ static struct node *search_cycle(struct dbg_thread *t, struct node *start,
 	return found;
 }
 
-static const char *mode_of(const struct node *n, int read)
+/* An order of the cycle, copied out of the graph, so that the report is
+ * written after graph_lock is dropped (backtrace_symbols may take the
+ * dynamic loader's lock, which a constructor taking a lock may hold). */
+struct step {
+	const void *from, *to;
+	unsigned from_flags, to_flags; /* kinds, and ANN_READ for the modes */
+	int tid;
+	struct trace where;
+};
+
+#define CYCLE_MAX 64
+
+struct cycle {
+	struct step now;
+	int len;
+	struct step before[CYCLE_MAX]; /* in the order they chain */
+};
+
+static unsigned with_mode(const struct node *n, int read)
 {
-	if (!(n->flags & ANN_RWLOCK))
-		return "";
-	return read ? " for reading" : " for writing";
+	return (n->flags & (ANN_RWLOCK | ANN_SPIN)) | (read ? ANN_READ : 0);
 }
 
-static void describe_edge(struct report *r, const struct edge *e)
+static void copy_edge(struct step *st, const struct edge *e)
 {
-	report_printf(r, "  thread %d took %s %p%s while holding %s %p%s, at:\n",
-		      e->tid, lock_kind(e->to->flags), e->to->lock,
-		      mode_of(e->to, !!(e->modes & TO_READ)), lock_kind(e->from->flags),
-		      e->from->lock, mode_of(e->from, !!(e->modes & FROM_READ)));
-	report_trace(r, &e->where);
+	*st = (struct step){ e->from->lock, e->to->lock,
+			     with_mode(e->from, !!(e->modes & FROM_READ)),
+			     with_mode(e->to, !!(e->modes & TO_READ)), e->tid, e->where };
 }
 
 /* The cycle: now, `to` wanted while `closing` held; before, the path of
- * edges from `to` to closing's lock, found by search_cycle. */
-static void report_cycle(struct report *r, struct node *to, int to_read,
-			 const struct trace *here, const struct held *closing,
-			 struct node *held_node, int arrival)
+ * edges from `to` to closing's lock, found by search_cycle (its via[]). */
+static void copy_cycle(struct cycle *c, struct node *to, int to_read,
+		       const struct trace *here, const struct held *closing,
+		       struct node *held_node, int arrival)
 {
-	report_printf(r, "libsync: SYNC_CHECK: lock-order inversion (a possible "
-			 "deadlock)\n  thread %d takes %s %p%s while holding %s %p%s, at:\n",
-		      dbg_tid(), lock_kind(to->flags), to->lock, mode_of(to, to_read),
-		      lock_kind(held_node->flags), held_node->lock,
-		      mode_of(held_node, !!(closing->flags & ANN_READ)));
-	report_trace(r, here);
-	report_printf(r, "  but the opposite order was seen before:\n");
-	struct edge *path[64];
+	c->now = (struct step){ held_node->lock, to->lock,
+				with_mode(held_node, !!(closing->flags & ANN_READ)),
+				with_mode(to, to_read), dbg_tid(), *here };
+	struct edge *path[CYCLE_MAX];
 	int len = 0;
 	struct node *n = held_node;
 	int read = arrival;
-	while (n != to && len < 64 && n->via[read]) {
+	while (n != to && len < CYCLE_MAX && n->via[read]) {
 		struct edge *e = n->via[read];
 		path[len++] = e;
 		read = n->via_read[read];
 		n = e->from;
 	}
-	for (int i = len; i-- > 0;)
-		describe_edge(r, path[i]);
-	report_printf(r, "  if these run at once, each thread waits for the other "
-			 "for ever\n");
+	c->len = len;
+	for (int i = 0; i < len; i++)
+		copy_edge(&c->before[i], path[len - 1 - i]);
+}
+
+static const char *mode_words(unsigned flags)
+{
+	if (!(flags & ANN_RWLOCK))
+		return "";
+	return (flags & ANN_READ) ? " for reading" : " for writing";
+}
+
+static void describe_step(struct report *r, const struct step *st, const char *verb)
+{
+	report_printf(r, "  thread %d %s %s %p%s while holding %s %p%s, at:\n", st->tid,
+		      verb, lock_kind(st->to_flags), st->to, mode_words(st->to_flags),
+		      lock_kind(st->from_flags), st->from, mode_words(st->from_flags));
+	report_trace(r, &st->where);
+}
+
+static void report_cycle(const struct cycle *c)
+{
+	struct report r = { 0 };
+	report_printf(&r, "libsync: SYNC_CHECK: lock-order inversion (a possible "
+			  "deadlock)\n");
+	describe_step(&r, &c->now, "takes");
+	report_printf(&r, "  but the opposite order was seen before:\n");
+	for (int i = 0; i < c->len; i++)
+		describe_step(&r, &c->before[i], "took");
+	report_printf(&r, "  if these run at once, each thread waits for the other "
+			  "for ever\n");
+	report_finish(&r);
 }
 
 static unsigned memo_slot(const void *from, const void *to, unsigned modes)
@@ -251,10 +289,10 @@ static void memo_learn(struct dbg_thread *t, const struct held *h, const void *t
 		(struct edge_memo){ h->lock, to, modes, gen };
 }
 
-/* Adds the edges held -> to under graph_lock; a report of the cycle the
- * first new one closes goes into r. */
-static void add_orders(struct dbg_thread *t, const void *l, unsigned flags,
-		       const struct trace *here, struct report *r)
+/* Adds the edges held -> to under graph_lock; 1 if the first new one
+ * closes a cycle, copied into c. */
+static int add_orders(struct dbg_thread *t, const void *l, unsigned flags,
+		      const struct trace *here, struct cycle *c)
 {
 	struct node *to = node_get(l, flags);
 	int added = 0;
@@ -264,14 +302,15 @@ static void add_orders(struct dbg_thread *t, const void *l, unsigned flags,
 		if (from)
 			added |= edge_add(from, to, edge_modes(h->flags, flags), here);
 	}
-	if (!added)
-		return;
+	if (!added || !c)
+		return 0;
 	struct held *closing;
 	int arrival;
 	int to_read = !!(flags & ANN_READ);
 	struct node *n = search_cycle(t, to, to_read, &closing, &arrival);
 	if (n)
-		report_cycle(r, to, to_read, here, closing, n, arrival);
+		copy_cycle(c, to, to_read, here, closing, n, arrival);
+	return n != NULL;
 }
 
 void dbg_graph_order(struct dbg_thread *t, const void *l, unsigned flags)
@@ -288,15 +327,16 @@ void dbg_graph_order(struct dbg_thread *t, const void *l, unsigned flags)
 		return;
 	struct trace here;
 	trace_capture(&here);
-	struct report r = { 0 };
+	struct cycle *c = malloc(sizeof *c); /* NULL: orders kept, no report */
 	pthread_once(&atfork_once, set_atfork);
 	graph_lock_take();
-	add_orders(t, l, flags, &here, &r);
+	int found = add_orders(t, l, flags, &here, c);
 	graph_lock_drop();
 	for (i = 0; i < t->n; i++)
 		memo_learn(t, &t->held[i], l, edge_modes(t->held[i].flags, flags), gen);
-	if (r.text)
-		report_finish(&r);
+	if (found)
+		report_cycle(c);
+	free(c);
 }
 
 static void unlink_out(struct node *n, struct edge *gone)
