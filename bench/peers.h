@@ -1,9 +1,9 @@
 /* The C++ peers (oneTBB, moodycamel::ConcurrentQueue, Abseil) behind plain C
  * functions, one file per library (bench/peer_tbb.cc, peer_moodycamel.cc,
- * peer_absl.cc). configure defines BENCH_HAVE_TBB, BENCH_HAVE_MOODYCAMEL and
- * BENCH_HAVE_ABSL for the libraries it found; the rows of a missing one are
- * left out. Errors as the harness's other peers: 0, EAGAIN (pop: empty),
- * EEXIST, ENOENT or ENOMEM. */
+ * peer_absl.cc). Makefile.am compiles a file, and defines BENCH_HAVE_TBB,
+ * BENCH_HAVE_MOODYCAMEL or BENCH_HAVE_ABSL, for each library configure
+ * found; the rows of a missing one are left out. Errors as the harness's
+ * other peers: 0, EAGAIN (pop: empty), EEXIST, ENOENT, ENOMEM or EINVAL. */
 #ifndef SYNC_BENCH_PEERS_H
 #define SYNC_BENCH_PEERS_H
 
