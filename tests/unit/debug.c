@@ -875,11 +875,17 @@ static sync_mutex_t cond_mutex = SYNC_MUTEX_INITIALIZER;
 static sync_cond_t cond = SYNC_COND_INITIALIZER;
 static int cond_ready;
 
+/* arg: the waiter's thread id. Each hand-off comes POST_AFTER_NS after
+ * the last, and not before the waiter sleeps (a loaded machine may run
+ * it late), so that both its waits block. */
 static void *post_later(void *arg)
 {
+	pid_t waiter = *(pid_t *)arg;
 	sleep_ns(POST_AFTER_NS);
+	wait_until_asleep(waiter);
 	sync_sem_post(&sem);
 	sleep_ns(POST_AFTER_NS);
+	wait_until_asleep(waiter);
 	sync_mutex_lock(&cond_mutex);
 	cond_ready = 1;
 	sync_mutex_unlock(&cond_mutex);
@@ -894,8 +900,9 @@ static void *post_later(void *arg)
 static int sem_and_cond_workload(void)
 {
 	pthread_t t;
+	pid_t self = thread_id();
 	sync_sem_init(&sem, 0, 0);
-	if (pthread_create(&t, NULL, post_later, NULL) != 0)
+	if (pthread_create(&t, NULL, post_later, &self) != 0)
 		return 2;
 	int64_t t0 = now_ns();
 	sync_sem_wait(&sem);
@@ -913,12 +920,23 @@ static int sem_and_cond_workload(void)
 	return 0;
 }
 
-/* Something to profile: one semaphore wait. */
+/* Posts once the thread whose id arg points to sleeps in its wait, so
+ * that the wait blocks however late that thread gets there. */
+static void *post_to_sleeper(void *arg)
+{
+	wait_until_asleep(*(pid_t *)arg);
+	sync_sem_post(&sem);
+	return NULL;
+}
+
+/* Something to profile: one semaphore wait that blocks (on a loaded
+ * machine a poster that only slept first could post before the wait). */
 static void wait_once(void)
 {
 	pthread_t t;
+	pid_t self = thread_id();
 	sync_sem_init(&sem, 0, 0);
-	pthread_create(&t, NULL, post_later, NULL);
+	pthread_create(&t, NULL, post_to_sleeper, &self);
 	sync_sem_wait(&sem);
 	pthread_join(t, NULL);
 }
