@@ -73,11 +73,14 @@ static struct prof_rec *make(const void *p, enum kind kind)
 		return NULL;
 	for (unsigned i = 0, s = home_of(p); i < PROBES; i++, s = (s + 1) % SLOTS) {
 		uintptr_t k = 0;
-		/* release: publishes nothing yet; acquire on failure: pairs with
-		 * the claiming CAS of another thread */
+		/* acq_rel: the claim pairs with find's acquire load of the key
+		 * (the record's counters are statistics, the site is published
+		 * by nsite); acquire on failure: pairs with another thread's
+		 * claim of the slot */
 		if (atomic_compare_exchange_strong_explicit(&table[s].key, &k, (uintptr_t)p,
 							    memory_order_acq_rel,
 							    memory_order_acquire)) {
+			/* relaxed: published by note_site's release of nsite */
 			atomic_store_explicit(&table[s].kind, kind, memory_order_relaxed);
 			note_site(&table[s]);
 			return &table[s];
@@ -85,7 +88,7 @@ static struct prof_rec *make(const void *p, enum kind kind)
 		if (k == (uintptr_t)p)
 			return &table[s];
 	}
-	atomic_fetch_add_explicit(&left_out, 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&left_out, 1, memory_order_relaxed); /* a count */
 	return NULL;
 }
 
@@ -123,7 +126,7 @@ void prof_held(struct held *h, uint64_t now)
 	if (!h->rec)
 		return;
 	h->since_ns = now;
-	atomic_fetch_add_explicit(&h->rec->acquired, 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&h->rec->acquired, 1, memory_order_relaxed); /* a statistic */
 }
 
 void prof_released(struct held *h, uint64_t now)
@@ -136,7 +139,7 @@ void prof_waited(const void *l, uint64_t waited, bool taken)
 	struct prof_rec *r = find(l);
 	if (!r)
 		return;
-	if (taken)
+	if (taken) /* relaxed: a statistic */
 		atomic_fetch_add_explicit(&r->contended, 1, memory_order_relaxed);
 	add(&r->wait_total, &r->wait_max, waited);
 }
@@ -146,6 +149,7 @@ void prof_wait_done(const void *p, unsigned kind, uint64_t waited)
 	struct prof_rec *r = make(p, kind == ANN_SEM ? K_SEM : K_COND);
 	if (!r)
 		return;
+	/* relaxed: statistics */
 	atomic_fetch_add_explicit(&r->acquired, 1, memory_order_relaxed);
 	atomic_fetch_add_explicit(&r->contended, 1, memory_order_relaxed);
 	add(&r->wait_total, &r->wait_max, waited);
@@ -239,6 +243,10 @@ static int pick_top(struct prof_rec **top, unsigned *objects)
 static void print_row(int fd, int rank, struct prof_rec *r)
 {
 	struct line l = { .len = 0 };
+	/* acquire: pairs with note_site's release; a record still being made
+	 * (nsite 0) may show its kind as a mutex */
+	int nsite = atomic_load_explicit(&r->nsite, memory_order_acquire);
+	/* relaxed: see above; the key was read with acquire by pick_top */
 	unsigned kind = atomic_load_explicit(&r->kind, memory_order_relaxed);
 	uintptr_t key = atomic_load_explicit(&r->key, memory_order_relaxed);
 	put_num(&l, (uint64_t)rank, 10, 3);
@@ -256,7 +264,6 @@ static void print_row(int fd, int rank, struct prof_rec *r)
 	put_num(&l, load(&r->hold_total) / 1000, 10, 15);
 	put_num(&l, load(&r->hold_max) / 1000, 10, 13);
 	emit(fd, &l);
-	int nsite = atomic_load_explicit(&r->nsite, memory_order_acquire);
 	if (nsite > 0) {
 		put(&l, "       first waited for at:");
 		emit(fd, &l);
@@ -289,7 +296,7 @@ void sync_profile_print(int fd)
 	emit(fd, &l);
 	for (int i = 0; i < n; i++)
 		print_row(fd, i + 1, top[i]);
-	unsigned lost = atomic_load_explicit(&left_out, memory_order_relaxed);
+	unsigned lost = atomic_load_explicit(&left_out, memory_order_relaxed); /* a count */
 	if (lost) {
 		put_num(&l, lost, 10, 1);
 		put(&l, " more objects were not profiled: the table is full");

@@ -122,6 +122,7 @@ static void write_all(const char *p, size_t len)
 
 void report_finish(struct report *r)
 {
+	/* relaxed: a count, ordered with nothing */
 	unsigned made = __atomic_fetch_add(&reports_made, 1, __ATOMIC_RELAXED);
 	if (made < REPORTS_MAX && r->text)
 		write_all(r->text, r->len);
@@ -129,6 +130,7 @@ void report_finish(struct report *r)
 		write_all("libsync: SYNC_CHECK: more reports left out\n", 43);
 	free(r->text);
 	r->text = NULL;
+	/* relaxed: a mode switch (see set_check) */
 	if (__atomic_load_n(&dbg_abort_after_report, __ATOMIC_RELAXED)) {
 		write_all("libsync: SYNC_CHECK=deadlock,abort: aborting\n", 45);
 		abort();

@@ -73,6 +73,7 @@ struct dbg_thread *dbg_enter(void)
 		return NULL;
 	t->busy = 1;
 	atomic_signal_fence(memory_order_seq_cst); /* before a handler's hooks */
+	/* relaxed: a period number, compared only (see set_check) */
 	unsigned gen = __atomic_load_n(&dbg_check_gen, __ATOMIC_RELAXED);
 	if (t->check_gen != gen) { /* checking was switched on anew */
 		t->n = 0;
@@ -134,7 +135,10 @@ static int parse_check(const char *spec, int *on, int *abort_after)
 	return (*abort_after && !*on) ? EINVAL : 0;
 }
 
-/* Under switch_lock. */
+/* Under switch_lock. Every store is relaxed: the words are mode switches
+ * and period numbers, compared only, and the state they enable makes
+ * itself on first use; a hook that runs on the old mode finishes as if
+ * it had come just before the switch. */
 static void set_check(int on, int abort_after)
 {
 	int tools = __atomic_load_n(&ann_tools, __ATOMIC_RELAXED);
@@ -173,6 +177,7 @@ static int check_from_environment(void)
 				"deadlock, abort); checking stays off\n", spec);
 		return 0;
 	}
+	/* relaxed: before any thread calls in */
 	__atomic_store_n(&dbg_abort_after_report, abort_after, __ATOMIC_RELAXED);
 	return on ? ANN_CHECK : 0;
 }
