@@ -119,7 +119,7 @@ int sync_cond_init(sync_cond_t *c, int flags)
 	atomic_store_explicit(&c->waiters, 0, memory_order_relaxed);
 	c->flags = (uint32_t)flags;
 	atomic_store_explicit(&c->wait_seq, 0, memory_order_relaxed);
-	c->reserved = 0;
+	atomic_store_explicit(&c->spin, 0, memory_order_relaxed);
 	atomic_store_explicit(&c->mutex, 0, memory_order_relaxed);
 	return 0;
 }

@@ -838,7 +838,7 @@ int sync_rwlock_init(sync_rwlock_t *l, int flags)
 	atomic_store_explicit(&l->heartbeat, 0, memory_order_relaxed);
 	atomic_store_explicit(&l->drops, 0, memory_order_relaxed);
 	l->flags = (uint32_t)flags;
-	l->reserved = 0;
+	atomic_store_explicit(&l->spin, 0, memory_order_relaxed);
 	if (flags & SYNC_PSHARED)
 		note_pshared();
 	ann_lock_create(l);
