@@ -2,6 +2,7 @@
 #ifndef SYNC_SRC_BACKOFF_H
 #define SYNC_SRC_BACKOFF_H
 
+#include <errno.h>
 #include <sched.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -115,8 +116,12 @@ int sched_getcpu(void); /* glibc's; <sched.h> declares it for _GNU_SOURCE only *
 
 static inline uint32_t spin_cpu_tag(void)
 {
+	int saved = errno; /* the callers leave errno as they found it */
 	int cpu = sched_getcpu();
-	return cpu < 0 ? 0 : (uint32_t)cpu + 1;
+	if (cpu >= 0)
+		return (uint32_t)cpu + 1;
+	errno = saved;
+	return 0;
 }
 
 /* Yields a waiter on its poster's CPU makes before it sleeps. */
@@ -139,9 +144,10 @@ static inline bool spin_cpu_may_pay(_Atomic uint32_t *where)
 	return tag == 0 || tag != spin_cpu_tag();
 }
 
-/* Spin lengths learned per object, for waits that spin before they sleep
- * (sem, mutex, cond, rwlock readers): spin only where spinning has paid
- * lately, as glibc's adaptive mutex and Rust's parking_lot learn theirs.
+/* Spin lengths learned per object, for a wait that spins before it sleeps
+ * on a thread whose CPU it cannot know (the mutex's holder: recording it
+ * would cost every uncontended lock): spin only where spinning has paid
+ * lately, as glibc's adaptive mutex learns its spin count.
  * Every spin that ends one way or the other is noted: one that got what it
  * waited for doubles the budget (up to the caller's largest), one that spent
  * it all halves it. After SPIN_LEARN_OFF halvings in a row the waiter sleeps
