@@ -102,9 +102,11 @@ static inline bool spin_poll(struct spin_poll *p, uint32_t budget)
 
 /* Spin only while the thread that will let the waiter go may be running:
  * a poster, signaller or write holder records the CPU it runs on in the
- * object (where), and a waiter on that same CPU sleeps at once, since that
+ * object (where), and a waiter on that same CPU does not spin, since that
  * thread cannot run while its waiter spins there (two processes on one CPU,
- * or a preempted thread). Elsewhere the waiter spins as before. The record is
+ * or a preempted thread): it yields the CPU (SPIN_YIELDS times at most, so
+ * that a runnable poster there posts), then sleeps. Elsewhere the waiter
+ * spins as before. The record is
  * one 32-bit word, the CPU plus one (0: none yet), stored only when it
  * changes, with relaxed single loads and stores: any value is some CPU's or
  * none, so a process killed mid-update leaves nothing wrong, and a stale
@@ -155,7 +157,7 @@ static inline bool spin_cpu_may_pay(_Atomic uint32_t *where)
  * its waiter spins); then every 2^interval-th wait probes with a short spin,
  * and each failed probe doubles the interval (up to 2^SPIN_LEARN_INTERVAL_MAX
  * waits), so that spinning comes back when it pays again and costs a few
- * microseconds per SPIN_LEARN_INTERVAL_MAX waits while it does not.
+ * microseconds per 2^SPIN_LEARN_INTERVAL_MAX waits while it does not.
  *
  * The state is one 32-bit word in the object, 0 in a fresh one (so that the
  * static initializers are unchanged): bits 0-3 `down` (halvings of the
