@@ -153,6 +153,7 @@ static int sleep_take(sync_sem_t *s, const struct timespec *abstime)
 {
 	uint64_t w = atomic_fetch_add(&s->word, SLEEPER_ONE) + SLEEPER_ONE;
 	int r = 0;
+	TEST_HOOK("sem_sleep:registered");
 	for (;;) {
 		if (take_unit(s, &w, SLEEPER_ONE))
 			return 0;

@@ -384,9 +384,64 @@ static void check_spin_off_posters_cpu(const char *name, int flags)
 		  name, atomic_load(&spins_started), atomic_load(&yields_started));
 }
 
+/* Two threads on one CPU hand a token back and forth through two
+ * semaphores: a waiter yields to the poster, runnable on its CPU, which
+ * posts before the waiter would sleep, so most waits never sleep (when
+ * waiters spun instead, every one slept: the poster could not run). */
+static atomic_int sleeps_registered;
+
+static void count_sleeps(const char *point)
+{
+	/* relaxed: read after the join */
+	if (!strcmp(point, "sem_sleep:registered"))
+		atomic_fetch_add_explicit(&sleeps_registered, 1, memory_order_relaxed);
+}
+
+#define ONE_CPU_ROUNDS 2000
+
+struct one_cpu_pingpong {
+	sync_sem_t s[2];
+};
+
+static void *pong_on_one_cpu(void *arg)
+{
+	struct one_cpu_pingpong *p = arg;
+	for (int i = 0; i < ONE_CPU_ROUNDS; i++) {
+		must(sync_sem_wait(&p->s[1]), "sync_sem_wait");
+		must(sync_sem_post(&p->s[0]), "sync_sem_post");
+	}
+	return NULL;
+}
+
+static void check_one_cpu_handoffs_mostly_without_sleep(const char *name, int flags)
+{
+	struct one_cpu_pingpong p;
+	pthread_t t;
+	must(sync_sem_init(&p.s[0], 0, flags), "sync_sem_init");
+	must(sync_sem_init(&p.s[1], 0, flags), "sync_sem_init");
+	bool pinned = stress_pin_cpu(0); /* the thread below inherits it */
+	atomic_store(&sleeps_registered, 0);
+	test_hook_set(count_sleeps);
+	if (pthread_create(&t, NULL, pong_on_one_cpu, &p))
+		abort();
+	for (int i = 0; i < ONE_CPU_ROUNDS; i++) {
+		must(sync_sem_post(&p.s[1]), "sync_sem_post");
+		must(sync_sem_wait(&p.s[0]), "sync_sem_wait");
+	}
+	pthread_join(t, NULL);
+	test_hook_set(NULL);
+	stress_unpin();
+	int slept = atomic_load(&sleeps_registered);
+	tap_check(pinned && slept < ONE_CPU_ROUNDS / 4, "%s: two threads on one CPU, %d "
+		  "hand-offs: %d waits slept (fewer than an eighth)", name, 2 * ONE_CPU_ROUNDS,
+		  slept);
+}
+
 int main(void)
 {
-	tap_plan(7 * 3 + 3 * 3 + 2 + 4);
+	tap_plan(7 * 3 + 3 * 3 + 2 + 4 + 2);
+	check_one_cpu_handoffs_mostly_without_sleep("sem", 0);
+	check_one_cpu_handoffs_mostly_without_sleep("sem pshared", SYNC_PSHARED);
 	check_no_spin_on_posters_cpu("sem", 0);
 	check_no_spin_on_posters_cpu("sem pshared", SYNC_PSHARED);
 	check_spin_off_posters_cpu("sem", 0);
