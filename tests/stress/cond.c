@@ -665,7 +665,7 @@ static bool wait_after_signal(int flags, int cpu_signal, int cpu_wait, int *r)
 	atomic_store(&yields_started, 0);
 	test_hook_set(count_spins);
 	counting_spins = true;
-	struct timespec deadline = sync_deadline(2000000u);
+	struct timespec deadline = sync_deadline(20000000u);
 	must(sync_mutex_lock(&w.m), "sync_mutex_lock");
 	*r = sync_cond_timedwait(&w.c, &w.m, &deadline);
 	must(sync_mutex_unlock(&w.m), "sync_mutex_unlock");

@@ -451,7 +451,7 @@ static void *read_behind_writer(void *arg)
 	struct behind_writer *b = arg;
 	b->pinned = stress_pin_cpu(b->cpu);
 	counting_spins = true;
-	struct timespec deadline = sync_deadline(2000000u);
+	struct timespec deadline = sync_deadline(20000000u);
 	b->r = sync_rwlock_timedrdlock(b->l, &deadline);
 	counting_spins = false;
 	return NULL;
@@ -481,13 +481,14 @@ static bool read_behind_write(int flags, int cpu_write, int cpu_read, int *r)
 }
 
 /* On the write holder's CPU the holder cannot run while a reader spins
- * there: the reader yields the CPU (twice) and sleeps. */
+ * there: the reader yields the CPU (twice, or once if a loaded machine
+ * kept it away past its deadline) and sleeps. */
 static void check_no_spin_on_writers_cpu(const char *name, int flags)
 {
 	int r;
 	bool pinned = read_behind_write(flags, 0, 0, &r);
 	tap_check(pinned && r == ETIMEDOUT && atomic_load(&spins_started) == 0 &&
-		  atomic_load(&yields_made) == 2,
+		  atomic_load(&yields_made) >= 1 && atomic_load(&yields_made) <= 2,
 		  "%s: a reader on the write holder's CPU yields instead of spinning "
 		  "(spins %d, yields %d)", name, atomic_load(&spins_started),
 		  atomic_load(&yields_made));

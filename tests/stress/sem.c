@@ -349,7 +349,7 @@ static bool wait_after_post(int flags, int cpu_post, int cpu_wait, int *r)
 	atomic_store(&yields_started, 0);
 	test_hook_set(count_spins);
 	counting_spins = true;
-	struct timespec deadline = sync_deadline(2000000u);
+	struct timespec deadline = sync_deadline(20000000u);
 	*r = sync_sem_timedwait(&s, &deadline);
 	counting_spins = false;
 	test_hook_set(NULL);
