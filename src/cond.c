@@ -3,8 +3,9 @@
  * Bionic and of musl's process-shared path). A broadcast wakes one waiter and
  * requeues the others onto the mutex's futex with FUTEX_CMP_REQUEUE, as glibc
  * did before 2.25, so they come out one unlock at a time, not as a herd.
- * Waiters poll the counter briefly before they sleep, and signal makes a
- * system call only when someone sleeps.
+ * Waiters poll the counter briefly before they sleep (not on the CPU the
+ * last signal came from, the `spin` word: they yield it to the signaller
+ * instead), and signal makes a system call only when someone sleeps.
  *
  * State and invariants:
  *   word      high half: seq, the futex word, bumped (mod 2^32) by every
@@ -119,7 +120,7 @@ int sync_cond_init(sync_cond_t *c, int flags)
 	atomic_store_explicit(&c->waiters, 0, memory_order_relaxed);
 	c->flags = (uint32_t)flags;
 	atomic_store_explicit(&c->wait_seq, 0, memory_order_relaxed);
-	c->reserved = 0;
+	atomic_store_explicit(&c->spin, 0, memory_order_relaxed);
 	atomic_store_explicit(&c->mutex, 0, memory_order_relaxed);
 	return 0;
 }
@@ -239,13 +240,34 @@ struct wait_end {
 	bool lock_as_sleeper; /* may have taken a wake-up meant for the mutex */
 };
 
+/* On the CPU the last signal came from, the signaller cannot run while we
+ * spin: give it the CPU a few times instead (a runnable signaller there
+ * then signals without a wake-up to pay for), while nobody sleeps yet. */
+static bool yield_until_signalled(struct waiter *w, const struct timespec *abstime)
+{
+	TEST_HOOK("cond_spin:yield");
+	for (unsigned i = 0; i < SPIN_YIELDS; i++) {
+		sched_yield();
+		uint64_t word = atomic_load(&w->c->word);
+		if (seq_of(word) != w->seq)
+			return true;
+		if (sleepers_of(word) || timeout_passed(abstime))
+			return false;
+	}
+	return false;
+}
+
 /* Polls seq while nobody sleeps yet: a signal that comes within a few
- * microseconds then costs neither side a system call. Stops at abstime. */
+ * microseconds then costs neither side a system call. Stops at abstime.
+ * Not on the CPU the last signal or broadcast came from (spin_cpu_may_pay). */
 static bool spin_until_signalled(struct waiter *w, const struct timespec *abstime)
 {
 	struct spin_poll poll = SPIN_POLL_INIT;
 	if (timeout_passed(abstime))
 		return false;
+	if (!spin_cpu_may_pay(&w->c->spin))
+		return yield_until_signalled(w, abstime);
+	TEST_HOOK("cond_spin:start");
 	while (spin_poll(&poll, SPIN_POLL_PAUSES)) {
 		uint64_t word = atomic_load(&w->c->word);
 		if (seq_of(word) != w->seq)
@@ -376,6 +398,7 @@ int sync_cond_signal(sync_cond_t *c)
 		return 0;
 	bool pshared = is_pshared(c); /* read before the bump frees waiters */
 	_Atomic uint32_t *futex_word = seq_word(c);
+	spin_cpu_note(&c->spin);
 	uint64_t word = atomic_fetch_add(&c->word, SEQ_ONE);
 	TEST_HOOK("cond_signal:bumped");
 	if (sleepers_of(word))
@@ -396,6 +419,7 @@ int sync_cond_broadcast(sync_cond_t *c)
 	bool pshared = is_pshared(c);
 	sync_mutex_t *m = requeue_target(c);
 	_Atomic uint32_t *futex_word = seq_word(c);
+	spin_cpu_note(&c->spin);
 	uint64_t word = atomic_fetch_add(&c->word, SEQ_ONE);
 	TEST_HOOK("cond_broadcast:bumped");
 	if (!sleepers_of(word))

@@ -28,7 +28,10 @@
  *              or a sleeper, clears it and goes on as if it were not there.
  * The `spinner` word holds the token of the one waiter allowed to spin (its
  * claim), or 0; it only keeps others from spinning. An unlock that finds
- * another process's token there clears it.
+ * another process's token there clears it. The `spin` word is how long the
+ * spinner may spin, learned from the spins before (spin_learn in backoff.h:
+ * a hint, any value of which is valid, so a process killed while it writes
+ * it leaves nothing wrong).
  * What a vanished waiter leaves behind: a sleeper, nothing (the kernel
  * drops it; a wake-up the kernel handed to a process being killed is made
  * up for by the periodic second look of futex_wait for shared objects); a
@@ -136,7 +139,7 @@ int sync_mutex_init(sync_mutex_t *m, int flags)
 	m->flags = (uint32_t)flags;
 	atomic_store_explicit(&m->spinner, 0, memory_order_relaxed);
 	m->pidns = 0;
-	m->reserved = 0;
+	atomic_store_explicit(&m->spin, 0, memory_order_relaxed);
 	m->robust_prev = NULL;
 	m->robust_next = NULL;
 	ann_lock_create(m);
@@ -211,28 +214,33 @@ static void stamp_if_sleepers(sync_mutex_t *m, uint32_t s, uint32_t token)
 		memory_order_relaxed, memory_order_relaxed);
 }
 
+/* How a spin ended: with the lock, with its budget spent, or cut short (an
+ * heir waits, or abstime passed), which teaches spin_learn nothing. */
+enum spin_end { SPIN_TOOK, SPIN_SPENT, SPIN_STOPPED };
+
 /* Spins for a free lock and takes it, dropping our stamp in the same CAS,
  * so an unlock that saw the stamp and skipped its wake-up leaves M_WAITERS
- * to us. False once the budget is spent, an heir waits or abstime passed. */
-static bool spin_take(sync_mutex_t *m, uint32_t token, const struct timespec *abstime)
+ * to us, for at most `budget` pauses. */
+static enum spin_end spin_take(sync_mutex_t *m, uint32_t token, uint32_t budget,
+			       const struct timespec *abstime)
 {
 	uint32_t step = 1;
-	for (uint32_t spent = 0; spent < SPIN_PAUSES; spent += step) {
+	for (uint32_t spent = 0; spent < budget; spent += step) {
 		if (step >= SPIN_STEP_MAX && timeout_passed(abstime))
-			return false;
+			return SPIN_STOPPED;
 		cpu_relax_n(step);
 		step = step < SPIN_STEP_MAX ? step << 1 : step;
 		/* relaxed: the CAS carries the acquire */
 		uint32_t s = atomic_load_explicit(&m->state, memory_order_relaxed);
 		while (!(s & (M_LOCKED | M_HANDOFF))) {
 			if (state_cas_acquire(m, &s, without_stamp(s, token) | M_LOCKED))
-				return true;
+				return SPIN_TOOK;
 		}
 		if (s & M_HANDOFF)
-			return false;
+			return SPIN_STOPPED;
 		stamp_if_sleepers(m, s, token);
 	}
-	return false;
+	return SPIN_SPENT;
 }
 
 /* Drops our stamp. An unlock that skipped its wake-up for us came before
@@ -251,18 +259,24 @@ static void drop_stamp(sync_mutex_t *m, uint32_t token)
 
 /* At most one thread spins (after the kernel's optimistic spinning of
  * mutexes): others go to sleep at once, so oversubscribed waiters do not
- * burn the CPU that a preempted holder needs. */
+ * burn the CPU that a preempted holder needs. It spins as long as spins of
+ * this mutex have paid lately (spin_learn: one that never gets the lock
+ * before its budget is spent, as behind a holder preempted on our CPU,
+ * stops spinning but for a short probe now and then). */
 static bool spin_acquire(sync_mutex_t *m, const struct timespec *abstime)
 {
 	uint32_t token = thread_process_token();
-	if (!claim_spinner(m, token))
+	uint32_t budget = spin_learn_budget(&m->spin, SPIN_PAUSES);
+	if (!budget || !claim_spinner(m, token))
 		return false;
 	TEST_HOOK("mutex_spin:claimed");
-	bool took = spin_take(m, token, abstime);
-	if (!took)
+	enum spin_end end = spin_take(m, token, budget, abstime);
+	if (end != SPIN_TOOK)
 		drop_stamp(m, token);
 	release_spinner(m, token);
-	return took;
+	if (end != SPIN_STOPPED) /* we hold m, or wait for it: it is still there */
+		spin_learn_note(&m->spin, end == SPIN_TOOK);
+	return end == SPIN_TOOK;
 }
 
 static int sleep_on(sync_mutex_t *m, uint32_t s, const struct timespec *abstime,

@@ -185,7 +185,7 @@ int robust_init(sync_mutex_t *m, int flags)
 	m->flags = (uint32_t)flags;
 	atomic_store_explicit(&m->spinner, 0, memory_order_relaxed);
 	m->pidns = (flags & SYNC_PSHARED) ? thread_pid_namespace() : 0;
-	m->reserved = 0;
+	atomic_store_explicit(&m->spin, 0, memory_order_relaxed);
 	m->robust_prev = NULL;
 	m->robust_next = NULL;
 	return 0;

@@ -3,7 +3,9 @@
  * futexes the waiters sleep on (the counter layout of glibc's 2017 rwlock and
  * of Linux's rwsem, simplified). Writer preference as in Courtois, Heymans
  * and Parnas, "Concurrent control with readers and writers" (CACM 1971),
- * problem 2: once a writer waits, new readers wait.
+ * problem 2: once a writer waits, new readers wait. Readers spin briefly
+ * behind a write holder, but not on the CPU it took the lock on (the `spin`
+ * word, see spin_cpu_note in backoff.h): there they yield it.
  *
  * The state word (<sync/rwlock.h>'s inline paths take the slow path for any
  * bit of the low half):
@@ -99,6 +101,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 
@@ -397,16 +400,25 @@ static __attribute__((noinline)) int read_slow(sync_rwlock_t *l,
 	if (is_pshared(l))
 		note_pshared(); /* a process that waits on one it did not init */
 	struct spin_poll poll = SPIN_POLL_INIT;
+	unsigned yields = 0;
+	bool spin = spin_cpu_may_pay(&l->spin);
 	for (;;) {
 		int r = read_try(l, &s);
 		if (r != EBUSY)
 			return r;
 		/* spin only behind a writer that holds the lock (it runs); one
 		 * that waits sleeps, and spinning would take the CPU it needs. A
-		 * deadline already past is kept: no spin (timeout_passed). */
+		 * deadline already past is kept: no spin (timeout_passed). On the
+		 * write holder's CPU it cannot run while we spin: yield to it. */
 		if (!(s & WRITER) || timeout_passed(abstime) ||
-		    !spin_poll(&poll, SPIN_POLL_PAUSES))
+		    (spin ? !spin_poll(&poll, SPIN_POLL_PAUSES) : yields++ == SPIN_YIELDS))
 			return read_wait(l, abstime);
+		if (!spin) {
+			TEST_HOOK("rwlock_spin:yield");
+			sched_yield();
+		} else if (poll.spent == 1) {
+			TEST_HOOK("rwlock_spin:start"); /* the first poll */
+		}
 		/* relaxed: as above */
 		s = atomic_load_explicit(&l->state, memory_order_relaxed);
 	}
@@ -721,8 +733,10 @@ static int write_acquire(sync_rwlock_t *l, const struct timespec *abstime)
 		    memory_order_relaxed) &&
 	    !write_try(l, &s))
 		r = write_slow(l, s, abstime);
-	if (r == 0)
+	if (r == 0) {
 		note_writer(l, thread_tid());
+		spin_cpu_note(&l->spin); /* where readers wait for our release */
+	}
 	return r;
 }
 
@@ -755,6 +769,7 @@ static int write_try_once(sync_rwlock_t *l)
 	if (!write_try(l, &s))
 		return EBUSY;
 	note_writer(l, thread_tid());
+	spin_cpu_note(&l->spin);
 	return 0;
 }
 
@@ -848,7 +863,7 @@ int sync_rwlock_init(sync_rwlock_t *l, int flags)
 	atomic_store_explicit(&l->heartbeat, 0, memory_order_relaxed);
 	atomic_store_explicit(&l->drops, 0, memory_order_relaxed);
 	l->flags = (uint32_t)flags;
-	l->reserved = 0;
+	atomic_store_explicit(&l->spin, 0, memory_order_relaxed);
 	if (flags & SYNC_PSHARED)
 		note_pshared();
 	ann_lock_create(l);

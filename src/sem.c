@@ -1,7 +1,9 @@
 /* Counting semaphore: value and sleeper count share one 64-bit word, as in
  * glibc's semaphore since 2.21 (Torvald Riegel, nptl/sem_waitcommon.c), so a
  * post learns from its own CAS whether anyone sleeps; waiters spin briefly
- * before sleeping, as musl's sem_timedwait does.
+ * before sleeping, as musl's sem_timedwait does, but not on the CPU the last
+ * post came from (the `spin` word: see spin_cpu_note), where they yield it
+ * to the poster instead.
  *
  * The word: low half the value (also the futex the sleepers wait on), high
  * half the sleepers: threads registered to sleep. A waiter registers before
@@ -23,6 +25,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <time.h>
@@ -74,12 +77,37 @@ static bool take_unit(sync_sem_t *s, uint64_t *w, uint64_t unregister)
 	return false;
 }
 
+/* On the CPU the last post came from, the poster may be runnable there but
+ * cannot run while we spin: give it the CPU a few times (it posts without a
+ * wake-up to pay for), while nobody sleeps yet and the deadline has not
+ * passed. */
+static bool yield_take(sync_sem_t *s, const struct timespec *abstime)
+{
+	TEST_HOOK("sem_spin:yield");
+	for (unsigned i = 0; i < SPIN_YIELDS; i++) {
+		sched_yield();
+		/* relaxed: take_unit's CAS carries the acquire */
+		uint64_t w = atomic_load_explicit(&s->word, memory_order_relaxed);
+		if (sleepers_of(w))
+			return false;
+		if (take_unit(s, &w, 0))
+			return true;
+		if (timeout_passed(abstime))
+			return false;
+	}
+	return false;
+}
+
 /* Polls for a unit while nobody sleeps yet (sleepers were first: queue up
  * behind them rather than take the CPU a holder or poster may need), and
- * while the deadline has not passed. */
+ * while the deadline has not passed. Not at all on the CPU the last post
+ * came from (spin_cpu_may_pay): the poster cannot run while we spin there. */
 static bool spin_take(sync_sem_t *s, const struct timespec *abstime)
 {
 	struct spin_poll poll = SPIN_POLL_INIT;
+	if (!spin_cpu_may_pay(&s->spin))
+		return yield_take(s, abstime);
+	TEST_HOOK("sem_spin:start");
 	while (spin_poll(&poll, SPIN_POLL_PAUSES)) {
 		/* relaxed: take_unit's CAS carries the acquire */
 		uint64_t w = atomic_load_explicit(&s->word, memory_order_relaxed);
@@ -125,6 +153,7 @@ static int sleep_take(sync_sem_t *s, const struct timespec *abstime)
 {
 	uint64_t w = atomic_fetch_add(&s->word, SLEEPER_ONE) + SLEEPER_ONE;
 	int r = 0;
+	TEST_HOOK("sem_sleep:registered");
 	for (;;) {
 		if (take_unit(s, &w, SLEEPER_ONE))
 			return 0;
@@ -168,7 +197,8 @@ int sync_sem_init(sync_sem_t *s, unsigned value, int flags)
 	/* relaxed: publishing the object to other threads is the caller's job */
 	atomic_store_explicit(&s->word, value, memory_order_relaxed);
 	s->flags = (uint32_t)flags;
-	s->reserved = 0;
+	/* relaxed: as the word */
+	atomic_store_explicit(&s->spin, 0, memory_order_relaxed);
 	return 0;
 }
 
@@ -245,6 +275,7 @@ int sync_sem_post(sync_sem_t *s)
 	_Atomic uint32_t *futex_word = value_word(s);
 	ann_internal(s, sizeof *s);
 	ann_release(s); /* before the unit is published, as the CAS's release */
+	spin_cpu_note(&s->spin);
 	/* relaxed: the CAS below carries the release */
 	uint64_t w = atomic_load_explicit(&s->word, memory_order_relaxed);
 	do {

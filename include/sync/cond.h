@@ -16,7 +16,7 @@ typedef struct sync_cond {
 	SYNC_ATOMIC_FIELD(uint32_t) waiters;  /* threads inside a wait */
 	uint32_t flags;                       /* SYNC_PSHARED */
 	SYNC_ATOMIC_FIELD(uint32_t) wait_seq; /* seq seen by the latest waiter */
-	uint32_t reserved;
+	SYNC_ATOMIC_FIELD(uint32_t) spin;     /* CPU of the last signal + 1: no spin there */
 	SYNC_ATOMIC_FIELD(uintptr_t) mutex;   /* mutex of the current waiters (private only) */
 } sync_cond_t;
 

@@ -20,7 +20,7 @@ typedef struct sync_mutex {
 	uint32_t flags;                    /* SYNC_PSHARED | SYNC_MUTEX_ERRORCHECK | SYNC_MUTEX_ROBUST */
 	SYNC_ATOMIC_FIELD(uint32_t) spinner; /* token of the one spinning waiter */
 	uint32_t pidns;                    /* robust shared: its PID namespace */
-	uint32_t reserved;
+	SYNC_ATOMIC_FIELD(uint32_t) spin;  /* spin length learned from recent spins */
 	void *robust_prev;                 /* robust: the owner's robust-list links */
 	void *robust_next;
 } sync_mutex_t;

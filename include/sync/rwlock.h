@@ -21,7 +21,7 @@ typedef struct sync_rwlock {
 	SYNC_ATOMIC_FIELD(uint32_t) heartbeat; /* bumped by waiting writers as they wake */
 	SYNC_ATOMIC_FIELD(uint32_t) drops;     /* stale waiting writers dropped so far */
 	uint32_t flags;                        /* SYNC_PSHARED | SYNC_RWLOCK_PREFER_READER */
-	uint32_t reserved;
+	SYNC_ATOMIC_FIELD(uint32_t) spin;      /* CPU of the last writer + 1: no spin there */
 } sync_rwlock_t;
 
 #define SYNC_RWLOCK_INITIALIZER { 0, 0, 0, 0, 0, 0, 0 }

@@ -17,7 +17,7 @@ typedef struct sync_sem {
 	/* low 32 bits: value (the futex word); high 32 bits: sleeping waiters */
 	SYNC_ATOMIC_FIELD(uint64_t) word;
 	uint32_t flags; /* SYNC_PSHARED */
-	uint32_t reserved;
+	SYNC_ATOMIC_FIELD(uint32_t) spin; /* CPU of the last post + 1: no spin there */
 } sync_sem_t;
 
 /* A private semaphore holding n (0 <= n <= SYNC_SEM_VALUE_MAX). */

@@ -195,14 +195,16 @@ inline spin_take(ok)
 	od
 }
 
-/* spin_acquire: claim_spinner, spin_take, drop_stamp, release_spinner */
+/* spin_acquire: spin_learn_budget, claim_spinner, spin_take, drop_stamp,
+ * release_spinner. A learned budget of 0 skips the claim (any choice: the
+ * budget is a hint that other threads' spins change). */
 inline spin_acquire(ok)
 {
 	ok = 0;
 	atomic {
 		if
 		:: spinner == 0 -> spinner = tok; claimed = 1
-		:: else -> claimed = 0
+		:: true -> claimed = 0    /* budget 0, or another spinner's claim */
 		fi
 	}
 	if

@@ -608,9 +608,107 @@ static void check_destroy_waits_for_slow_waiter(void)
 		  left);
 }
 
+/* ---- spin only where the signaller can run ---------------------------------- */
+
+/* How the waits of the thread that counts went: spins started, yields. */
+static atomic_int spins_started, yields_started;
+static _Thread_local bool counting_spins;
+
+static void count_spins(const char *point)
+{
+	if (!counting_spins)
+		return;
+	/* relaxed: read after this thread's own calls only */
+	if (!strcmp(point, "cond_spin:start"))
+		atomic_fetch_add_explicit(&spins_started, 1, memory_order_relaxed);
+	else if (!strcmp(point, "cond_spin:yield"))
+		atomic_fetch_add_explicit(&yields_started, 1, memory_order_relaxed);
+}
+
+struct signalled {
+	sync_cond_t c;
+	sync_mutex_t m;
+	bool done; /* under m */
+};
+
+static void *wait_for_done(void *arg)
+{
+	struct signalled *w = arg;
+	must(sync_mutex_lock(&w->m), "sync_mutex_lock");
+	while (!w->done)
+		must(sync_cond_wait(&w->c, &w->m), "sync_cond_wait");
+	must(sync_mutex_unlock(&w->m), "sync_mutex_unlock");
+	return NULL;
+}
+
+/* The last signal (to a thread waiting) comes from the cpu_signal-th CPU;
+ * then a wait that times out runs on the cpu_wait-th. False if there are
+ * not that many CPUs. */
+static bool wait_after_signal(int flags, int cpu_signal, int cpu_wait, int *r)
+{
+	struct signalled w = { .done = false };
+	pthread_t t;
+	must(sync_cond_init(&w.c, flags), "sync_cond_init");
+	must(sync_mutex_init(&w.m, flags), "sync_mutex_init");
+	bool pinned = stress_pin_cpu(cpu_signal);
+	if (pthread_create(&t, NULL, wait_for_done, &w))
+		abort();
+	while (!atomic_load(&w.c.waiters)) /* a signal records only with a waiter */
+		stress_sleep_us(100);
+	must(sync_mutex_lock(&w.m), "sync_mutex_lock");
+	w.done = true;
+	must(sync_cond_signal(&w.c), "sync_cond_signal");
+	must(sync_mutex_unlock(&w.m), "sync_mutex_unlock");
+	pthread_join(t, NULL);
+	pinned = pinned && stress_pin_cpu(cpu_wait);
+	atomic_store(&spins_started, 0);
+	atomic_store(&yields_started, 0);
+	test_hook_set(count_spins);
+	counting_spins = true;
+	struct timespec deadline = sync_deadline(20000000u);
+	must(sync_mutex_lock(&w.m), "sync_mutex_lock");
+	*r = sync_cond_timedwait(&w.c, &w.m, &deadline);
+	must(sync_mutex_unlock(&w.m), "sync_mutex_unlock");
+	counting_spins = false;
+	test_hook_set(NULL);
+	stress_unpin();
+	return pinned;
+}
+
+/* On the CPU the last signal came from, the signaller cannot run while
+ * its waiter spins: the waiter yields the CPU (twice at most) and sleeps. */
+static void check_no_spin_on_signallers_cpu(const char *name, int flags)
+{
+	int r;
+	bool pinned = wait_after_signal(flags, 0, 0, &r);
+	tap_check(pinned && r == ETIMEDOUT && atomic_load(&spins_started) == 0 &&
+		  atomic_load(&yields_started) == 1,
+		  "%s: a waiter on the CPU of the last signal yields instead of spinning "
+		  "(spins %d, yields %d)", name, atomic_load(&spins_started),
+		  atomic_load(&yields_started));
+}
+
+/* On another CPU the signaller may be running: the waiter spins first. */
+static void check_spin_off_signallers_cpu(const char *name, int flags)
+{
+	int r;
+	if (!wait_after_signal(flags, 1, 0, &r)) {
+		tap_check(true, "%s: a waiter on another CPU spins # SKIP one CPU", name);
+		return;
+	}
+	tap_check(r == ETIMEDOUT && atomic_load(&spins_started) == 1 &&
+		  atomic_load(&yields_started) == 0,
+		  "%s: a waiter on another CPU than the last signal spins (spins %d, yields %d)",
+		  name, atomic_load(&spins_started), atomic_load(&yields_started));
+}
+
 int main(void)
 {
-	tap_plan(6 * 4 + 3 * 4 + 4);
+	tap_plan(6 * 4 + 3 * 4 + 4 + 4);
+	check_no_spin_on_signallers_cpu("cond", 0);
+	check_no_spin_on_signallers_cpu("cond pshared", SYNC_PSHARED);
+	check_spin_off_signallers_cpu("cond", 0);
+	check_spin_off_signallers_cpu("cond pshared", SYNC_PSHARED);
 	check_broadcast_new_waiter_signal();
 	check_no_access_after_wake(false);
 	check_no_access_after_wake(true);

@@ -1,8 +1,10 @@
 /* Stress-test harness: timed worker threads, exclusion checking and TAP. */
+#define _GNU_SOURCE /* sched_setaffinity, CPU_SET */
 #include "harness.h"
 
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,6 +31,37 @@ void test_hook(const char *point)
 }
 static int tap_number;
 static int tap_failures;
+
+/* The CPUs the process may use, as the harness first found them. */
+static cpu_set_t allowed_cpus;
+static pthread_once_t allowed_once = PTHREAD_ONCE_INIT;
+
+static void find_allowed_cpus(void)
+{
+	if (sched_getaffinity(0, sizeof allowed_cpus, &allowed_cpus))
+		CPU_ZERO(&allowed_cpus);
+}
+
+bool stress_pin_cpu(int n)
+{
+	pthread_once(&allowed_once, find_allowed_cpus);
+	for (int cpu = 0; cpu < CPU_SETSIZE; cpu++) {
+		if (!CPU_ISSET(cpu, &allowed_cpus) || n-- > 0)
+			continue;
+		cpu_set_t one;
+		CPU_ZERO(&one);
+		CPU_SET(cpu, &one);
+		return pthread_setaffinity_np(pthread_self(), sizeof one, &one) == 0;
+	}
+	return false;
+}
+
+void stress_unpin(void)
+{
+	pthread_once(&allowed_once, find_allowed_cpus);
+	if (CPU_COUNT(&allowed_cpus))
+		pthread_setaffinity_np(pthread_self(), sizeof allowed_cpus, &allowed_cpus);
+}
 
 unsigned stress_ms(void)
 {

@@ -68,6 +68,12 @@ int tap_exit_status(void);
  * of that run as this one's, plus one for how it ended. */
 void stress_rerun_in_fence_mode(char **argv, int checks, const char *name);
 
+/* Pins the calling thread to the n-th (0, 1, ...) of the CPUs the process
+ * may use; false if there are not that many. stress_unpin lets it run on
+ * all of them again. */
+bool stress_pin_cpu(int n);
+void stress_unpin(void);
+
 /* Installs fn as the handler of the library's TEST_HOOK points (see
  * src/test_hook.h); NULL removes it. fn gets the point's name, e.g.
  * "mutex_unlock:released", and may sleep to widen a race window. */

@@ -8,6 +8,7 @@
 
 #include <sync/mutex.h>
 
+#include "backoff.h" /* spin_learn, to read the mutex's learned spin */
 #include "harness.h"
 
 static void must(int r, const char *what)
@@ -170,9 +171,136 @@ static void check_no_access_after_release(void)
 		  "mutex the next owner freed");
 }
 
+/* ---- the spin length learned per mutex -------------------------------------- */
+
+/* spin_learn's schedule alone: spent spins halve the budget down to 0, then
+ * the next wait probes, then the 2nd, 4th, 8th ... after; a probe that pays turns spinning on
+ * (at the probe's length), a spin that pays doubles it. */
+static void check_learn_schedule(void)
+{
+	_Atomic uint32_t st = 0;
+	uint32_t largest = 4096, budgets[32];
+	int n = 0;
+	for (; n < 20; n++) {
+		budgets[n] = spin_learn_budget(&st, largest);
+		if (budgets[n])
+			spin_learn_note(&st, false); /* every spin is spent */
+	}
+	/* 4096 .. 128 (six halvings), probe, skip 1, probe, skip 3, probe, skip 7 */
+	static const uint32_t want[20] = { 4096, 2048, 1024, 512, 256, 128, 512, 0, 512, 0,
+					   0, 0, 512, 0, 0, 0, 0, 0, 0, 0 };
+	bool ok = memcmp(budgets, want, sizeof want) == 0;
+	while (!spin_learn_budget(&st, largest)) /* the next probe ... */
+		n++;
+	spin_learn_note(&st, true); /* ... pays */
+	ok = ok && spin_learn_budget(&st, largest) == largest >> SPIN_LEARN_PROBE_SHIFT;
+	spin_learn_note(&st, true);
+	ok = ok && spin_learn_budget(&st, largest) == largest >> (SPIN_LEARN_PROBE_SHIFT - 1);
+	for (int i = 0; i < 8; i++)
+		spin_learn_note(&st, true);
+	ok = ok && spin_learn_budget(&st, largest) == largest;
+	tap_check(ok && n == 20, "spin_learn: spent spins turn spinning off, probes come at "
+		  "waits 7, 9, 13, 21, paying spins turn it back on (probe at %d)", n + 1);
+}
+
+/* How many times the thread that counts claimed the spinner's role. */
+static atomic_int claims;
+static _Thread_local bool counting_claims;
+/* The mutex's holder lets a probing spinner in (check_probe_pays). */
+static atomic_bool probing, released;
+
+static void count_claims(const char *point)
+{
+	if (!counting_claims || strcmp(point, "mutex_spin:claimed"))
+		return;
+	atomic_fetch_add(&claims, 1);
+	if (!atomic_load(&probing))
+		return;
+	/* hold the spinner until the holder has unlocked: its spin then
+	 * takes the lock at its first look */
+	for (int i = 0; i < 10000 && !atomic_load(&released); i++)
+		stress_sleep_us(100);
+}
+
+struct timed_waits {
+	sync_mutex_t *m;
+	int waits;
+	int timeouts;
+};
+
+static void *timedlock_waits(void *arg)
+{
+	struct timed_waits *w = arg;
+	counting_claims = true;
+	for (int i = 0; i < w->waits; i++) {
+		struct timespec deadline = sync_deadline(20000000u); /* 20 ms */
+		int r = sync_mutex_timedlock(w->m, &deadline);
+		if (r == ETIMEDOUT)
+			w->timeouts++;
+		else if (r == 0)
+			must(sync_mutex_unlock(w->m), "sync_mutex_unlock");
+	}
+	counting_claims = false;
+	return NULL;
+}
+
+static uint32_t learned(sync_mutex_t *m)
+{
+	/* relaxed: the waiter that wrote it has been joined */
+	return atomic_load_explicit(&m->spin, memory_order_relaxed);
+}
+
+/* Behind a holder that never unlocks, every spin is spent: after six the
+ * waiters stop spinning but for probes (12 timed-out waits: 8 spins); then
+ * a probe that gets the lock turns spinning on again. */
+static void check_spin_shrinks_and_returns(int flags)
+{
+	sync_mutex_t m;
+	struct timed_waits w = { &m, 12, 0 };
+	pthread_t t;
+	must(sync_mutex_init(&m, flags), "sync_mutex_init");
+	must(sync_mutex_lock(&m), "sync_mutex_lock");
+	atomic_store(&claims, 0);
+	atomic_store(&probing, false);
+	test_hook_set(count_claims);
+	if (pthread_create(&t, NULL, timedlock_waits, &w))
+		abort();
+	pthread_join(t, NULL);
+	int spun = atomic_load(&claims);
+	uint32_t st = learned(&m);
+	tap_check(w.timeouts == 12 && spun <= 8 && SPIN_LEARN_DOWN(st) >= SPIN_LEARN_OFF,
+		  "mutex%s: a spin that never gets the lock stops spinning (12 waits, %d spins, "
+		  "state %#x)", flags ? " pshared" : "", spun, (unsigned)st);
+
+	/* the next wait probes; the holder unlocks while the probe spins */
+	atomic_store_explicit(&m.spin, spin_learn_pack(SPIN_LEARN_OFF, 8, 0),
+			      memory_order_relaxed);
+	atomic_store(&claims, 0);
+	atomic_store(&probing, true);
+	atomic_store(&released, false);
+	w.waits = 1;
+	w.timeouts = 0;
+	if (pthread_create(&t, NULL, timedlock_waits, &w))
+		abort();
+	while (!atomic_load(&claims))
+		stress_sleep_us(100);
+	must(sync_mutex_unlock(&m), "sync_mutex_unlock");
+	atomic_store(&released, true);
+	pthread_join(t, NULL);
+	test_hook_set(NULL);
+	st = learned(&m);
+	tap_check(w.timeouts == 0 && SPIN_LEARN_DOWN(st) < SPIN_LEARN_OFF &&
+		  spin_learn_level(4096, SPIN_LEARN_DOWN(st)) > 0,
+		  "mutex%s: a probe that gets the lock turns spinning on again (state %#x)",
+		  flags ? " pshared" : "", (unsigned)st);
+}
+
 int main(void)
 {
-	tap_plan(4 * 5 + 2 * 2 + 1);
+	tap_plan(4 * 5 + 2 * 2 + 1 + 5);
+	check_learn_schedule();
+	check_spin_shrinks_and_returns(0);
+	check_spin_shrinks_and_returns(SYNC_PSHARED);
 	check_no_access_after_release();
 	check_exclusion(&mutex_ops, 0, 2, false);
 	check_exclusion(&mutex_ops, 0, 8, false);

@@ -422,10 +422,100 @@ static void check_destruction_after_release(const char *name, bool (*round)(int)
 		  "while the release is held up, %d rounds", name, ok);
 }
 
+/* ---- readers spin only where the write holder can run --------------------- */
+
+/* How the read waits of the thread that counts went: spins started, yields. */
+static atomic_int spins_started, yields_made;
+static _Thread_local bool counting_spins;
+
+static void count_spins(const char *point)
+{
+	if (!counting_spins)
+		return;
+	/* relaxed: read after this thread's join */
+	if (!strcmp(point, "rwlock_spin:start"))
+		atomic_fetch_add_explicit(&spins_started, 1, memory_order_relaxed);
+	else if (!strcmp(point, "rwlock_spin:yield"))
+		atomic_fetch_add_explicit(&yields_made, 1, memory_order_relaxed);
+}
+
+struct behind_writer {
+	sync_rwlock_t *l;
+	int cpu;
+	bool pinned;
+	int r;
+};
+
+static void *read_behind_writer(void *arg)
+{
+	struct behind_writer *b = arg;
+	b->pinned = stress_pin_cpu(b->cpu);
+	counting_spins = true;
+	struct timespec deadline = sync_deadline(20000000u);
+	b->r = sync_rwlock_timedrdlock(b->l, &deadline);
+	counting_spins = false;
+	return NULL;
+}
+
+/* A writer takes the lock on the cpu_write-th CPU; a reader on the
+ * cpu_read-th times out behind it. False if there are not that many CPUs. */
+static bool read_behind_write(int flags, int cpu_write, int cpu_read, int *r)
+{
+	sync_rwlock_t l;
+	struct behind_writer b = { &l, cpu_read, false, 0 };
+	pthread_t t;
+	must(sync_rwlock_init(&l, flags), "sync_rwlock_init");
+	bool pinned = stress_pin_cpu(cpu_write);
+	must(sync_rwlock_wrlock(&l), "sync_rwlock_wrlock");
+	atomic_store(&spins_started, 0);
+	atomic_store(&yields_made, 0);
+	test_hook_set(count_spins);
+	if (pthread_create(&t, NULL, read_behind_writer, &b))
+		abort();
+	pthread_join(t, NULL);
+	test_hook_set(NULL);
+	must(sync_rwlock_wrunlock(&l), "sync_rwlock_wrunlock");
+	stress_unpin();
+	*r = b.r;
+	return pinned && b.pinned;
+}
+
+/* On the write holder's CPU the holder cannot run while a reader spins
+ * there: the reader yields the CPU (twice, or once if a loaded machine
+ * kept it away past its deadline) and sleeps. */
+static void check_no_spin_on_writers_cpu(const char *name, int flags)
+{
+	int r;
+	bool pinned = read_behind_write(flags, 0, 0, &r);
+	tap_check(pinned && r == ETIMEDOUT && atomic_load(&spins_started) == 0 &&
+		  atomic_load(&yields_made) >= 1 && atomic_load(&yields_made) <= 2,
+		  "%s: a reader on the write holder's CPU yields instead of spinning "
+		  "(spins %d, yields %d)", name, atomic_load(&spins_started),
+		  atomic_load(&yields_made));
+}
+
+/* On another CPU the write holder may be running: the reader spins first. */
+static void check_spin_off_writers_cpu(const char *name, int flags)
+{
+	int r;
+	if (!read_behind_write(flags, 1, 0, &r)) {
+		tap_check(true, "%s: a reader on another CPU spins # SKIP one CPU", name);
+		return;
+	}
+	tap_check(r == ETIMEDOUT && atomic_load(&spins_started) == 1 &&
+		  atomic_load(&yields_made) == 0,
+		  "%s: a reader on another CPU than the write holder spins (spins %d, yields %d)",
+		  name, atomic_load(&spins_started), atomic_load(&yields_made));
+}
+
 int main(void)
 {
 	int n = (int)(sizeof cases / sizeof cases[0]);
-	tap_plan(n * 4 + 4);
+	tap_plan(n * 4 + 4 + 4);
+	check_no_spin_on_writers_cpu("rwlock", 0);
+	check_no_spin_on_writers_cpu("rwlock pshared", SYNC_PSHARED);
+	check_spin_off_writers_cpu("rwlock", 0);
+	check_spin_off_writers_cpu("rwlock pshared", SYNC_PSHARED);
 	check_destruction_after_release("wrunlock", wrunlock_round, 0);
 	check_destruction_after_release("wrunlock pshared", wrunlock_round, SYNC_PSHARED);
 	check_destruction_after_release("rdunlock", rdunlock_round, 0);

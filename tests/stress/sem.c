@@ -318,9 +318,134 @@ static void check_destruction_after_post(const char *name, int flags)
 		  "while the post is held up, %d rounds", name, ok);
 }
 
+/* ---- spin only where the poster can run ------------------------------------ */
+
+/* How the waits of the thread that counts went: spins started, yields. */
+static atomic_int spins_started, yields_started;
+static _Thread_local bool counting_spins;
+
+static void count_spins(const char *point)
+{
+	if (!counting_spins)
+		return;
+	/* relaxed: read after this thread's own calls only */
+	if (!strcmp(point, "sem_spin:start"))
+		atomic_fetch_add_explicit(&spins_started, 1, memory_order_relaxed);
+	else if (!strcmp(point, "sem_spin:yield"))
+		atomic_fetch_add_explicit(&yields_started, 1, memory_order_relaxed);
+}
+
+/* The last post comes from the CPU_post-th CPU; then a wait that times out
+ * runs on the CPU_wait-th. False if there are not that many CPUs. */
+static bool wait_after_post(int flags, int cpu_post, int cpu_wait, int *r)
+{
+	sync_sem_t s;
+	must(sync_sem_init(&s, 0, flags), "sync_sem_init");
+	bool pinned = stress_pin_cpu(cpu_post);
+	must(sync_sem_post(&s), "sync_sem_post");
+	must(sync_sem_trywait(&s), "sync_sem_trywait");
+	pinned = pinned && stress_pin_cpu(cpu_wait);
+	atomic_store(&spins_started, 0);
+	atomic_store(&yields_started, 0);
+	test_hook_set(count_spins);
+	counting_spins = true;
+	struct timespec deadline = sync_deadline(20000000u);
+	*r = sync_sem_timedwait(&s, &deadline);
+	counting_spins = false;
+	test_hook_set(NULL);
+	stress_unpin();
+	return pinned;
+}
+
+/* On the CPU the last post came from, the poster cannot run while its
+ * waiter spins: the waiter yields the CPU (twice at most) and sleeps. */
+static void check_no_spin_on_posters_cpu(const char *name, int flags)
+{
+	int r;
+	bool pinned = wait_after_post(flags, 0, 0, &r);
+	tap_check(pinned && r == ETIMEDOUT && atomic_load(&spins_started) == 0 &&
+		  atomic_load(&yields_started) == 1,
+		  "%s: a waiter on the CPU of the last post yields instead of spinning "
+		  "(spins %d, yields %d)", name, atomic_load(&spins_started),
+		  atomic_load(&yields_started));
+}
+
+/* On another CPU the poster may be running: the waiter spins first. */
+static void check_spin_off_posters_cpu(const char *name, int flags)
+{
+	int r;
+	if (!wait_after_post(flags, 1, 0, &r)) {
+		tap_check(true, "%s: a waiter on another CPU spins # SKIP one CPU", name);
+		return;
+	}
+	tap_check(r == ETIMEDOUT && atomic_load(&spins_started) == 1 &&
+		  atomic_load(&yields_started) == 0,
+		  "%s: a waiter on another CPU than the last post spins (spins %d, yields %d)",
+		  name, atomic_load(&spins_started), atomic_load(&yields_started));
+}
+
+/* Two threads on one CPU hand a token back and forth through two
+ * semaphores: a waiter yields to the poster, runnable on its CPU, which
+ * posts before the waiter would sleep, so most waits never sleep (when
+ * waiters spun instead, every one slept: the poster could not run). */
+static atomic_int sleeps_registered;
+
+static void count_sleeps(const char *point)
+{
+	/* relaxed: read after the join */
+	if (!strcmp(point, "sem_sleep:registered"))
+		atomic_fetch_add_explicit(&sleeps_registered, 1, memory_order_relaxed);
+}
+
+#define ONE_CPU_ROUNDS 2000
+
+struct one_cpu_pingpong {
+	sync_sem_t s[2];
+};
+
+static void *pong_on_one_cpu(void *arg)
+{
+	struct one_cpu_pingpong *p = arg;
+	for (int i = 0; i < ONE_CPU_ROUNDS; i++) {
+		must(sync_sem_wait(&p->s[1]), "sync_sem_wait");
+		must(sync_sem_post(&p->s[0]), "sync_sem_post");
+	}
+	return NULL;
+}
+
+static void check_one_cpu_handoffs_mostly_without_sleep(const char *name, int flags)
+{
+	struct one_cpu_pingpong p;
+	pthread_t t;
+	must(sync_sem_init(&p.s[0], 0, flags), "sync_sem_init");
+	must(sync_sem_init(&p.s[1], 0, flags), "sync_sem_init");
+	bool pinned = stress_pin_cpu(0); /* the thread below inherits it */
+	atomic_store(&sleeps_registered, 0);
+	test_hook_set(count_sleeps);
+	if (pthread_create(&t, NULL, pong_on_one_cpu, &p))
+		abort();
+	for (int i = 0; i < ONE_CPU_ROUNDS; i++) {
+		must(sync_sem_post(&p.s[1]), "sync_sem_post");
+		must(sync_sem_wait(&p.s[0]), "sync_sem_wait");
+	}
+	pthread_join(t, NULL);
+	test_hook_set(NULL);
+	stress_unpin();
+	int slept = atomic_load(&sleeps_registered);
+	tap_check(pinned && slept < ONE_CPU_ROUNDS / 4, "%s: two threads on one CPU, %d "
+		  "hand-offs: %d waits slept (fewer than an eighth)", name, 2 * ONE_CPU_ROUNDS,
+		  slept);
+}
+
 int main(void)
 {
-	tap_plan(7 * 3 + 3 * 3 + 2);
+	tap_plan(7 * 3 + 3 * 3 + 2 + 4 + 2);
+	check_one_cpu_handoffs_mostly_without_sleep("sem", 0);
+	check_one_cpu_handoffs_mostly_without_sleep("sem pshared", SYNC_PSHARED);
+	check_no_spin_on_posters_cpu("sem", 0);
+	check_no_spin_on_posters_cpu("sem pshared", SYNC_PSHARED);
+	check_spin_off_posters_cpu("sem", 0);
+	check_spin_off_posters_cpu("sem pshared", SYNC_PSHARED);
 	check_destruction_after_post("sem post", 0);
 	check_destruction_after_post("sem post pshared", SYNC_PSHARED);
 	check_limit(1, 0, 2, TAKE_WAIT);
