@@ -361,7 +361,11 @@ static int kill_some(struct round *rd)
 {
 	uint32_t mask = 1 + rng_below((1u << rd->n) - 1);
 	int kills = 0;
-	for (int i = 0; i < rd->n; i++) {
+	/* last started first: a reader started behind waiting writers may be
+	 * let in beside the parent's read hold as soon as those writers are
+	 * killed, so it must be killed before them (killed after, it was once
+	 * seen to get through first and exit 0) */
+	for (int i = rd->n; i-- > 0;) {
 		if (mask & (1u << i)) {
 			kill_waiter(rd, i);
 			kills++;
