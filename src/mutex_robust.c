@@ -47,6 +47,7 @@
 #include "annotate.h"
 #include "futex.h"
 #include "mutex_internal.h"
+#include "test_hook.h"
 #include "thread.h"
 #include "timeout.h"
 
@@ -242,8 +243,8 @@ static int take_or_sleep(sync_mutex_t *m, uint32_t tid,
 			return r;
 		if (!slept)
 			ann_contended(m, ANN_ROBUST);
-		if (timeout_passed(abstime))
-			return ETIMEDOUT;
+		if (!slept && timeout_passed(abstime))
+			return ETIMEDOUT; /* took no wake-up from anyone */
 		/* relaxed: announces a sleeper; the futex compares the word */
 		if (!(s & FUTEX_WAITERS) &&
 		    !atomic_compare_exchange_weak_explicit(&m->state, &s,
@@ -251,8 +252,15 @@ static int take_or_sleep(sync_mutex_t *m, uint32_t tid,
 							   memory_order_relaxed,
 							   memory_order_relaxed))
 			continue;
+		/* A waiter woken by an unlock whose lock a barger took (without
+		 * FUTEX_WAITERS) gives up only now, with the bit on the holder's
+		 * word again: its unlock then wakes the sleepers this wake-up was
+		 * for (found by tests/models/mutex_robust.pml, -DBARGER). */
+		if (timeout_passed(abstime))
+			return ETIMEDOUT;
 		if (sleep_on(m, s | FUTEX_WAITERS, abstime) == ETIMEDOUT)
 			return ETIMEDOUT;
+		TEST_HOOK("robust_lock:woken");
 		slept = true;
 		s = load_state(m);
 	}

@@ -1,6 +1,7 @@
 /* Stress test for sync_mutex under ThreadSanitizer: exclusion, exact counts,
  * every thread progresses, timed waits give up cleanly, state ends clean. */
 #include <errno.h>
+#include <linux/futex.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -295,13 +296,91 @@ static void check_spin_shrinks_and_returns(int flags)
 		  flags ? " pshared" : "", (unsigned)st);
 }
 
+/* ---- a robust timed locker that gives up after it was woken ---------------- */
+
+/* The waiter this thread is: held up after its wake-up until its deadline
+ * has passed. */
+static _Thread_local bool late_after_wake;
+
+static void hold_up_woken_waiter(const char *point)
+{
+	if (late_after_wake && !strcmp(point, "robust_lock:woken"))
+		stress_sleep_us(60000); /* its 30 ms deadline passes meanwhile */
+}
+
+struct robust_waiter {
+	sync_mutex_t *m;
+	bool timed;
+	int result;
+	atomic_bool done;
+};
+
+static void *robust_waiter_main(void *arg)
+{
+	struct robust_waiter *w = arg;
+	struct timespec deadline = sync_deadline(30 * 1000000ull);
+	late_after_wake = w->timed;
+	w->result = w->timed ? sync_mutex_timedlock(w->m, &deadline) : sync_mutex_lock(w->m);
+	if (w->result == 0)
+		must(sync_mutex_unlock(w->m), "sync_mutex_unlock");
+	atomic_store(&w->done, true);
+	return NULL;
+}
+
+static bool wait_done(struct robust_waiter *w, unsigned ms)
+{
+	for (unsigned i = 0; i < ms && !atomic_load(&w->done); i++)
+		stress_sleep_us(1000);
+	return atomic_load(&w->done);
+}
+
+/* A timed locker asleep first, a plain one behind it. The unlock wakes the
+ * timed one, the unlocker takes the lock again at once (no FUTEX_WAITERS:
+ * it did not sleep), and the woken one, held up past its deadline, gives
+ * up. It must leave FUTEX_WAITERS on the word for the wake-up it took, or
+ * the next unlock wakes nobody and the plain locker sleeps on a free
+ * mutex for ever (tests/models/mutex_robust.pml, -DBARGER). */
+static void check_robust_timeout_after_wake_passes_it_on(void)
+{
+	sync_mutex_t m;
+	must(sync_mutex_init(&m, SYNC_MUTEX_ROBUST), "sync_mutex_init");
+	struct robust_waiter timed = { .m = &m, .timed = true };
+	struct robust_waiter plain = { .m = &m, .timed = false };
+	pthread_t t1, t2;
+	test_hook_set(hold_up_woken_waiter);
+	must(sync_mutex_lock(&m), "sync_mutex_lock");
+	must(pthread_create(&t1, NULL, robust_waiter_main, &timed), "pthread_create");
+	/* white box: FUTEX_WAITERS, set by the timed locker about to sleep */
+	for (int i = 0; i < 20000 && !(atomic_load(&m.state) & FUTEX_WAITERS); i++)
+		stress_sleep_us(100);
+	stress_sleep_us(10000); /* asleep, first in the futex's queue */
+	must(pthread_create(&t2, NULL, robust_waiter_main, &plain), "pthread_create");
+	stress_sleep_us(20000); /* asleep behind it */
+	must(sync_mutex_unlock(&m), "sync_mutex_unlock"); /* wakes the timed one */
+	must(sync_mutex_lock(&m), "sync_mutex_lock");     /* the barger */
+	pthread_join(t1, NULL);
+	must(sync_mutex_unlock(&m), "sync_mutex_unlock");
+	bool woken = wait_done(&plain, 3000);
+	test_hook_set(NULL);
+	tap_check(timed.result == ETIMEDOUT && woken && plain.result == 0,
+		  "robust mutex: a timed locker that gives up after a wake-up leaves "
+		  "FUTEX_WAITERS, so the next unlock wakes the locker behind it "
+		  "(timed %d, plain %s %d)", timed.result, woken ? "took it" : "still asleep",
+		  plain.result);
+	if (woken) {
+		pthread_join(t2, NULL);
+		must(sync_mutex_destroy(&m), "sync_mutex_destroy");
+	} /* else the test fails; the sleeper stays behind until exit */
+}
+
 int main(void)
 {
-	tap_plan(4 * 5 + 2 * 2 + 1 + 5);
+	tap_plan(4 * 5 + 2 * 2 + 1 + 1 + 5);
 	check_learn_schedule();
 	check_spin_shrinks_and_returns(0);
 	check_spin_shrinks_and_returns(SYNC_PSHARED);
 	check_no_access_after_release();
+	check_robust_timeout_after_wake_passes_it_on();
 	check_exclusion(&mutex_ops, 0, 2, false);
 	check_exclusion(&mutex_ops, 0, 8, false);
 	check_exclusion(&mutex_ops, 0, 4, true);
