@@ -18,9 +18,10 @@
  * live thread ends, none sleeps on a free, abandoned or unrecoverable
  * lock). Granularity as in mutex.pml: one step per atomic of the C, a CAS
  * loop that recomputes from the value it failed on is one step, futex(2)
- * calls are kernel steps. With -DBARGER (thread 1 locks twice) spin finds
- * the lost wake-up of a timed locker woken just before its deadline, a bug
- * of src/mutex_robust.c as it is (see tests/models/README). See
+ * calls are kernel steps. With -DBARGER (thread 1 locks twice: checked by
+ * mutex_robust_barger.pml) a timed locker woken just before its deadline
+ * finds the lock taken by a barger; -DTIMEOUT_BEFORE_MARK (the order of
+ * the C until this model found it) then loses that wake-up. See
  * tests/models/README for the map to the C, function by function. */
 /* PAN_CC: -DSAFETY -DCOLLAPSE */
 /* PAN: -m200000 */
@@ -213,9 +214,11 @@ inline take_once(r)
 	fi
 }
 
-/* take_or_sleep: take_once; the deadline; mark FUTEX_WAITERS (a CAS against
- * the word looked at: on failure, take_once again on what it found); sleep
- * on the marked word; look again. */
+/* take_or_sleep: take_once; the deadline, if it has not slept yet; mark
+ * FUTEX_WAITERS (a CAS against the word looked at: on failure, take_once
+ * again on what it found); the deadline (a woken locker gives up only with
+ * the bit on the holder's word, so that the wake-up it took passes on);
+ * sleep on the marked word; look again. */
 inline take_or_sleep(r)
 {
 	atomic {
@@ -231,11 +234,23 @@ inline take_or_sleep(r)
 	   :: r != EBUSY -> break
 	   :: else
 	   fi;
+#ifdef TIMEOUT_BEFORE_MARK
 	   timeout_passed(t);
 	   if
 	   :: t -> r = ETIMEDOUT; break
 	   :: else
 	   fi;
+#else
+	   if
+	   :: !slept ->         /* took no wake-up: may give up at once */
+		timeout_passed(t);
+		if
+		:: t -> r = ETIMEDOUT; break
+		:: else
+		fi
+	   :: else
+	   fi;
+#endif
 	   if
 	   :: !(s & W) ->
 		atomic {
@@ -248,6 +263,14 @@ inline take_or_sleep(r)
 	   fi;
 	   if
 	   :: ok ->
+#ifndef TIMEOUT_BEFORE_MARK
+		/* gives up only with FUTEX_WAITERS on the holder's word */
+		timeout_passed(t);
+		if
+		:: t -> r = ETIMEDOUT; break
+		:: else
+		fi;
+#endif
 		sleep_on(s | W, r);
 		if
 		:: r == ETIMEDOUT -> break
