@@ -1261,6 +1261,9 @@ static Suite *suite(void)
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("vanished");
+	/* up to 100 forked spinners, 50 ms each to be caught: beyond Check's
+	 * default 4 s on a loaded machine (timed out twice under load) */
+	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc, pshared_spinner_killed_leaves_mutex_usable);
 	tcase_add_test(tc, fork_child_with_a_vanished_spinner_claim_can_use_the_mutex);
 	tcase_add_test(tc, fork_child_with_a_vanished_heir_can_use_the_mutex);
