@@ -610,21 +610,6 @@ static void check_destroy_waits_for_slow_waiter(void)
 
 /* ---- spin only where the signaller can run ---------------------------------- */
 
-/* How the waits of the thread that counts went: spins started, yields. */
-static atomic_int spins_started, yields_started;
-static _Thread_local bool counting_spins;
-
-static void count_spins(const char *point)
-{
-	if (!counting_spins)
-		return;
-	/* relaxed: read after this thread's own calls only */
-	if (!strcmp(point, "cond_spin:start"))
-		atomic_fetch_add_explicit(&spins_started, 1, memory_order_relaxed);
-	else if (!strcmp(point, "cond_spin:yield"))
-		atomic_fetch_add_explicit(&yields_started, 1, memory_order_relaxed);
-}
-
 struct signalled {
 	sync_cond_t c;
 	sync_mutex_t m;
@@ -661,16 +646,14 @@ static bool wait_after_signal(int flags, int cpu_signal, int cpu_wait, int *r)
 	must(sync_mutex_unlock(&w.m), "sync_mutex_unlock");
 	pthread_join(t, NULL);
 	pinned = pinned && stress_pin_cpu(cpu_wait);
-	atomic_store(&spins_started, 0);
-	atomic_store(&yields_started, 0);
-	test_hook_set(count_spins);
-	counting_spins = true;
+	stress_spins_count("cond_spin");
+	stress_spins_counting(true);
 	struct timespec deadline = sync_deadline(20000000u);
 	must(sync_mutex_lock(&w.m), "sync_mutex_lock");
 	*r = sync_cond_timedwait(&w.c, &w.m, &deadline);
 	must(sync_mutex_unlock(&w.m), "sync_mutex_unlock");
-	counting_spins = false;
-	test_hook_set(NULL);
+	stress_spins_counting(false);
+	stress_spins_stop();
 	stress_unpin();
 	return pinned;
 }
@@ -681,11 +664,11 @@ static void check_no_spin_on_signallers_cpu(const char *name, int flags)
 {
 	int r;
 	bool pinned = wait_after_signal(flags, 0, 0, &r);
-	tap_check(pinned && r == ETIMEDOUT && atomic_load(&spins_started) == 0 &&
-		  atomic_load(&yields_started) == 1,
+	tap_check(pinned && r == ETIMEDOUT && stress_spins_started() == 0 &&
+		  stress_spins_yields() == 1,
 		  "%s: a waiter on the CPU of the last signal yields instead of spinning "
-		  "(spins %d, yields %d)", name, atomic_load(&spins_started),
-		  atomic_load(&yields_started));
+		  "(spins %d, yields %d)", name, stress_spins_started(),
+		  stress_spins_yields());
 }
 
 /* On another CPU the signaller may be running: the waiter spins first. */
@@ -696,10 +679,10 @@ static void check_spin_off_signallers_cpu(const char *name, int flags)
 		tap_check(true, "%s: a waiter on another CPU spins # SKIP one CPU", name);
 		return;
 	}
-	tap_check(r == ETIMEDOUT && atomic_load(&spins_started) == 1 &&
-		  atomic_load(&yields_started) == 0,
+	tap_check(r == ETIMEDOUT && stress_spins_started() == 1 &&
+		  stress_spins_yields() == 0,
 		  "%s: a waiter on another CPU than the last signal spins (spins %d, yields %d)",
-		  name, atomic_load(&spins_started), atomic_load(&yields_started));
+		  name, stress_spins_started(), stress_spins_yields());
 }
 
 int main(void)

@@ -29,6 +29,52 @@ void test_hook(const char *point)
 	if (fn)
 		fn(point);
 }
+/* ---- counting spins (stress_spins_count) ---- */
+
+static char spin_point[64], yield_point[64];
+static atomic_int spins_started, yields_made;
+static _Thread_local bool counting_spins;
+
+static void count_spins(const char *point)
+{
+	if (!counting_spins)
+		return;
+	/* relaxed: read by the counting thread, or after it was joined */
+	if (!strcmp(point, spin_point))
+		atomic_fetch_add_explicit(&spins_started, 1, memory_order_relaxed);
+	else if (!strcmp(point, yield_point))
+		atomic_fetch_add_explicit(&yields_made, 1, memory_order_relaxed);
+}
+
+void stress_spins_count(const char *prefix)
+{
+	snprintf(spin_point, sizeof spin_point, "%s:start", prefix);
+	snprintf(yield_point, sizeof yield_point, "%s:yield", prefix);
+	atomic_store(&spins_started, 0);
+	atomic_store(&yields_made, 0);
+	test_hook_set(count_spins);
+}
+
+void stress_spins_counting(bool on)
+{
+	counting_spins = on;
+}
+
+void stress_spins_stop(void)
+{
+	test_hook_set(NULL);
+}
+
+int stress_spins_started(void)
+{
+	return atomic_load(&spins_started);
+}
+
+int stress_spins_yields(void)
+{
+	return atomic_load(&yields_made);
+}
+
 static int tap_number;
 static int tap_failures;
 

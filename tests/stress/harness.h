@@ -79,4 +79,14 @@ void stress_unpin(void);
  * "mutex_unlock:released", and may sleep to widen a race window. */
 void test_hook_set(void (*fn)(const char *point));
 
+/* Counts a primitive's spin and yield points, TEST_HOOK("<prefix>:start")
+ * and TEST_HOOK("<prefix>:yield"), reached by the threads that said
+ * stress_spins_counting(true). stress_spins_count resets the counts and
+ * installs the hook; stress_spins_stop removes it. */
+void stress_spins_count(const char *prefix);
+void stress_spins_counting(bool on);
+void stress_spins_stop(void);
+int stress_spins_started(void);
+int stress_spins_yields(void);
+
 #endif /* SYNC_STRESS_HARNESS_H */

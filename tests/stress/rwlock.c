@@ -424,21 +424,6 @@ static void check_destruction_after_release(const char *name, bool (*round)(int)
 
 /* ---- readers spin only where the write holder can run --------------------- */
 
-/* How the read waits of the thread that counts went: spins started, yields. */
-static atomic_int spins_started, yields_made;
-static _Thread_local bool counting_spins;
-
-static void count_spins(const char *point)
-{
-	if (!counting_spins)
-		return;
-	/* relaxed: read after this thread's join */
-	if (!strcmp(point, "rwlock_spin:start"))
-		atomic_fetch_add_explicit(&spins_started, 1, memory_order_relaxed);
-	else if (!strcmp(point, "rwlock_spin:yield"))
-		atomic_fetch_add_explicit(&yields_made, 1, memory_order_relaxed);
-}
-
 struct behind_writer {
 	sync_rwlock_t *l;
 	int cpu;
@@ -450,10 +435,10 @@ static void *read_behind_writer(void *arg)
 {
 	struct behind_writer *b = arg;
 	b->pinned = stress_pin_cpu(b->cpu);
-	counting_spins = true;
+	stress_spins_counting(true);
 	struct timespec deadline = sync_deadline(20000000u);
 	b->r = sync_rwlock_timedrdlock(b->l, &deadline);
-	counting_spins = false;
+	stress_spins_counting(false);
 	return NULL;
 }
 
@@ -467,13 +452,11 @@ static bool read_behind_write(int flags, int cpu_write, int cpu_read, int *r)
 	must(sync_rwlock_init(&l, flags), "sync_rwlock_init");
 	bool pinned = stress_pin_cpu(cpu_write);
 	must(sync_rwlock_wrlock(&l), "sync_rwlock_wrlock");
-	atomic_store(&spins_started, 0);
-	atomic_store(&yields_made, 0);
-	test_hook_set(count_spins);
+	stress_spins_count("rwlock_spin");
 	if (pthread_create(&t, NULL, read_behind_writer, &b))
 		abort();
 	pthread_join(t, NULL);
-	test_hook_set(NULL);
+	stress_spins_stop();
 	must(sync_rwlock_wrunlock(&l), "sync_rwlock_wrunlock");
 	stress_unpin();
 	*r = b.r;
@@ -487,11 +470,11 @@ static void check_no_spin_on_writers_cpu(const char *name, int flags)
 {
 	int r;
 	bool pinned = read_behind_write(flags, 0, 0, &r);
-	tap_check(pinned && r == ETIMEDOUT && atomic_load(&spins_started) == 0 &&
-		  atomic_load(&yields_made) >= 1 && atomic_load(&yields_made) <= 2,
+	tap_check(pinned && r == ETIMEDOUT && stress_spins_started() == 0 &&
+		  stress_spins_yields() >= 1 && stress_spins_yields() <= 2,
 		  "%s: a reader on the write holder's CPU yields instead of spinning "
-		  "(spins %d, yields %d)", name, atomic_load(&spins_started),
-		  atomic_load(&yields_made));
+		  "(spins %d, yields %d)", name, stress_spins_started(),
+		  stress_spins_yields());
 }
 
 /* On another CPU the write holder may be running: the reader spins first. */
@@ -502,10 +485,10 @@ static void check_spin_off_writers_cpu(const char *name, int flags)
 		tap_check(true, "%s: a reader on another CPU spins # SKIP one CPU", name);
 		return;
 	}
-	tap_check(r == ETIMEDOUT && atomic_load(&spins_started) == 1 &&
-		  atomic_load(&yields_made) == 0,
+	tap_check(r == ETIMEDOUT && stress_spins_started() == 1 &&
+		  stress_spins_yields() == 0,
 		  "%s: a reader on another CPU than the write holder spins (spins %d, yields %d)",
-		  name, atomic_load(&spins_started), atomic_load(&yields_made));
+		  name, stress_spins_started(), stress_spins_yields());
 }
 
 int main(void)

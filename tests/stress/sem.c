@@ -320,21 +320,6 @@ static void check_destruction_after_post(const char *name, int flags)
 
 /* ---- spin only where the poster can run ------------------------------------ */
 
-/* How the waits of the thread that counts went: spins started, yields. */
-static atomic_int spins_started, yields_started;
-static _Thread_local bool counting_spins;
-
-static void count_spins(const char *point)
-{
-	if (!counting_spins)
-		return;
-	/* relaxed: read after this thread's own calls only */
-	if (!strcmp(point, "sem_spin:start"))
-		atomic_fetch_add_explicit(&spins_started, 1, memory_order_relaxed);
-	else if (!strcmp(point, "sem_spin:yield"))
-		atomic_fetch_add_explicit(&yields_started, 1, memory_order_relaxed);
-}
-
 /* The last post comes from the CPU_post-th CPU; then a wait that times out
  * runs on the CPU_wait-th. False if there are not that many CPUs. */
 static bool wait_after_post(int flags, int cpu_post, int cpu_wait, int *r)
@@ -345,14 +330,12 @@ static bool wait_after_post(int flags, int cpu_post, int cpu_wait, int *r)
 	must(sync_sem_post(&s), "sync_sem_post");
 	must(sync_sem_trywait(&s), "sync_sem_trywait");
 	pinned = pinned && stress_pin_cpu(cpu_wait);
-	atomic_store(&spins_started, 0);
-	atomic_store(&yields_started, 0);
-	test_hook_set(count_spins);
-	counting_spins = true;
+	stress_spins_count("sem_spin");
+	stress_spins_counting(true);
 	struct timespec deadline = sync_deadline(20000000u);
 	*r = sync_sem_timedwait(&s, &deadline);
-	counting_spins = false;
-	test_hook_set(NULL);
+	stress_spins_counting(false);
+	stress_spins_stop();
 	stress_unpin();
 	return pinned;
 }
@@ -363,11 +346,11 @@ static void check_no_spin_on_posters_cpu(const char *name, int flags)
 {
 	int r;
 	bool pinned = wait_after_post(flags, 0, 0, &r);
-	tap_check(pinned && r == ETIMEDOUT && atomic_load(&spins_started) == 0 &&
-		  atomic_load(&yields_started) == 1,
+	tap_check(pinned && r == ETIMEDOUT && stress_spins_started() == 0 &&
+		  stress_spins_yields() == 1,
 		  "%s: a waiter on the CPU of the last post yields instead of spinning "
-		  "(spins %d, yields %d)", name, atomic_load(&spins_started),
-		  atomic_load(&yields_started));
+		  "(spins %d, yields %d)", name, stress_spins_started(),
+		  stress_spins_yields());
 }
 
 /* On another CPU the poster may be running: the waiter spins first. */
@@ -378,10 +361,10 @@ static void check_spin_off_posters_cpu(const char *name, int flags)
 		tap_check(true, "%s: a waiter on another CPU spins # SKIP one CPU", name);
 		return;
 	}
-	tap_check(r == ETIMEDOUT && atomic_load(&spins_started) == 1 &&
-		  atomic_load(&yields_started) == 0,
+	tap_check(r == ETIMEDOUT && stress_spins_started() == 1 &&
+		  stress_spins_yields() == 0,
 		  "%s: a waiter on another CPU than the last post spins (spins %d, yields %d)",
-		  name, atomic_load(&spins_started), atomic_load(&yields_started));
+		  name, stress_spins_started(), stress_spins_yields());
 }
 
 /* Two threads on one CPU hand a token back and forth through two
