@@ -149,12 +149,21 @@ bit asleep[NT];
 byte spurious = SPURIOUS;       /* spurious wake-ups left */
 
 #ifdef TSO
-/* x86-TSO store buffers, one per thread (a mutant buffers one kind) */
-byte pbuf[NT];                  /* an item published on aq (PUSH_NO_FENCE) */
-byte fbuf[NT];                  /* indices given back to fq (POP_NO_FENCE) */
+/* x86-TSO store buffers, one per thread; a mutant buffers one kind of
+ * store, so only that kind is declared (and flushed) */
+#if defined(PUSH_NO_FENCE)
+byte pbuf[NT];                  /* an item published on aq */
+#define PENDING(t) (pbuf[t] != 0)
+#elif defined(POP_NO_FENCE)
+byte fbuf[NT];                  /* indices given back to fq */
+#define PENDING(t) (fbuf[t] != 0)
+#elif defined(THRESHOLD_RELEASE)
 byte tbuf[NT];                  /* ring + 1 whose threshold store is pending */
-byte rbuf[NT];                  /* a registration in sleepers (REGISTER_NO_FENCE) */
-#define PENDING(t) (pbuf[t] != 0 || fbuf[t] != 0 || tbuf[t] != 0 || rbuf[t] != 0)
+#define PENDING(t) (tbuf[t] != 0)
+#else
+byte rbuf[NT];                  /* a registration in sleepers */
+#define PENDING(t) (rbuf[t] != 0)
+#endif
 #if NT > 4
 #define NOPENDING (!PENDING(0) && !PENDING(1) && !PENDING(2) && !PENDING(3) && !PENDING(4))
 #elif NT > 3
@@ -208,16 +217,21 @@ end:	atomic {
 #ifdef TSO
 inline flush(t)
 {
+#if defined(PUSH_NO_FENCE)
 	if
 	:: pbuf[t] != 0 -> aq!pbuf[t]; pbuf[t] = 0
 	:: else -> skip
-	fi;
-	nfree = nfree + fbuf[t]; fbuf[t] = 0;
+	fi
+#elif defined(POP_NO_FENCE)
+	nfree = nfree + fbuf[t]; fbuf[t] = 0
+#elif defined(THRESHOLD_RELEASE)
 	if
 	:: tbuf[t] != 0 -> thr_neg[tbuf[t] - 1] = 0; tbuf[t] = 0
 	:: else -> skip
-	fi;
+	fi
+#else
 	sleepers[SIDE(t)] = sleepers[SIDE(t)] + rbuf[t]; rbuf[t] = 0
+#endif
 }
 
 /* A store buffer drains at any time. */
