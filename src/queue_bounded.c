@@ -362,19 +362,27 @@ int bounded_push(sync_queue_t *q, void *item)
 	return r;
 }
 
-static uint64_t dequeue_item(struct bounded_queue *b)
+/* An index from aq, or RING_EMPTY; *shut: aq was closed when it looked,
+ * and so the second, exhaustive dequeue found it closed and empty. The
+ * empty result rests on that one look: looking again after it (as the
+ * code did) could see a close that came after a push, and answer EPIPE
+ * with that item still queued (tests/models/queue_close.pml). */
+static uint64_t dequeue_item(struct bounded_queue *b, bool *shut)
 {
 	uint64_t idx = ring_dequeue(&b->aq, false);
-	if (idx == RING_EMPTY && ring_closed(&b->aq))
+	*shut = idx == RING_EMPTY && ring_closed(&b->aq);
+	if (*shut)
 		idx = ring_dequeue(&b->aq, true);
 	return idx;
 }
 
 static int pop_in_section(struct bounded_queue *b, void **item)
 {
-	uint64_t idx = dequeue_item(b);
+	bool shut;
+	uint64_t idx = dequeue_item(b, &shut);
+	TEST_HOOK("bounded_pop:looked");
 	if (idx == RING_EMPTY)
-		return ring_closed(&b->aq) ? EPIPE : EAGAIN;
+		return shut ? EPIPE : EAGAIN;
 	*item = b->items[idx];
 	ann_acquire(&b->items[idx]); /* the push's ann_release */
 	ring_enqueue(&b->fq, idx);   /* never fails: fq is never closed */

@@ -455,8 +455,8 @@ inline attempt_push()
 }
 
 /* pop_in_section (dequeue_item inlined): r = 0 with item, EAGAIN or EPIPE.
- * The C as it is looks at ring_closed twice (see CLOSED_LOOKED_TWICE in
- * queue_close.pml); the model looks once, and says EPIPE on that look. */
+ * Looks at ring_closed once and says EPIPE on that look, as the C does
+ * since the fix of CLOSED_LOOKED_TWICE (queue_close.pml). */
 inline attempt_pop()
 {
 	aq_dequeue(0);

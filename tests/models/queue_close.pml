@@ -12,15 +12,15 @@
  * if it began after close returned; no enqueue succeeds once TAIL_CLOSED
  * is set (exact counts: items popped + queued == pushes that returned 0).
  *
- * The C as it is (src/queue_bounded.c of 512cd89): pop_in_section
- * looks at ring_closed twice, once in dequeue_item (to decide on the
- * exhaustive dequeue) and once for its result; a push and the close
- * between the two looks make it return EPIPE with the pushed item
- * queued (mutant CLOSED_LOOKED_TWICE). The model returns EPIPE on the
- * first look, the one the exhaustive dequeue followed. */
+ * The C until this model found it (src/queue_bounded.c of 512cd89):
+ * pop_in_section looked at ring_closed twice, once in dequeue_item (to
+ * decide on the exhaustive dequeue) and once for its result; a push and
+ * the close between the two looks made it return EPIPE with the pushed
+ * item queued (mutant CLOSED_LOOKED_TWICE). The C and the model now
+ * answer EPIPE on the first look, the one the exhaustive dequeue followed. */
 /* PAN_CC: -DSAFETY -DCOLLAPSE */
 /* PAN: -m200000 */
-/* MUTANT: CLOSED_LOOKED_TWICE the C as it is: pop_in_section returns EPIPE on a second look at ring_closed after dequeue_item saw it open and skipped the exhaustive dequeue: a push and the close in between leave the pushed item queued behind an EPIPE */
+/* MUTANT: CLOSED_LOOKED_TWICE the C before its fix: pop_in_section returns EPIPE on a second look at ring_closed after dequeue_item saw it open and skipped the exhaustive dequeue: a push and the close in between leave the pushed item queued behind an EPIPE */
 /* MUTANT: NO_EXHAUSTIVE dequeue_item without the exhaustive dequeue after the close: a non-exhaustive dequeue that gives up on a negative threshold (between a push's cell CAS and its threshold store) makes pop say EPIPE with an item queued */
 /* MUTANT: CLOSE_WAKE_BEFORE_SEAL close bumps seq and wakes before it sets TAIL_CLOSED and closed: a sleeper that reads the bumped seq and then looks before the seal sleeps for ever */
 

@@ -767,10 +767,80 @@ static void check_close_while_push_holds_ticket(bool bounded)
 		sync_queue_destroy(q);
 }
 
+/* ---- a pop that found the queue open and empty, then a push and a close -- */
+
+/* Ends the run if a call the check needs fails (r: its result, non-zero
+ * on failure). */
+static void must(int r, const char *what)
+{
+	if (r) {
+		fprintf(stderr, "%s failed: %d\n", what, r);
+		abort();
+	}
+}
+
+struct late_pop {
+	sync_queue_t *q;
+	atomic_int stage; /* 1: the pop looked; 2: pushed and closed */
+	int result;
+};
+
+static struct late_pop *late_pop;
+
+/* Holds the pop up after its look at the ring, until the main thread has
+ * pushed an item and closed the queue. */
+static void hold_pop_after_look(const char *point)
+{
+	struct late_pop *lp = late_pop;
+	if (!lp || strcmp(point, "bounded_pop:looked") || atomic_load(&lp->stage) != 0)
+		return;
+	atomic_store(&lp->stage, 1);
+	while (atomic_load(&lp->stage) != 2)
+		stress_sleep_us(100);
+}
+
+static void *pop_once(void *arg)
+{
+	struct late_pop *lp = arg;
+	void *item;
+	lp->result = sync_queue_pop(lp->q, &item);
+	return NULL;
+}
+
+/* The pop saw the bounded queue open and empty; an item and a close come
+ * before it answers. EPIPE would say closed and empty while the item is
+ * still there (the pop looked at the close twice: the first look decided
+ * the dequeue, the second the answer; tests/models/queue_close.pml); it
+ * must answer EAGAIN, and the item still comes out after the close. */
+static void check_pop_answers_from_its_own_look(void)
+{
+	struct late_pop lp = { sync_queue_create_bounded(1), 0, -1 };
+	must(lp.q == NULL, "sync_queue_create_bounded");
+	pthread_t t;
+	late_pop = &lp;
+	test_hook_set(hold_pop_after_look);
+	must(pthread_create(&t, NULL, pop_once, &lp), "pthread_create");
+	while (atomic_load(&lp.stage) != 1)
+		stress_sleep_us(100);
+	must(sync_queue_push(lp.q, (void *)1), "sync_queue_push");
+	sync_queue_close(lp.q);
+	atomic_store(&lp.stage, 2);
+	pthread_join(t, NULL);
+	test_hook_set(NULL);
+	late_pop = NULL;
+	void *item = NULL;
+	int after = sync_queue_pop(lp.q, &item);
+	tap_check(lp.result == EAGAIN && after == 0 && item == (void *)1,
+		  "bounded queue: a pop that looked before a push and a close answers "
+		  "EAGAIN, not EPIPE with the item still queued (pop %d, then %d)",
+		  lp.result, after);
+	sync_queue_destroy(lp.q);
+}
+
 int main(void)
 {
 	int n = (int)(sizeof cases / sizeof cases[0]);
-	tap_plan(n * 4 + 3 + 3 + 2);
+	tap_plan(n * 4 + 3 + 3 + 2 + 1);
 	for (int i = 0; i < n; i++)
 		check_case(&cases[i]);
 	check_destroy_after_pop(false, false);
@@ -781,5 +851,6 @@ int main(void)
 	check_no_lost_wakeup_in_window(true, true);
 	check_close_while_push_holds_ticket(false);
 	check_close_while_push_holds_ticket(true);
+	check_pop_answers_from_its_own_look();
 	return tap_exit_status();
 }
