@@ -24,13 +24,6 @@ static int relock_blocks(unsigned held, unsigned want)
 	return !(want & ANN_READ) || !(want & ANN_RDPREF);
 }
 
-static const char *mode_words(unsigned flags)
-{
-	if (!(flags & ANN_RWLOCK))
-		return "";
-	return (flags & ANN_READ) ? " for reading" : " for writing";
-}
-
 static void report_relock(const void *l, unsigned held, unsigned want)
 {
 	struct report r = { 0 };

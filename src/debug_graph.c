@@ -239,13 +239,6 @@ static void copy_cycle(struct cycle *c, struct node *to, int to_read,
 		copy_edge(&c->before[i], path[len - 1 - i]);
 }
 
-static const char *mode_words(unsigned flags)
-{
-	if (!(flags & ANN_RWLOCK))
-		return "";
-	return (flags & ANN_READ) ? " for reading" : " for writing";
-}
-
 static void describe_step(struct report *r, const struct step *st, const char *verb)
 {
 	report_printf(r, "  thread %d %s %s %p%s while holding %s %p%s, at:\n", st->tid,

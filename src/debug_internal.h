@@ -77,6 +77,8 @@ DBG_HIDDEN void report_trace(struct report *r, const struct trace *t);
 /* Writes it to stderr, frees it, and aborts if SYNC_CHECK asked to. */
 DBG_HIDDEN void report_finish(struct report *r);
 DBG_HIDDEN const char *lock_kind(unsigned flags);
+/* " for reading" or " for writing" for an rwlock (flags as the hooks'), "" else. */
+DBG_HIDDEN const char *mode_words(unsigned flags);
 
 /* The lock-order graph (debug_graph.c). dbg_graph_order records that the
  * thread takes `to` (flags: its mode and kind) while holding every lock in

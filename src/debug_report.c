@@ -107,6 +107,13 @@ const char *lock_kind(unsigned flags)
 	return (flags & ANN_SPIN) ? "spinlock" : "mutex";
 }
 
+const char *mode_words(unsigned flags)
+{
+	if (!(flags & ANN_RWLOCK))
+		return "";
+	return (flags & ANN_READ) ? " for reading" : " for writing";
+}
+
 static void write_all(const char *p, size_t len)
 {
 	while (len) {
