@@ -2,7 +2,6 @@
  * unlock of a lock not held, exit or destroy while holding), and the
  * profiler's bookkeeping at the same hooks; lock order goes to
  * debug_graph.c. In the manner of the kernel's lockdep, per process. */
-#include <errno.h>
 #include <stdlib.h>
 
 #include "annotate.h"
@@ -56,7 +55,6 @@ void dbg_lock_pre(const void *l, unsigned flags)
 {
 	if (flags & ANN_TRY)
 		return; /* no order, no relock: it returns */
-	int saved = errno;
 	struct dbg_thread *t = dbg_enter();
 	if (t) {
 		struct held *h = held_find(t, l);
@@ -66,12 +64,10 @@ void dbg_lock_pre(const void *l, unsigned flags)
 			dbg_graph_order(t, l, flags);
 		dbg_leave(t);
 	}
-	errno = saved;
 }
 
 void dbg_contended(const void *l, unsigned flags)
 {
-	int saved = errno;
 	struct dbg_thread *t = dbg_enter();
 	if (t) {
 		prof_make(l, flags);
@@ -79,7 +75,6 @@ void dbg_contended(const void *l, unsigned flags)
 		t->contended_ns = dbg_now_ns();
 		dbg_leave(t);
 	}
-	errno = saved;
 }
 
 static void hold(struct dbg_thread *t, const void *l, unsigned flags, uint64_t now)
@@ -96,7 +91,6 @@ static void hold(struct dbg_thread *t, const void *l, unsigned flags, uint64_t n
 
 void dbg_lock_post(const void *l, unsigned flags, bool taken, int tools)
 {
-	int saved = errno;
 	struct dbg_thread *t = dbg_enter();
 	if (t) {
 		uint64_t now = (tools & ANN_PROFILE) ? dbg_now_ns() : 0;
@@ -107,12 +101,10 @@ void dbg_lock_post(const void *l, unsigned flags, bool taken, int tools)
 			hold(t, l, flags, now);
 		dbg_leave(t);
 	}
-	errno = saved;
 }
 
 void dbg_unlock_pre(const void *l, unsigned flags, int tools)
 {
-	int saved = errno;
 	struct dbg_thread *t = dbg_enter();
 	if (t) {
 		struct held *h = held_find(t, l);
@@ -127,24 +119,20 @@ void dbg_unlock_pre(const void *l, unsigned flags, int tools)
 		}
 		dbg_leave(t);
 	}
-	errno = saved;
 }
 
 void dbg_destroying(const void *l, unsigned flags)
 {
-	int saved = errno;
 	struct dbg_thread *t = dbg_enter();
 	if (t) {
 		if (held_find(t, l))
 			report_simple("destroys, while holding it,", l, flags);
 		dbg_leave(t);
 	}
-	errno = saved;
 }
 
 void dbg_destroyed(const void *l, int tools)
 {
-	int saved = errno;
 	struct dbg_thread *t = dbg_enter();
 	if (t) {
 		if (tools & ANN_CHECK)
@@ -153,24 +141,20 @@ void dbg_destroyed(const void *l, int tools)
 			prof_forget(l);
 		dbg_leave(t);
 	}
-	errno = saved;
 }
 
 void dbg_wait_pre(const void *p)
 {
-	int saved = errno;
 	struct dbg_thread *t = dbg_enter();
 	if (t) {
 		t->wait_start_ns = dbg_now_ns();
 		dbg_leave(t);
 	}
-	errno = saved;
 	(void)p;
 }
 
 void dbg_wait_post(const void *p, unsigned kind)
 {
-	int saved = errno;
 	struct dbg_thread *t = dbg_enter();
 	if (t) {
 		if (t->wait_start_ns)
@@ -178,7 +162,6 @@ void dbg_wait_post(const void *p, unsigned kind)
 		t->wait_start_ns = 0;
 		dbg_leave(t);
 	}
-	errno = saved;
 }
 
 /* A thread that ends holding locks (a robust mutex excepted: its owner's

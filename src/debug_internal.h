@@ -33,6 +33,7 @@ struct edge_memo {
 
 struct dbg_thread {
 	int busy;            /* inside the aids: hooks from here are ignored */
+	int saved_errno;     /* the caller's, put back by dbg_leave */
 	unsigned n;          /* entries of held[] in use */
 	unsigned lost;       /* holds beyond HELD_MAX, not tracked */
 	unsigned check_gen;  /* the checking period held[] belongs to */
@@ -45,7 +46,9 @@ struct dbg_thread {
 
 /* The caller's state, marked busy; NULL when the caller is already inside
  * the aids (a signal handler that locks, a lock taken by malloc) or when
- * no state can be made. Pair with dbg_leave. */
+ * no state can be made. Pair with dbg_leave, which puts errno back as
+ * dbg_enter found it (the hooks run inside functions that must not change
+ * it). */
 DBG_HIDDEN struct dbg_thread *dbg_enter(void);
 DBG_HIDDEN void dbg_leave(struct dbg_thread *t);
 DBG_HIDDEN struct held *held_find(struct dbg_thread *t, const void *l);

@@ -66,11 +66,15 @@ static struct dbg_thread *make_state(void)
 
 struct dbg_thread *dbg_enter(void)
 {
+	int saved = errno;
 	struct dbg_thread *t = self;
 	if (t && t->busy)
 		return NULL;
-	if (!t && !(t = make_state()))
+	if (!t && !(t = make_state())) {
+		errno = saved; /* calloc's ENOMEM is not the caller's */
 		return NULL;
+	}
+	t->saved_errno = saved;
 	t->busy = 1;
 	atomic_signal_fence(memory_order_seq_cst); /* before a handler's hooks */
 	/* relaxed: a period number, compared only (see set_check) */
@@ -85,6 +89,7 @@ struct dbg_thread *dbg_enter(void)
 
 void dbg_leave(struct dbg_thread *t)
 {
+	errno = t->saved_errno;
 	atomic_signal_fence(memory_order_seq_cst);
 	t->busy = 0;
 }
