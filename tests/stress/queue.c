@@ -785,14 +785,18 @@ struct late_pop {
 	int result;
 };
 
-static struct late_pop *late_pop;
+/* Atomic: the hook runs in every thread that pops, workers of the other
+ * checks too (TSan saw the plain pointer race with them). */
+static _Atomic(struct late_pop *) late_pop;
 
 /* Holds the pop up after its look at the ring, until the main thread has
  * pushed an item and closed the queue. */
 static void hold_pop_after_look(const char *point)
 {
-	struct late_pop *lp = late_pop;
-	if (!lp || strcmp(point, "bounded_pop:looked") || atomic_load(&lp->stage) != 0)
+	if (strcmp(point, "bounded_pop:looked"))
+		return;
+	struct late_pop *lp = atomic_load(&late_pop);
+	if (!lp || atomic_load(&lp->stage) != 0)
 		return;
 	atomic_store(&lp->stage, 1);
 	while (atomic_load(&lp->stage) != 2)
@@ -817,7 +821,7 @@ static void check_pop_answers_from_its_own_look(void)
 	struct late_pop lp = { sync_queue_create_bounded(1), 0, -1 };
 	must(lp.q == NULL, "sync_queue_create_bounded");
 	pthread_t t;
-	late_pop = &lp;
+	atomic_store(&late_pop, &lp);
 	test_hook_set(hold_pop_after_look);
 	must(pthread_create(&t, NULL, pop_once, &lp), "pthread_create");
 	while (atomic_load(&lp.stage) != 1)
@@ -827,7 +831,7 @@ static void check_pop_answers_from_its_own_look(void)
 	atomic_store(&lp.stage, 2);
 	pthread_join(t, NULL);
 	test_hook_set(NULL);
-	late_pop = NULL;
+	atomic_store(&late_pop, NULL);
 	void *item = NULL;
 	int after = sync_queue_pop(lp.q, &item);
 	tap_check(lp.result == EAGAIN && after == 0 && item == (void *)1,
