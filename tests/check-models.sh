@@ -27,30 +27,15 @@
 # names (e.g. MODELS='mutex cond') to check only those.
 # Skips (1..0) without spin or a C compiler; pan is built and run in a
 # temporary directory, so a read-only srcdir (VPATH, distcheck) is fine.
+#
+# The checks run as independent jobs, MODEL_JOBS at a time (default: the
+# number of online CPUs): the script hands each job back to itself as
+# `check-models.sh --job DIR` through xargs -P, and prints the jobs' TAP
+# lines in order once all have ended. A real model's pan is compiled with
+# -O2 (its search is long); a mutant's with -O0 (it stops at its first
+# counterexample, so the compile is most of its cost: 1.5 s against 7 s).
 srcdir=${srcdir:-.}
-if [ -n "${SYNC_SKIP_MODELS:-}" ]; then
-	echo "1..0 # SKIP SYNC_SKIP_MODELS is set (.ci/run checks the models once)"
-	exit 0
-fi
-models=$(cd "$srcdir/tests/models" 2>/dev/null && pwd) || {
-	echo "1..0 # SKIP no tests/models under $srcdir"
-	exit 0
-}
 cc=${CC:-cc}
-
-if ! command -v spin >/dev/null 2>&1; then
-	echo '1..0 # SKIP spin not installed'
-	exit 0
-fi
-set -- $cc
-if ! command -v "$1" >/dev/null 2>&1; then
-	echo "1..0 # SKIP no C compiler ($cc)"
-	exit 0
-fi
-
-work=$(mktemp -d "${TMPDIR:-/tmp}/check-models.XXXXXX") || exit 1
-trap 'rm -rf "$work"' EXIT
-trap 'exit 1' HUP INT TERM
 
 # directive FILE KEY: the text of every /* KEY: text */ line, one a line.
 directive() {
@@ -70,9 +55,9 @@ selected() {
 	return 1
 }
 
-# run FILE DEFINE PANOPTS: build pan for FILE (with -DDEFINE unless empty) in
-# $work/run and run it with PANOPTS; pan's output goes to $work/out. Fails
-# (status 1) when spin or the compiler fails.
+# run FILE DEFINE PANOPTS: build pan for FILE (with -DDEFINE unless empty,
+# optimized by $opt) in $work/run and run it with PANOPTS; pan's output goes
+# to $work/out. Fails (status 1) when spin or the compiler fails.
 run() {
 	file=$1 define=${2:+-D$2} panopts=$3
 	spinopts=$(directive "$file" SPIN | tr '\n' ' ')
@@ -88,7 +73,7 @@ run() {
 	rm -rf "$work/run" && mkdir "$work/run" || return 1
 	(cd "$work/run" &&
 		spin $spinopts $define -a "$file" >"$work/out" 2>&1 &&
-		$cc -O2 -w $ccopts -o pan pan.c >>"$work/out" 2>&1 &&
+		$cc $opt -w $ccopts -o pan pan.c >>"$work/out" 2>&1 &&
 		./pan $panopts >"$work/out" 2>&1) </dev/null
 	[ -x "$work/run/pan" ]
 }
@@ -115,62 +100,132 @@ comment() {
 	done
 }
 
-n=0
-plan=0
-for file in "$models"/*.pml; do
-	[ -f "$file" ] || continue
-	selected "$(basename "$file" .pml)" || continue
-	plan=$((plan + $(pan_runs "$file" | wc -l) +
-		$(directive "$file" MUTANT | wc -l)))
-done
-echo "1..$plan"
+# check_model N FILE PANOPTS: one run of the real model, one TAP line.
+check_model() {
+	n=$1 file=$2 opts=$3 name=$(basename "$2" .pml)
+	start=$(date +%s)
+	if ! run "$file" "" "$opts"; then
+		echo "not ok $n - $name: pan $opts: spin or cc failed"
+		comment
+		return
+	fi
+	e=$(errors)
+	secs=$(($(date +%s) - start))
+	states=$(sed -n 's/^ *\([0-9.e+]*\) states, stored.*/\1/p' \
+		"$work/out" | head -n 1)
+	if [ "$e" = 0 ] && ! incomplete; then
+		echo "ok $n - $name: pan $opts: errors: 0 ($states states, ${secs}s)"
+	else
+		echo "not ok $n - $name: pan $opts: errors: ${e:-?}$(incomplete && echo ', search incomplete')"
+		comment
+	fi
+}
 
-for file in "$models"/*.pml; do
-	[ -f "$file" ] || continue
-	name=$(basename "$file" .pml)
-	selected "$name" || continue
+# check_mutant N FILE MUTANT WHAT: the mutant must fail some run; one TAP line.
+check_mutant() {
+	n=$1 file=$2 mutant=$3 what=$4 name=$(basename "$2" .pml)
+	found= failed=
 	pan_runs "$file" >"$work/runs"
 	while read -r opts; do
-		n=$((n + 1))
-		start=$(date +%s)
-		if ! run "$file" "" "$opts"; then
-			echo "not ok $n - $name: pan $opts: spin or cc failed"
-			comment
-			continue
+		if ! run "$file" "$mutant" "$opts"; then
+			failed=1
+			break
 		fi
 		e=$(errors)
-		secs=$(($(date +%s) - start))
-		states=$(sed -n 's/^ *\([0-9.e+]*\) states, stored.*/\1/p' \
-			"$work/out" | head -n 1)
-		if [ "$e" = 0 ] && ! incomplete; then
-			echo "ok $n - $name: pan $opts: errors: 0 ($states states, ${secs}s)"
-		else
-			echo "not ok $n - $name: pan $opts: errors: ${e:-?}$(incomplete && echo ', search incomplete')"
-			comment
+		if [ -n "$e" ] && [ "$e" != 0 ]; then
+			found="pan $opts: errors: $e"
+			break
 		fi
 	done <"$work/runs"
+	if [ -n "$found" ]; then
+		echo "ok $n - $name -D$mutant fails as it must ($found): $what"
+	elif [ -n "$failed" ]; then
+		echo "not ok $n - $name -D$mutant: spin or cc failed: $what"
+		comment
+	else
+		echo "not ok $n - $name -D$mutant: no counterexample (the model cannot see: $what)"
+	fi
+}
+
+# A job (see the top): DIR holds `spec`, lines N, FILE, then `model OPTS` or
+# `mutant NAME WHAT`; the job works in DIR and writes its TAP line to
+# DIR/tap. Only the main run below starts jobs, and a job starts none.
+if [ "${1:-}" = --job ]; then
+	if [ -z "${CHECK_MODELS_MAIN:-}" ] || [ $# -ne 2 ]; then
+		echo "check-models.sh: --job is for the script's own main run" >&2
+		exit 2
+	fi
+	work=$PWD/$2
+	{ read -r n; read -r file; read -r kind rest; } <"$work/spec"
+	case $kind in
+	model) opt=-O2 ;;
+	*) opt=-O0 ;;
+	esac
+	case $kind in
+	model) check_model "$n" "$file" "$rest" ;;
+	mutant) check_mutant "$n" "$file" "${rest%% *}" "${rest#* }" ;;
+	esac >"$work/tap.part" 2>&1
+	mv "$work/tap.part" "$work/tap"
+	exit 0
+fi
+if [ -n "${CHECK_MODELS_MAIN:-}" ]; then
+	echo "check-models.sh: not run again from one of its own jobs" >&2
+	exit 2
+fi
+
+if [ -n "${SYNC_SKIP_MODELS:-}" ]; then
+	echo "1..0 # SKIP SYNC_SKIP_MODELS is set (.ci/run checks the models once)"
+	exit 0
+fi
+models=$(cd "$srcdir/tests/models" 2>/dev/null && pwd) || {
+	echo "1..0 # SKIP no tests/models under $srcdir"
+	exit 0
+}
+if ! command -v spin >/dev/null 2>&1; then
+	echo '1..0 # SKIP spin not installed'
+	exit 0
+fi
+if ! command -v "${cc%% *}" >/dev/null 2>&1; then
+	echo "1..0 # SKIP no C compiler ($cc)"
+	exit 0
+fi
+self=$(cd "$(dirname "$0")" && pwd)/$(basename "$0")
+jobs=${MODEL_JOBS:-$(nproc 2>/dev/null || echo 1)}
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/check-models.XXXXXX") || exit 1
+trap 'rm -rf "$work"' EXIT
+trap 'exit 1' HUP INT TERM
+mkdir "$work/j" || exit 1
+
+# add_job KIND REST: job N+1 for $file. Real models' runs come first, so
+# that the long searches start early and the short mutants fill the end.
+n=0
+add_job() {
+	n=$((n + 1))
+	dir=$work/j/$(printf '%04d' "$n")
+	mkdir "$dir" && printf '%s\n%s\n%s\n' "$n" "$file" "$*" >"$dir/spec"
+}
+for file in "$models"/*.pml; do
+	[ -f "$file" ] && selected "$(basename "$file" .pml)" || continue
+	pan_runs "$file" >"$work/runs"
+	while read -r opts; do add_job model "$opts"; done <"$work/runs"
+done
+for file in "$models"/*.pml; do
+	[ -f "$file" ] && selected "$(basename "$file" .pml)" || continue
 	directive "$file" MUTANT >"$work/mutants"
-	while read -r mutant what; do
-		n=$((n + 1))
-		found= failed=
-		while read -r opts; do
-			if ! run "$file" "$mutant" "$opts"; then
-				failed=1
-				break
-			fi
-			e=$(errors)
-			if [ -n "$e" ] && [ "$e" != 0 ]; then
-				found="pan $opts: errors: $e"
-				break
-			fi
-		done <"$work/runs"
-		if [ -n "$found" ]; then
-			echo "ok $n - $name -D$mutant fails as it must ($found): $what"
-		elif [ -n "$failed" ]; then
-			echo "not ok $n - $name -D$mutant: spin or cc failed: $what"
-			comment
-		else
-			echo "not ok $n - $name -D$mutant: no counterexample (the model cannot see: $what)"
-		fi
-	done <"$work/mutants"
+	while read -r mutant what; do add_job mutant "$mutant $what"; done \
+		<"$work/mutants"
+done
+echo "1..$n"
+
+CHECK_MODELS_MAIN=$$
+export CHECK_MODELS_MAIN
+(cd "$work/j" && ls | xargs -n 1 -P "$jobs" sh "$self" --job)
+for dir in "$work"/j/*; do
+	[ -d "$dir" ] || continue
+	if [ -f "$dir/tap" ]; then
+		cat "$dir/tap"
+	else
+		echo "not ok $(sed -n 1p "$dir/spec") - job $(basename "$dir") ended without a result: $(sed -n 3p "$dir/spec")"
+	fi
 done
