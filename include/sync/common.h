@@ -34,6 +34,25 @@ extern "C" {
 #define SYNC_API
 #endif
 
+/* 1 where the headers' inline fast paths (rwlock read lock and unlock,
+ * epoch enter and exit) are compiled into the caller. Not in a program
+ * compiled with ThreadSanitizer (gcc's __SANITIZE_THREAD__, clang's
+ * __has_feature(thread_sanitizer)): there the calls go to the library,
+ * which tells the tool what they synchronize (libsync(7), data-race
+ * detectors). Define SYNC_NO_INLINE to call the library everywhere. */
+#if defined(__SANITIZE_THREAD__)
+#define SYNC_IMPL_TSAN_COMPILE 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define SYNC_IMPL_TSAN_COMPILE 1
+#endif
+#endif
+#if defined(__GNUC__) && !defined(SYNC_NO_INLINE) && !defined(SYNC_IMPL_TSAN_COMPILE)
+#define SYNC_IMPL_INLINE 1
+#else
+#define SYNC_IMPL_INLINE 0
+#endif
+
 /* "MAJOR.MINOR.PATCH" of the library actually loaded. */
 SYNC_API const char *sync_version(void);
 

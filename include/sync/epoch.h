@@ -73,7 +73,7 @@ SYNC_API extern SYNC_IMPL_THREAD_LOCAL struct sync_impl_epoch_reader sync_impl_e
 /* Current epoch, a multiple of 2^16. */
 SYNC_API extern SYNC_ATOMIC_FIELD(uint64_t) sync_impl_epoch_global;
 
-#if defined(__GNUC__) && !defined(SYNC_NO_INLINE) && !defined(__SANITIZE_THREAD__)
+#if SYNC_IMPL_INLINE
 #ifdef __cplusplus
 #define SYNC_IMPL_EPOCH_LOAD(p) __atomic_load_n(p, __ATOMIC_RELAXED)
 #define SYNC_IMPL_EPOCH_LOAD_ACQUIRE(p) __atomic_load_n(p, __ATOMIC_ACQUIRE)

@@ -58,7 +58,10 @@ SYNC_API int sync_impl_rwlock_rdunlock_slow(sync_rwlock_t *l, uint64_t old);
  * the tool (see libsync(7)). */
 SYNC_API extern int sync_impl_rwlock_pshared_seen;
 
-#if defined(__GNUC__) && !defined(SYNC_NO_INLINE)
+/* SYNC_IMPL_RWLOCK_INLINE_UNDER_TSAN: libsync's own stress tests, whose
+ * library is itself built with ThreadSanitizer, check the inline paths. */
+#if SYNC_IMPL_INLINE || \
+	(defined(SYNC_IMPL_RWLOCK_INLINE_UNDER_TSAN) && !defined(SYNC_NO_INLINE))
 #define SYNC_IMPL_RWLOCK_READER_ONE (1ull << 32)
 
 /* C sees the state as _Atomic, C++ as a plain word (see SYNC_ATOMIC_FIELD). */
