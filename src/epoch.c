@@ -961,25 +961,6 @@ static size_t run_all_safe_here(struct record *r)
 	return ran;
 }
 
-/* Without waiting: see through the grace period under way, or start one
- * and look whether it is over at once; run what is safe. Nothing pending
- * costs no grace period (no membarrier(2)). */
-size_t sync_epoch_poll(void)
-{
-	int saved = errno, cancel = cancel_off();
-	struct record *r = self.unlisted_depth ? NULL : listed_self();
-	size_t ran = 0;
-	if (pending_here(r)) {
-		grace_period_poll();
-		ran = run_all_safe_here(r);
-		if (pending_here(r))
-			reclaimer_kick(true); /* a fork child's inherited callbacks */
-	}
-	cancel_restore(cancel);
-	errno = saved;
-	return ran;
-}
-
 /* ---- the reclaimer thread ------------------------------------------------ */
 
 /* States of the reclaimer, in its futex word. NONE: no thread (none was
@@ -1046,6 +1027,47 @@ static size_t reclaim_round(void)
 	atomic_store(&reclaimer_busy, false);
 	sync_rwlock_rdunlock(&run_lock);
 	return left;
+}
+
+/* Runs the safe callbacks of every thread's list and the orphans, unless a
+ * barrier holds the run lock (then it leaves them to the barrier); returns
+ * how many ran. */
+static size_t run_safe_everywhere(void)
+{
+	if (sync_rwlock_tryrdlock(&run_lock))
+		return 0;
+	struct limbo ready = { NULL, NULL, 0 };
+	walk_lists(&ready);
+	size_t ran = run_list(&ready);
+	sync_rwlock_rdunlock(&run_lock);
+	return ran;
+}
+
+/* Without waiting: see through the grace period under way, or start one
+ * and look whether it is over at once; run what is safe, the calling
+ * thread's own callbacks first, then, while the reclaimer has work (other
+ * threads' callbacks are pending), every thread's. Nothing pending costs
+ * no grace period (no membarrier(2)). */
+size_t sync_epoch_poll(void)
+{
+	int saved = errno, cancel = cancel_off();
+	struct record *r = self.unlisted_depth ? NULL : listed_self();
+	/* A hint: a retire after this load is run by the reclaimer or later. */
+	bool others = atomic_load(&reclaimer_state) == RECLAIMER_RUNNING;
+	size_t ran = 0;
+	if (pending_here(r)) {
+		grace_period_poll();
+		ran = run_all_safe_here(r);
+		if (pending_here(r))
+			reclaimer_kick(true); /* a fork child's inherited callbacks */
+	} else if (others) {
+		grace_period_poll();
+	}
+	if (others)
+		ran += run_safe_everywhere();
+	cancel_restore(cancel);
+	errno = saved;
+	return ran;
 }
 
 /* Sleeps until `until` (CLOCK_MONOTONIC; NULL: no limit) while the state

@@ -24,7 +24,7 @@ SYNC_API void sync_epoch_exit(void);
  * calls libsync again: a reclaimer thread, started by the process's first
  * retire and asleep while nothing is pending, runs it, unless the
  * retiring thread's own later calls (every 64th sync_epoch_retire,
- * sync_epoch_synchronize, sync_epoch_poll) or any thread's
+ * sync_epoch_synchronize) or any thread's sync_epoch_poll or
  * sync_epoch_barrier did first. Never fails. */
 SYNC_API void sync_epoch_retire(void *p, void (*fn)(void *));
 
@@ -36,9 +36,11 @@ SYNC_API void sync_epoch_synchronize(void);
  * Not inside a section either. */
 SYNC_API void sync_epoch_barrier(void);
 
-/* Runs, without waiting, the calling thread's callbacks whose grace period
- * is over, and those of exited threads; starts a grace period if one is
- * needed. Returns how many ran. May be called inside a section. */
+/* Runs, without waiting, the callbacks whose grace period is over: the
+ * calling thread's, exited threads', and other threads' while theirs are
+ * pending (unless a sync_epoch_barrier is running them); starts a grace
+ * period if one is needed. Returns how many ran. May be called inside a
+ * section. */
 SYNC_API size_t sync_epoch_poll(void);
 
 /* Inline fast paths of enter and exit: a section costs a few plain loads

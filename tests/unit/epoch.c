@@ -1962,6 +1962,30 @@ START_TEST(poll_runs_ready_callbacks_and_returns_how_many)
 }
 END_TEST
 
+/* Another thread retired and went quiet; the reclaimer is held in a
+ * blocking callback: poll runs that thread's ready callbacks too (API.md:
+ * poll runs callbacks whose grace period is over), and counts them. */
+START_TEST(poll_runs_other_threads_ready_callbacks)
+{
+	static atomic_int calls[10];
+	struct hold h = { 0, 0 };
+	sync_epoch_retire(&h, hold_until_released);
+	ck_assert(wait_until_equal(&h.started, 1)); /* in the reclaimer */
+	struct once_retirer o;
+	once_retirer_start(&o, calls, 10);
+	size_t ran = 0;
+	int64_t start = now_ns();
+	while (ran < 10 && now_ns() - start < TIMELY_NS)
+		ran += sync_epoch_poll();
+	ck_assert_uint_eq(ran, 10);
+	check_each_called(calls, 10, 1);
+	atomic_store(&h.release, 1);
+	once_retirer_finish(&o);
+	sync_epoch_barrier();
+	check_each_called(calls, 10, 1);
+}
+END_TEST
+
 START_TEST(poll_runs_nothing_that_a_running_section_may_see)
 {
 	static atomic_int calls[10];
@@ -2175,6 +2199,7 @@ static void add_groups(Suite *s, bool nomb)
 	tcase_add_test(tc, poll_without_pending_callbacks_returns_zero);
 	tcase_add_test(tc, poll_runs_ready_callbacks_and_returns_how_many);
 	tcase_add_test(tc, poll_runs_nothing_that_a_running_section_may_see);
+	tcase_add_test(tc, poll_runs_other_threads_ready_callbacks);
 	tcase_add_test(tc, fork_child_gets_its_own_reclaimer_at_its_first_retire);
 	tcase_add_test(tc, exit_while_reclaimer_runs_callbacks_exits_promptly_without_running_the_rest);
 }
