@@ -351,6 +351,9 @@ static int wait_on(sync_cond_t *c, sync_mutex_t *m, const struct timespec *absti
 {
 	pthread_testcancel(); /* a pending cancellation acts with m held */
 	ann_internal(c, sizeof *c);
+	/* every later wait, as every later lock: nobody can hold it any more */
+	if (mutex_is_robust(m) && robust_not_recoverable(m))
+		return ENOTRECOVERABLE;
 	if (!mutex_may_be_held_by_caller(m))
 		return EPERM;
 	int r = bind_mutex(c, m);

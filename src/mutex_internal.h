@@ -35,5 +35,7 @@ int robust_trylock(sync_mutex_t *m);
 int robust_unlock(sync_mutex_t *m);
 int robust_consistent(sync_mutex_t *m);
 bool robust_held_by_caller(sync_mutex_t *m);
+/* m was unlocked after EOWNERDEAD without consistent: ENOTRECOVERABLE. */
+bool robust_not_recoverable(sync_mutex_t *m);
 
 #endif /* SYNC_SRC_MUTEX_INTERNAL_H */

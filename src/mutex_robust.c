@@ -367,6 +367,13 @@ bool robust_held_by_caller(sync_mutex_t *m)
 	return tid_of(load_state(m)) == thread_tid();
 }
 
+/* Unrecoverable is for good (until destroy and init): a plain load tells,
+ * without the lock. */
+bool robust_not_recoverable(sync_mutex_t *m)
+{
+	return tid_of(load_state(m)) == R_NOTRECOVERABLE;
+}
+
 /* Unlocking an inconsistent mutex makes it unrecoverable and wakes every
  * sleeper to say so. After the exchange, m is touched no more. */
 int robust_unlock(sync_mutex_t *m)

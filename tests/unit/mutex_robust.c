@@ -7,12 +7,15 @@
  * exit with a code that the parent checks. */
 #define _GNU_SOURCE /* unshare, CLONE_NEWPID, SYS_set_robust_list */
 #include <errno.h>
+#include <linux/filter.h>
 #include <linux/futex.h>
+#include <linux/seccomp.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -29,10 +32,15 @@
 #include "tap_main.h"
 #include "util.h"
 
-/* A robust mutex held by a dead owner wakes its sleepers at the death; this
- * bound only tells a wake-up at the death from one at a timeout (the
- * figure itself is printed). */
-#define WAKE_BOUND_NS (1000 * NS_PER_MS)
+/* A robust mutex held by a dead owner wakes its sleepers at the death, within
+ * WAKE_BOUND_NS (issue 12: 100 ms). A loaded machine may preempt the sleeper
+ * for longer now and then, so a wake-up test runs up to WAKE_TRIALS trials:
+ * every one must wake within WAKE_LIMIT_NS (at the death, not at the far
+ * deadline of a timed wait), and one of them within WAKE_BOUND_NS. The
+ * figures are printed. */
+#define WAKE_BOUND_NS (100 * NS_PER_MS)
+#define WAKE_LIMIT_NS (1000 * NS_PER_MS)
+#define WAKE_TRIALS 3
 /* Far deadline of the timed waits that must be woken by a death instead. */
 #define FAR_NS 10000000000ull
 #define MANY 100
@@ -45,6 +53,7 @@ struct shared {
 	sync_cond_t cond;
 	atomic_int held;         /* the holder has taken what it holds */
 	int signalled;           /* under m[0]: the cond waiters' predicate */
+	int got;                 /* a child's result, for the message */
 };
 
 static struct shared *sh;
@@ -220,6 +229,40 @@ START_TEST(unlock_without_consistent_makes_every_later_lock_enotrecoverable)
 }
 END_TEST
 
+/* SYNC_PSHARED | SYNC_MUTEX_ERRORCHECK | SYNC_MUTEX_ROBUST: the owner's
+ * SIGKILL gives EOWNERDEAD, the repair makes the mutex sound again, and the
+ * error checks hold before and after it. _i: kind of the first lock. */
+START_TEST(errorcheck_pshared_robust_mutex_recovers_from_the_owner_sigkill)
+{
+	enum kind k = (enum kind)_i;
+	setup(1, SYNC_PSHARED | SYNC_MUTEX_ERRORCHECK);
+	sync_mutex_t *m = &sh->m[0];
+	die_holding(1, BY_KILL);
+	ck_assert_msg(lock_by(k, m) == EOWNERDEAD, "%s", kind_name[k]);
+	ck_assert_int_eq(sync_mutex_lock(m), EDEADLK);
+	ck_assert_int_eq(sync_mutex_trylock(m), EBUSY);
+	ck_assert_int_eq(mutex_call_in_thread(sync_mutex_unlock, m), EPERM);
+	ck_assert_int_eq(mutex_call_in_thread(sync_mutex_consistent, m), EINVAL);
+	ck_assert_int_eq(sync_mutex_consistent(m), 0);
+	ck_assert_int_eq(sync_mutex_unlock(m), 0);
+	ck_assert_int_eq(sync_mutex_unlock(m), EPERM);
+	ck_assert_int_eq(sync_mutex_lock(m), 0);
+	ck_assert_int_eq(sync_mutex_lock(m), EDEADLK);
+	struct timespec d = sync_deadline(FAR_NS);
+	ck_assert_int_eq(sync_mutex_timedlock(m, &d), EDEADLK);
+	ck_assert_int_eq(sync_mutex_trylock(m), EBUSY);
+	ck_assert_int_eq(sync_mutex_consistent(m), EINVAL); /* sound again */
+	ck_assert_int_eq(mutex_call_in_thread(sync_mutex_trylock, m), EBUSY);
+	ck_assert_int_eq(mutex_call_in_thread(sync_mutex_unlock, m), EPERM);
+	ck_assert_int_eq(sync_mutex_unlock(m), 0);
+	ck_assert_int_eq(sync_mutex_unlock(m), EPERM);
+	ck_assert_int_eq(mutex_call_in_thread(sync_mutex_trylock, m), 0); /* and exits holding it */
+	ck_assert_int_eq(sync_mutex_trylock(m), EOWNERDEAD);
+	ck_assert_int_eq(sync_mutex_consistent(m), 0);
+	ck_assert_int_eq(sync_mutex_unlock(m), 0);
+}
+END_TEST
+
 /* The next owner after a repair that dies gives EOWNERDEAD again. */
 START_TEST(repaired_mutex_reports_the_next_owner_death_too)
 {
@@ -295,32 +338,57 @@ static void start_killer(struct killer *k, pid_t victim)
 	ck_assert_int_eq(pthread_create(&k->thread, NULL, killer_main, k), 0);
 }
 
-/* Joins the killer, reaps the victim, prints and checks the wake-up time. */
-static void finish_killer(struct killer *k, int64_t woke_at, const char *what)
+/* Joins the killer, reaps the victim; the time from the kill to woke_at. */
+static int64_t finish_killer(struct killer *k, int64_t woke_at)
 {
 	ck_assert_int_eq(pthread_join(k->thread, NULL), 0);
 	int status;
 	ck_assert_int_eq(waitpid(k->victim, &status, 0), k->victim);
-	int64_t ns = woke_at - atomic_load(&k->killed_at);
-	printf("# %s: woken %.3f ms after the holder's SIGKILL\n", what,
-	       (double)ns / NS_PER_MS);
-	fflush(stdout);
-	ck_assert_msg(ns < WAKE_BOUND_NS, "%s: woken %.1f ms after the kill", what,
-		      (double)ns / NS_PER_MS);
+	return woke_at - atomic_load(&k->killed_at);
+}
+
+/* Runs trial(arg), which returns how long after the owner's death its
+ * sleeper woke, until one wakes within WAKE_BOUND_NS, WAKE_TRIALS times at
+ * most; each must wake within WAKE_LIMIT_NS. `what` names the trial. */
+static void expect_woken_within_bound(int64_t (*trial)(int), int arg,
+				      const char *what)
+{
+	int64_t best = INT64_MAX;
+	for (int t = 1; t <= WAKE_TRIALS && best >= WAKE_BOUND_NS; t++) {
+		int64_t ns = trial(arg);
+		printf("# %s: trial %d: woken %.3f ms after the owner's death\n",
+		       what, t, (double)ns / NS_PER_MS);
+		fflush(stdout);
+		ck_assert_msg(ns < WAKE_LIMIT_NS, "%s: trial %d: woken %.1f ms after "
+			      "the owner's death", what, t, (double)ns / NS_PER_MS);
+		if (ns < best)
+			best = ns;
+	}
+	ck_assert_msg(best < WAKE_BOUND_NS, "%s: woken %.3f ms after the owner's "
+		      "death at best, in %d trials (bound %lld ms)", what,
+		      (double)best / NS_PER_MS, WAKE_TRIALS,
+		      (long long)(WAKE_BOUND_NS / NS_PER_MS));
+}
+
+/* One trial: a locker asleep in lock (k) while a child holds m[0] and is
+ * killed. */
+static int64_t locker_woken_by_kill(int k)
+{
+	setup_pshared(1);
+	struct killer kl;
+	start_killer(&kl, start_holder(1, BY_KILL));
+	int r = lock_by((enum kind)k, &sh->m[0]);
+	int64_t ns = finish_killer(&kl, now_ns());
+	ck_assert_int_eq(r, EOWNERDEAD);
+	expect_repairable(&sh->m[0]);
+	return ns;
 }
 
 /* _i: 0 lock, 1 timedlock with a deadline 10 s away. */
 START_TEST(locker_asleep_is_woken_by_the_holder_death)
 {
 	enum kind k = _i ? TIMEDLOCK : LOCK;
-	setup_pshared(1);
-	struct killer kl;
-	start_killer(&kl, start_holder(1, BY_KILL));
-	int r = lock_by(k, &sh->m[0]);
-	int64_t woke_at = now_ns();
-	finish_killer(&kl, woke_at, kind_name[k]);
-	ck_assert_int_eq(r, EOWNERDEAD);
-	expect_repairable(&sh->m[0]);
+	expect_woken_within_bound(locker_woken_by_kill, k, kind_name[k]);
 }
 END_TEST
 
@@ -338,8 +406,9 @@ static int cond_holder_main(void *arg)
 	return 0;
 }
 
-/* _i: 0 cond_wait, 1 cond_timedwait with a deadline 10 s away. */
-START_TEST(cond_waiter_is_woken_by_the_mutex_holder_death_with_eownerdead)
+/* One trial: a cond waiter (timed or not) asleep re-acquiring m[0] while a
+ * child holds it and is killed. */
+static int64_t cond_waiter_woken_by_kill(int timed)
 {
 	setup_pshared(1);
 	ck_assert_int_eq(sync_mutex_lock(&sh->m[0]), 0);
@@ -350,13 +419,20 @@ START_TEST(cond_waiter_is_woken_by_the_mutex_holder_death_with_eownerdead)
 	struct timespec d = sync_deadline(FAR_NS);
 	int r = 0;
 	while (r == 0 && !sh->signalled)
-		r = _i ? sync_cond_timedwait(&sh->cond, &sh->m[0], &d)
-		       : sync_cond_wait(&sh->cond, &sh->m[0]);
-	int64_t woke_at = now_ns();
-	finish_killer(&kl, woke_at, _i ? "cond_timedwait" : "cond_wait");
+		r = timed ? sync_cond_timedwait(&sh->cond, &sh->m[0], &d)
+			  : sync_cond_wait(&sh->cond, &sh->m[0]);
+	int64_t ns = finish_killer(&kl, now_ns());
 	ck_assert_int_eq(r, EOWNERDEAD);
 	ck_assert_int_eq(sh->signalled, 1);
 	expect_repairable(&sh->m[0]);
+	return ns;
+}
+
+/* _i: 0 cond_wait, 1 cond_timedwait with a deadline 10 s away. */
+START_TEST(cond_waiter_is_woken_by_the_mutex_holder_death_with_eownerdead)
+{
+	expect_woken_within_bound(cond_waiter_woken_by_kill, _i,
+				  _i ? "cond_timedwait" : "cond_wait");
 }
 END_TEST
 
@@ -478,21 +554,28 @@ static void *lock_and_exit_when_asleep(void *arg)
 	return NULL;
 }
 
-START_TEST(locker_asleep_is_woken_by_the_holder_thread_exit)
+/* One trial: a locker asleep while the holder thread exits. */
+static int64_t locker_woken_by_thread_exit(int unused)
 {
+	(void)unused;
 	setup(1, 0);
+	atomic_store(&sh->held, 0);
 	struct dying_thread d = { &sh->m[0], thread_id(), 0 };
 	pthread_t t;
 	ck_assert_int_eq(pthread_create(&t, NULL, lock_and_exit_when_asleep, &d), 0);
 	ck_assert(wait_until_equal(&sh->held, 1));
 	int r = sync_mutex_lock(&sh->m[0]);
-	int64_t ns = now_ns() - atomic_load(&d.exited_at);
+	int64_t woke_at = now_ns();
 	ck_assert_int_eq(pthread_join(t, NULL), 0);
-	printf("# lock: woken %.3f ms after the holder thread's exit\n", (double)ns / NS_PER_MS);
-	fflush(stdout);
 	ck_assert_int_eq(r, EOWNERDEAD);
-	ck_assert_msg(ns < WAKE_BOUND_NS, "woken %.1f ms after the exit", (double)ns / NS_PER_MS);
 	expect_repairable(&sh->m[0]);
+	return woke_at - atomic_load(&d.exited_at);
+}
+
+START_TEST(locker_asleep_is_woken_by_the_holder_thread_exit)
+{
+	expect_woken_within_bound(locker_woken_by_thread_exit, 0,
+				  "lock, holder thread exit");
 }
 END_TEST
 
@@ -503,6 +586,7 @@ struct cond_waiter {
 	atomic_int tid;
 	int result;       /* of the cond wait */
 	int after;        /* repair (EOWNERDEAD) or trylock (ENOTRECOVERABLE) */
+	bool timed;       /* sync_cond_timedwait, its deadline FAR_NS away */
 };
 
 /* Waits on sh->cond with m[0] until signalled; repairs an owner-dead
@@ -510,10 +594,12 @@ struct cond_waiter {
 static void *cond_waiter_main(void *arg)
 {
 	struct cond_waiter *w = arg;
+	struct timespec d = sync_deadline(FAR_NS);
 	int r = sync_mutex_lock(&sh->m[0]);
 	atomic_store(&w->tid, thread_id());
 	while (r == 0 && !sh->signalled)
-		r = sync_cond_wait(&sh->cond, &sh->m[0]);
+		r = w->timed ? sync_cond_timedwait(&sh->cond, &sh->m[0], &d)
+			     : sync_cond_wait(&sh->cond, &sh->m[0]);
 	w->result = r;
 	if (r == EOWNERDEAD)
 		w->after = sync_mutex_consistent(&sh->m[0]) | sync_mutex_unlock(&sh->m[0]);
@@ -524,13 +610,19 @@ static void *cond_waiter_main(void *arg)
 	return NULL;
 }
 
-static void start_cond_waiter(struct cond_waiter *w)
+static void start_cond_waiter_timed(struct cond_waiter *w, bool timed)
 {
 	atomic_init(&w->tid, 0);
 	w->result = w->after = -1;
+	w->timed = timed;
 	ck_assert_int_eq(pthread_create(&w->thread, NULL, cond_waiter_main, w), 0);
 	ck_assert(wait_until_at_least(&w->tid, 1));
 	ck_assert(wait_until_asleep(atomic_load(&w->tid)));
+}
+
+static void start_cond_waiter(struct cond_waiter *w)
+{
+	start_cond_waiter_timed(w, false);
 }
 
 /* A thread that locks m[0], sets the predicate, signals or broadcasts, and
@@ -565,11 +657,13 @@ START_TEST(cond_wait_returns_eownerdead_holding_the_mutex_after_the_signaller_di
 }
 END_TEST
 
-START_TEST(cond_wait_returns_enotrecoverable_without_the_mutex)
+/* The waiter (in sync_cond_timedwait if timed, its deadline FAR_NS away),
+ * signalled, re-acquires a mutex that the signaller left not recoverable. */
+static void cond_wait_meets_not_recoverable(int flags, bool timed)
 {
-	setup(1, _i ? SYNC_PSHARED : 0);
+	setup(1, flags);
 	struct cond_waiter w;
-	start_cond_waiter(&w);
+	start_cond_waiter_timed(&w, timed);
 	ck_assert_int_eq(mutex_call_in_thread(lock_and_exit, &sh->m[0]), 0);
 	ck_assert_int_eq(sync_mutex_lock(&sh->m[0]), EOWNERDEAD);
 	sh->signalled = 1;
@@ -578,6 +672,92 @@ START_TEST(cond_wait_returns_enotrecoverable_without_the_mutex)
 	ck_assert_int_eq(pthread_join(w.thread, NULL), 0);
 	ck_assert_int_eq(w.result, ENOTRECOVERABLE);
 	ck_assert_int_eq(w.after, ENOTRECOVERABLE); /* not held: not EBUSY */
+	ck_assert_int_eq(not_recoverable_mask(&sh->m[0]), 0);
+}
+
+START_TEST(cond_wait_returns_enotrecoverable_without_the_mutex)
+{
+	cond_wait_meets_not_recoverable(_i ? SYNC_PSHARED : 0, false);
+}
+END_TEST
+
+START_TEST(cond_timedwait_returns_enotrecoverable_without_the_mutex)
+{
+	cond_wait_meets_not_recoverable(_i ? SYNC_PSHARED : 0, true);
+}
+END_TEST
+
+/* A new wait with a mutex that is not recoverable (which the caller cannot
+ * hold) fails at once with ENOTRECOVERABLE, as every later lock does, not
+ * with the EPERM of a mutex the caller does not hold. */
+enum new_wait { NEW_WAIT, NEW_TIMEDWAIT, NEW_TIMEDWAIT_PAST, NEW_WAITS };
+static const char *const new_wait_name[] = {
+	"cond_wait", "cond_timedwait", "cond_timedwait (deadline past)"
+};
+
+static int new_wait_by(enum new_wait k)
+{
+	struct timespec d = sync_deadline(k == NEW_TIMEDWAIT_PAST ? 0 : FAR_NS);
+	if (k == NEW_WAIT)
+		return sync_cond_wait(&sh->cond, &sh->m[0]);
+	return sync_cond_timedwait(&sh->cond, &sh->m[0], &d);
+}
+
+/* A bit per kind of wait that did not return ENOTRECOVERABLE. */
+static int new_waits_not_recoverable_mask(void)
+{
+	int mask = 0;
+	for (int k = 0; k < NEW_WAITS; k++)
+		if (new_wait_by((enum new_wait)k) != ENOTRECOVERABLE)
+			mask |= 1 << k;
+	return mask;
+}
+
+static int new_waits_in_child(void *arg)
+{
+	(void)arg;
+	return new_waits_not_recoverable_mask();
+}
+
+static void *new_waits_in_thread(void *arg)
+{
+	(void)arg;
+	return (void *)(intptr_t)new_waits_not_recoverable_mask();
+}
+
+/* _i: the wait (i / 2), SYNC_PSHARED (i % 2); the other kinds of wait, in
+ * another thread and, shared, another process, after it. */
+START_TEST(new_cond_wait_on_a_not_recoverable_mutex_returns_enotrecoverable)
+{
+	enum new_wait k = (enum new_wait)(_i / 2);
+	bool pshared = _i % 2;
+	setup(1, pshared ? SYNC_PSHARED : 0);
+	ck_assert_int_eq(mutex_call_in_thread(lock_and_exit, &sh->m[0]), 0);
+	ck_assert_int_eq(sync_mutex_lock(&sh->m[0]), EOWNERDEAD);
+	ck_assert_int_eq(sync_mutex_unlock(&sh->m[0]), 0); /* not repaired */
+	sync_cond_t cond_before;
+	sync_mutex_t mutex_before;
+	memcpy(&cond_before, &sh->cond, sizeof cond_before);
+	memcpy(&mutex_before, &sh->m[0], sizeof mutex_before);
+	int r = new_wait_by(k);
+	ck_assert_msg(r == ENOTRECOVERABLE, "%s: %d", new_wait_name[k], r);
+	ck_assert_int_eq(new_waits_not_recoverable_mask(), 0);
+	pthread_t t;
+	void *mask;
+	ck_assert_int_eq(pthread_create(&t, NULL, new_waits_in_thread, NULL), 0);
+	ck_assert_int_eq(pthread_join(t, &mask), 0);
+	ck_assert_int_eq((int)(intptr_t)mask, 0);
+	if (pshared) {
+		pid_t pid = fork_running(new_waits_in_child, NULL);
+		ck_assert_int_gt(pid, 0);
+		ck_assert_int_eq(child_status(pid), 0);
+	}
+	/* the waits changed nothing */
+	ck_assert(memcmp(&cond_before, &sh->cond, sizeof cond_before) == 0);
+	ck_assert(memcmp(&mutex_before, &sh->m[0], sizeof mutex_before) == 0);
+	ck_assert_int_eq(not_recoverable_mask(&sh->m[0]), 0);
+	ck_assert_int_eq(sync_cond_destroy(&sh->cond), 0);
+	ck_assert_int_eq(sync_mutex_destroy(&sh->m[0]), 0);
 }
 END_TEST
 
@@ -772,6 +952,152 @@ START_TEST(init_returns_enotsup_when_the_thread_robust_list_is_not_glibc_s)
 	}
 	ck_assert_msg(status == 0, "init under a foreign robust-list head: %s",
 		      status == 1 ? "returned 0" : "returned neither 0 nor ENOTSUP");
+}
+END_TEST
+
+/* A kernel without robust futexes (as one built without CONFIG_FUTEX's
+ * robust-list support) fails get_robust_list and set_robust_list with
+ * ENOSYS: a seccomp filter does that in a child. The library checks the
+ * list once per thread, at its first robust mutex, so the calls are made by
+ * a thread created after the filter. */
+#define NO_SECCOMP 77
+#define FILTER_INEFFECTIVE 78
+
+static int deny_robust_list_syscalls(void)
+{
+	struct sock_filter f[] = {
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_get_robust_list, 2, 0),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_set_robust_list, 1, 0),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ENOSYS),
+	};
+	struct sock_fprog prog = { (unsigned short)(sizeof f / sizeof f[0]), f };
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 ||
+	    prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) != 0)
+		return -1;
+	return 0;
+}
+
+/* The calls of the check, and what each must return. */
+enum no_robust_call {
+	NR_INIT_ROBUST = 1,
+	NR_INIT_ROBUST_PSHARED,
+	NR_INIT_ROBUST_PSHARED_ERRORCHECK,
+	NR_LOCK_STATIC,
+	NR_TRYLOCK_STATIC,
+	NR_TIMEDLOCK_STATIC,
+	NR_INIT_PLAIN,
+	NR_INIT_PLAIN_PSHARED,
+	NR_LOCK_PLAIN,
+	NR_UNLOCK_PLAIN,
+	NR_CALLS
+};
+static const char *const no_robust_call_name[NR_CALLS] = {
+	"", "init ROBUST", "init ROBUST|PSHARED", "init ROBUST|PSHARED|ERRORCHECK",
+	"lock of a SYNC_MUTEX_ROBUST_INITIALIZER mutex", "its trylock", "its timedlock",
+	"init 0", "init PSHARED", "lock of the plain mutex", "its unlock",
+};
+#define ERRNO_CHANGED 32 /* added to the call's number */
+#define ERRNO_SENTINEL 4242
+
+static sync_mutex_t robust_in_a_no_robust_thread = SYNC_MUTEX_ROBUST_INITIALIZER;
+
+/* Calls one of the above with errno set to a sentinel. */
+static int no_robust_call(enum no_robust_call c, sync_mutex_t *plain)
+{
+	sync_mutex_t m;
+	sync_mutex_t *st = &robust_in_a_no_robust_thread;
+	errno = ERRNO_SENTINEL;
+	switch (c) {
+	case NR_INIT_ROBUST:
+		return sync_mutex_init(&m, SYNC_MUTEX_ROBUST);
+	case NR_INIT_ROBUST_PSHARED:
+		return sync_mutex_init(&m, SYNC_MUTEX_ROBUST | SYNC_PSHARED);
+	case NR_INIT_ROBUST_PSHARED_ERRORCHECK:
+		return sync_mutex_init(&m, SYNC_MUTEX_ROBUST | SYNC_PSHARED |
+						   SYNC_MUTEX_ERRORCHECK);
+	case NR_LOCK_STATIC:
+		return lock_by(LOCK, st);
+	case NR_TRYLOCK_STATIC:
+		return lock_by(TRYLOCK, st);
+	case NR_TIMEDLOCK_STATIC:
+		return lock_by(TIMEDLOCK, st);
+	case NR_INIT_PLAIN:
+		return sync_mutex_init(plain, 0);
+	case NR_INIT_PLAIN_PSHARED:
+		return sync_mutex_init(plain, SYNC_PSHARED);
+	case NR_LOCK_PLAIN:
+		return sync_mutex_lock(plain);
+	default:
+		return sync_mutex_unlock(plain);
+	}
+}
+
+/* In a thread of the filtered child: 0, or the first call that returned
+ * the wrong value (sh->got: what it returned) or changed errno. */
+static void *robust_calls_without_robust_futexes(void *arg)
+{
+	(void)arg;
+	struct robust_list_head *h = NULL;
+	size_t len = 0;
+	if (syscall(SYS_get_robust_list, 0, &h, &len) != -1 || errno != ENOSYS)
+		return (void *)(intptr_t)FILTER_INEFFECTIVE;
+	sync_mutex_t plain;
+	for (int c = 1; c < NR_CALLS; c++) {
+		int want = c < NR_INIT_PLAIN ? ENOTSUP : 0;
+		int r = no_robust_call((enum no_robust_call)c, &plain);
+		int e = errno;
+		sh->got = r;
+		if (r != want)
+			return (void *)(intptr_t)c;
+		if (e != ERRNO_SENTINEL)
+			return (void *)(intptr_t)(ERRNO_CHANGED + c);
+	}
+	return NULL;
+}
+
+static int child_without_robust_futexes(void *arg)
+{
+	(void)arg;
+	if (deny_robust_list_syscalls() != 0)
+		return NO_SECCOMP;
+	pthread_t t;
+	void *r;
+	if (pthread_create(&t, NULL, robust_calls_without_robust_futexes, NULL) != 0 ||
+	    pthread_join(t, &r) != 0)
+		return 100;
+	return (int)(intptr_t)r;
+}
+
+START_TEST(robust_calls_return_enotsup_without_robust_futexes)
+{
+	setup(0, 0);
+	pid_t pid = fork_running(child_without_robust_futexes, NULL);
+	ck_assert_int_gt(pid, 0);
+	int status = child_status(pid);
+	if (status == NO_SECCOMP) {
+		printf("# skipped: seccomp filters are not permitted here\n");
+		fflush(stdout);
+		return;
+	}
+	ck_assert_msg(status != FILTER_INEFFECTIVE,
+		      "the seccomp filter did not make get_robust_list fail with ENOSYS");
+	ck_assert_msg(status == 0 || (status % ERRNO_CHANGED > 0 &&
+				      status % ERRNO_CHANGED < NR_CALLS),
+		      "child status %d", status);
+	int c = status % ERRNO_CHANGED;
+	ck_assert_msg(status == 0, "without robust futexes: %s %s (returned %d)",
+		      no_robust_call_name[c],
+		      status >= ERRNO_CHANGED ? "changed errno"
+					      : c < NR_INIT_PLAIN ? "did not return ENOTSUP"
+								  : "did not return 0",
+		      sh->got);
+	/* this process is unaffected */
+	sync_mutex_t m;
+	ck_assert_int_eq(sync_mutex_init(&m, SYNC_MUTEX_ROBUST), 0);
+	ck_assert_int_eq(sync_mutex_lock(&m), 0);
+	ck_assert_int_eq(sync_mutex_unlock(&m), 0);
 }
 END_TEST
 
@@ -992,6 +1318,8 @@ static Suite *suite(void)
 	tcase_add_loop_test(tc, owner_death_gives_eownerdead_with_the_lock_held, 0, 2 * KINDS);
 	tcase_add_loop_test(tc, unlock_without_consistent_makes_every_later_lock_enotrecoverable,
 			    0, 2 * KINDS);
+	tcase_add_loop_test(tc, errorcheck_pshared_robust_mutex_recovers_from_the_owner_sigkill,
+			    0, KINDS);
 	tcase_add_test(tc, repaired_mutex_reports_the_next_owner_death_too);
 	tcase_add_test(tc, fork_child_of_the_owner_does_not_own_the_mutex);
 	tcase_add_loop_test(tc, pshared_robust_mutex_from_another_pid_namespace_returns_enotsup, 0, 2);
@@ -1015,6 +1343,9 @@ static Suite *suite(void)
 	tcase_set_timeout(tc, 10);
 	tcase_add_loop_test(tc, cond_wait_returns_eownerdead_holding_the_mutex_after_the_signaller_died, 0, 2);
 	tcase_add_loop_test(tc, cond_wait_returns_enotrecoverable_without_the_mutex, 0, 2);
+	tcase_add_loop_test(tc, cond_timedwait_returns_enotrecoverable_without_the_mutex, 0, 2);
+	tcase_add_loop_test(tc, new_cond_wait_on_a_not_recoverable_mutex_returns_enotrecoverable,
+			    0, 2 * 3);
 	tcase_add_loop_test(tc, broadcast_waiters_all_get_through_when_the_broadcaster_dies, 0, 2);
 	suite_add_tcase(s, tc);
 
@@ -1031,6 +1362,7 @@ static Suite *suite(void)
 	tcase_add_loop_test(tc, destroy_of_robust_mutex, 0, FLAG_SETS);
 	tcase_add_test(tc, init_rejects_unknown_bits_beside_robust);
 	tcase_add_test(tc, init_returns_enotsup_when_the_thread_robust_list_is_not_glibc_s);
+	tcase_add_test(tc, robust_calls_return_enotsup_without_robust_futexes);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("several");
