@@ -29,6 +29,14 @@
 #define ANN_VALGRIND_BUILT 0
 #endif
 
+#if ANN_VALGRIND_BUILT
+/* DRD's request for its thread id (drd.h's enum, an ABI), which helgrind.h
+ * does not name: 0, the default, from any other tool. */
+#define ANN_DRD_GET_DRD_THREAD_ID (VG_USERREQ_TOOL_BASE('D', 'R') + 1)
+/* Set by the constructor: the Valgrind tool is DRD (see ann_release_slot). */
+static int on_drd;
+#endif
+
 /* ThreadSanitizer's annotation interface (<sanitizer/tsan_interface.h>),
  * declared here so that the library builds without it; weak, so that each
  * is NULL in a process without the runtime. */
@@ -77,6 +85,11 @@ __attribute__((constructor)) static void ann_detect(void)
 {
 	int tools = (tsan_present() ? ANN_TSAN : 0) |
 		    (valgrind_present() ? ANN_VALGRIND : 0) | dbg_from_environment();
+#if ANN_VALGRIND_BUILT
+	if (tools & ANN_VALGRIND)
+		on_drd = VALGRIND_DO_CLIENT_REQUEST_EXPR(0, ANN_DRD_GET_DRD_THREAD_ID,
+							 0, 0, 0, 0, 0) != 0;
+#endif
 	/* relaxed: before any thread calls in */
 	__atomic_store_n(&ann_tools, tools, __ATOMIC_RELAXED);
 	if (tools)
@@ -222,6 +235,50 @@ void ann_acquire_slow(const void *p)
 	if (tools & ANN_VALGRIND)
 		ANNOTATE_HAPPENS_AFTER(p);
 #endif
+}
+
+/* Helgrind forgets p; DRD never saw it (see annotate.h). */
+static ANN_ADDR_ONLY void vg_forget(const void *p)
+{
+#if ANN_VALGRIND_BUILT && defined(ANNOTATE_HAPPENS_BEFORE_FORGET_ALL)
+	if ((tools_of() & ANN_VALGRIND) && !on_drd)
+		ANNOTATE_HAPPENS_BEFORE_FORGET_ALL(p);
+#else
+	(void)p;
+#endif
+}
+
+void ann_release_slot_slow(const void *p, const void *c)
+{
+	int tools = tools_of();
+	if (tools & ANN_TSAN)
+		__tsan_release((void *)p);
+#if ANN_VALGRIND_BUILT
+	if (tools & ANN_VALGRIND)
+		ANNOTATE_HAPPENS_BEFORE(on_drd ? c : p);
+#else
+	(void)c;
+#endif
+}
+
+void ann_acquire_slot_slow(const void *p, const void *c)
+{
+	int tools = tools_of();
+	if (tools & ANN_TSAN)
+		__tsan_acquire((void *)p);
+#if ANN_VALGRIND_BUILT
+	if (tools & ANN_VALGRIND)
+		ANNOTATE_HAPPENS_AFTER(on_drd ? c : p);
+#else
+	(void)c;
+#endif
+	vg_forget(p);
+}
+
+void ann_drop_slot_slow(const void *p, const void *c)
+{
+	(void)c;
+	vg_forget(p);
 }
 
 void ann_wait_pre_slow(const void *p)

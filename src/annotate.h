@@ -28,6 +28,29 @@
  *                             retire. Happens-before every later ann_acquire(p)
  *   ann_acquire(p)            after the operation that took it succeeded: sem
  *                             wait, queue pop, map get, epoch callback
+ *   ann_release_slot(p, c)    ann_release(p) for slot p of container c (a
+ *                             queue), whose every release is taken by one
+ *                             ann_acquire_slot(p, c) or dropped by one
+ *                             ann_drop_slot(p, c), before p is released on
+ *                             again. p holds the library's own words
+ *   ann_acquire_slot(p, c)    ann_acquire(p), then the tools forget p
+ *   ann_drop_slot(p, c)       no acquire will take the release on p: forget it
+ *                             Why not ann_release and ann_acquire: Helgrind
+ *                             keeps a synchronization object per address
+ *                             released on until told to forget it. DRD keeps
+ *                             the releasing thread's segment for each, and a
+ *                             segment so held is one it cannot merge with its
+ *                             neighbours: a producer that runs N items ahead of
+ *                             its consumers leaves N segments apart, which DRD
+ *                             walks, all of them, at every new segment and
+ *                             every free() (tests/tools/queue_pool took 25 s
+ *                             for 2,000 tasks, 154 s for 4,000). So under DRD
+ *                             the hand-off goes through c, which holds one
+ *                             segment per releasing thread: the price is that a
+ *                             pop is ordered after every push into c before it,
+ *                             not only its item's (a write into an item after
+ *                             its push goes unreported there when a later push
+ *                             comes before the pop; TSan and Helgrind see it)
  *   ann_internal(p, size)     [p, p+size) holds the library's own words
  *                             (lock words, counters, nodes), read and written
  *                             by atomics that Helgrind and DRD would report
@@ -129,6 +152,9 @@ ANN_COLD ANN_ADDR_ONLY void ann_unlock_pre_slow(const void *l, size_t size, unsi
 ANN_COLD ANN_ADDR_ONLY void ann_unlock_post_slow(const void *l, unsigned flags);
 ANN_COLD ANN_ADDR_ONLY void ann_release_slow(const void *p);
 ANN_COLD ANN_ADDR_ONLY void ann_acquire_slow(const void *p);
+ANN_COLD ANN_ADDR_ONLY void ann_release_slot_slow(const void *p, const void *c);
+ANN_COLD ANN_ADDR_ONLY void ann_acquire_slot_slow(const void *p, const void *c);
+ANN_COLD ANN_ADDR_ONLY void ann_drop_slot_slow(const void *p, const void *c);
 ANN_COLD ANN_ADDR_ONLY void ann_internal_slow(const void *p, size_t size);
 ANN_COLD ANN_ADDR_ONLY void ann_contended_slow(const void *l, unsigned flags);
 ANN_COLD ANN_ADDR_ONLY void ann_destroy_pre_slow(const void *l, unsigned flags);
@@ -163,6 +189,12 @@ static inline int ann_detector_on(void)
 	(ann_on() ? ann_release_slow(p) : (void)0)
 #define ann_acquire(p) \
 	(ann_on() ? ann_acquire_slow(p) : (void)0)
+#define ann_release_slot(p, c) \
+	(ann_on() ? ann_release_slot_slow((p), (c)) : (void)0)
+#define ann_acquire_slot(p, c) \
+	(ann_on() ? ann_acquire_slot_slow((p), (c)) : (void)0)
+#define ann_drop_slot(p, c) \
+	(ann_on() ? ann_drop_slot_slow((p), (c)) : (void)0)
 #define ann_internal(p, n) \
 	(ann_on() ? ann_internal_slow((p), (n)) : (void)0)
 #define ann_contended(l, f) \

@@ -50,7 +50,10 @@
  *   words (ann_internal at creation and at each segment's reset); a push
  *   releases on its slot before the store that publishes the item, and the
  *   pop that takes the slot acquires on it, so the item's contents pass
- *   from pusher to popper in the eyes of TSan, Helgrind and DRD.
+ *   from pusher to popper in the eyes of TSan, Helgrind and DRD (which
+ *   sees them pass through q: see ann_release_slot); a push whose release
+ *   nobody will take (its slot taken from it, its new segment not linked)
+ *   drops it.
  * - No operation waits for memory or for a grace period: a push that
  *   cannot allocate a segment fails with ENOMEM and changes nothing; the
  *   retire of a drained segment (and of the head at destroy, which frees
@@ -381,7 +384,7 @@ static int push_new_segment(struct sync_queue *q, struct segment *tail, void *it
 		s->slots[0].item = item;
 		atomic_init(&s->slots[0].state, SLOT_FULL);
 		atomic_init(&s->enq, 1);
-		ann_release(&s->slots[0]); /* the link below publishes the item */
+		ann_release_slot(&s->slots[0], q); /* the link below publishes the item */
 		/* seq_cst (release suffices for the link): the item's
 		 * publication, ordered before queue_wake_one' look */
 		if (atomic_compare_exchange_strong(&tail->next, &next, s)) {
@@ -389,6 +392,7 @@ static int push_new_segment(struct sync_queue *q, struct segment *tail, void *it
 			atomic_compare_exchange_strong(&q->tail, &tail, s);
 			return 0;
 		}
+		ann_drop_slot(&s->slots[0], q); /* nobody takes it */
 		segment_put(q, s);
 		if (next == SEALED)
 			return EPIPE;
@@ -414,7 +418,7 @@ static int push_in_section(struct sync_queue *q, void *item)
 		if (i < SEGMENT_SLOTS) {
 			struct slot *slot = &tail->slots[i];
 			slot->item = item;
-			ann_release(slot); /* the CAS below publishes the item */
+			ann_release_slot(slot, q); /* the CAS below publishes the item */
 			uint64_t empty = SLOT_EMPTY;
 			/* seq_cst: a release for the item, and ordered before
 			 * queue_wake_one' look at the sleepers */
@@ -422,6 +426,7 @@ static int push_in_section(struct sync_queue *q, void *item)
 				TEST_HOOK("queue_push:published");
 				return 0;
 			}
+			ann_drop_slot(slot, q); /* nobody takes the release */
 			continue; /* a popper gave up on this slot */
 		}
 		if (tail != atomic_load(&q->tail))
@@ -589,7 +594,7 @@ static int pop_in_section(struct sync_queue *q, void **item)
 			continue;
 		}
 		if (take_slot(head, i, item)) {
-			ann_acquire(&head->slots[i]); /* the push's ann_release */
+			ann_acquire_slot(&head->slots[i], q); /* the push's release */
 			return 0;
 		}
 	}

@@ -35,7 +35,10 @@
  *   and the dequeuer's load of it order the item (release/acquire within
  *   seq_cst), and likewise fq's cell orders the popper's read before the
  *   next pusher's write. A push releases on the slot (annotate.h) before
- *   it enqueues the index; the pop acquires after the dequeue.
+ *   it enqueues the index; the pop acquires after the dequeue, before it
+ *   gives the index back (ann_release_slot and ann_acquire_slot: DRD sees
+ *   the hand-off through the queue); a push that gives the index back
+ *   unpublished drops its release.
  * - Push and pop run inside an epoch section, and destroy frees the queue
  *   through an epoch callback: the wake-up a push or pop does after its
  *   hand-off may still touch the queue when the thread it served destroys
@@ -343,12 +346,13 @@ static int push_in_section(struct bounded_queue *b, void *item)
 		return atomic_load(&b->closed) ? EPIPE : EAGAIN;
 	b->items[idx] = item;
 	TEST_HOOK("queue_push:open");
-	ann_release(&b->items[idx]); /* the enqueue below publishes the item */
+	ann_release_slot(&b->items[idx], b); /* the enqueue below publishes the item */
 	if (ring_enqueue(&b->aq, idx) == 0) {
 		TEST_HOOK("queue_push:published");
 		queue_wake_one(&b->poppers);
 		return 0;
 	}
+	ann_drop_slot(&b->items[idx], b); /* nobody takes it */
 	ring_enqueue(&b->fq, idx); /* closed: the slot goes back */
 	queue_wake_one(&b->pushers);
 	return EPIPE;
@@ -384,7 +388,7 @@ static int pop_in_section(struct bounded_queue *b, void **item)
 	if (idx == RING_EMPTY)
 		return shut ? EPIPE : EAGAIN;
 	*item = b->items[idx];
-	ann_acquire(&b->items[idx]); /* the push's ann_release */
+	ann_acquire_slot(&b->items[idx], b); /* the push's release */
 	ring_enqueue(&b->fq, idx);   /* never fails: fq is never closed */
 	queue_wake_one(&b->pushers);
 	return 0;

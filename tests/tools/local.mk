@@ -9,8 +9,10 @@ tools_programs = \
 	tests/tools/cond_buffer.c \
 	tests/tools/epoch_config.c \
 	tests/tools/lock_order.c \
+	tests/tools/map_counters.c \
 	tests/tools/map_wordcount.c \
 	tests/tools/mutex_bank.c \
+	tests/tools/queue_bounded_pool.c \
 	tests/tools/queue_pool.c \
 	tests/tools/race_unprotected.c \
 	tests/tools/robust_recovery.c \

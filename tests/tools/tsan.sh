@@ -32,7 +32,8 @@ export TSAN_OPTIONS LD_LIBRARY_PATH
 # Scale of the correct programs: enough hand-offs to meet every path.
 scale=4000
 clean="mutex_bank cond_buffer sem_pool spinlocks:spin spinlocks:ticket
-spinlocks:mcs rwlock_config epoch_config queue_pool map_wordcount robust_recovery"
+spinlocks:mcs rwlock_config epoch_config queue_pool queue_bounded_pool
+map_wordcount map_counters robust_recovery"
 # NAME:KIND[:ARG]: KIND is the report's title ('_' for ' ').
 reported="race_unprotected:data_race lock_order:lock-order-inversion
 lock_order:lock-order-inversion:pthread"
