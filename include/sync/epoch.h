@@ -60,12 +60,6 @@ struct sync_impl_epoch_reader {
 #define SYNC_IMPL_EPOCH_DEPTH 0xffffull /* low bits of ctr */
 #define SYNC_IMPL_EPOCH_MEMBARRIER 1u   /* mode: the grace period orders for us */
 
-#ifdef __cplusplus
-#define SYNC_IMPL_THREAD_LOCAL thread_local
-#else
-#define SYNC_IMPL_THREAD_LOCAL _Thread_local
-#endif
-
 #if defined(__GNUC__)
 SYNC_API extern SYNC_IMPL_THREAD_LOCAL struct sync_impl_epoch_reader
 	sync_impl_epoch_reader __attribute__((tls_model("initial-exec")));

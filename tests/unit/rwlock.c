@@ -2496,6 +2496,325 @@ START_TEST(pshared_timed_locks_that_time_out_leave_errno_alone)
 }
 END_TEST
 
+/* ---- reader bias (private locks preferring writers) --------------------- */
+
+#define BIASED_BIT (1ull << 61)
+
+static uint64_t state_of(sync_rwlock_t *l)
+{
+	return atomic_load(&l->state);
+}
+
+static uint32_t read_count(sync_rwlock_t *l)
+{
+	return (uint32_t)((state_of(l) >> 32) & 0x1fffffff);
+}
+
+static bool is_biased(sync_rwlock_t *l)
+{
+	return state_of(l) & BIASED_BIT;
+}
+
+START_TEST(bias_read_hold_writes_no_shared_word)
+{
+	sync_rwlock_t l;
+	ck_assert_int_eq(sync_rwlock_init(&l, 0), 0);
+	ck_assert(is_biased(&l));
+	uint64_t before = state_of(&l);
+	ck_assert_int_eq(sync_rwlock_rdlock(&l), 0);
+	ck_assert_uint_eq(state_of(&l), before); /* no count: the slot holds it */
+	ck_assert_int_eq(other_thread_tryrdlock(&l), 0);
+	ck_assert_int_eq(other_thread_trywrlock(&l), EBUSY);
+	ck_assert_int_eq(sync_rwlock_rdunlock(&l), 0);
+	ck_assert_uint_eq(state_of(&l), before);
+	ck_assert_int_eq(other_thread_trywrlock(&l), 0);
+	ck_assert_int_eq(sync_rwlock_destroy(&l), 0);
+}
+END_TEST
+
+START_TEST(bias_writer_waits_for_reader_in_slot)
+{
+	sync_rwlock_t l;
+	ck_assert_int_eq(sync_rwlock_init(&l, 0), 0);
+	ck_assert_int_eq(sync_rwlock_rdlock(&l), 0);
+	struct actor w = { 0 };
+	actor_block(&w, &l, WRLOCK, 0);
+	ck_assert(!is_biased(&l)); /* revoked: new readers count, and wait */
+	ck_assert_int_eq(other_thread_tryrdlock(&l), EBUSY);
+	ck_assert_int_eq(sync_rwlock_rdunlock(&l), 0);
+	ck_assert(actor_returned(&w));
+	ck_assert_int_eq(w.result, 0);
+	actor_finish(&w);
+	ck_assert_int_eq(read_count(&l), 0);
+}
+END_TEST
+
+/* Writer preference holds for the slots too: once a writer waits (behind a
+ * counted read hold), a new reader of a biased lock waits as well. */
+START_TEST(bias_new_reader_waits_behind_a_waiting_writer)
+{
+	sync_rwlock_t l;
+	ck_assert_int_eq(sync_rwlock_init(&l, 0), 0);
+	ck_assert_int_eq(sync_rwlock_rdlock(&l), 0); /* in the slot */
+	ck_assert_int_eq(sync_rwlock_rdlock(&l), 0); /* counted */
+	ck_assert_int_eq(sync_rwlock_rdunlock(&l), 0); /* the slot's goes */
+	ck_assert_uint_eq(read_count(&l), 1);
+	ck_assert(is_biased(&l));
+	struct actor w = { 0 };
+	actor_block(&w, &l, WRLOCK, 0);
+	ck_assert_int_eq(other_thread_tryrdlock(&l), EBUSY);
+	ck_assert_int_eq(sync_rwlock_tryrdlock(&l), EBUSY);
+	ck_assert_int_eq(sync_rwlock_rdunlock(&l), 0);
+	ck_assert(actor_returned(&w));
+	ck_assert_int_eq(w.result, 0);
+	actor_finish(&w);
+}
+END_TEST
+
+START_TEST(bias_trywrlock_with_reader_in_slot_returns_ebusy_and_keeps_bias)
+{
+	sync_rwlock_t l;
+	ck_assert_int_eq(sync_rwlock_init(&l, 0), 0);
+	uint64_t before = state_of(&l);
+	ck_assert_int_eq(sync_rwlock_rdlock(&l), 0);
+	ck_assert_int_eq(other_thread_trywrlock(&l), EBUSY);
+	ck_assert_uint_eq(state_of(&l), before); /* the bias is back: readers may be in slots */
+	ck_assert_int_eq(other_thread_tryrdlock(&l), 0);
+	ck_assert_int_eq(sync_rwlock_rdunlock(&l), 0);
+	ck_assert_int_eq(other_thread_trywrlock(&l), 0);
+}
+END_TEST
+
+START_TEST(bias_timedwrlock_with_reader_in_slot_times_out_and_keeps_bias)
+{
+	sync_rwlock_t l;
+	ck_assert_int_eq(sync_rwlock_init(&l, 0), 0);
+	ck_assert_int_eq(sync_rwlock_rdlock(&l), 0);
+	struct actor w = { 0 };
+	actor_start(&w, &l, TIMEDWRLOCK, 50 * NS_PER_MS);
+	ck_assert(actor_returned(&w));
+	ck_assert_int_eq(w.result, ETIMEDOUT);
+	actor_finish(&w);
+	ck_assert(is_biased(&l));
+	ck_assert_int_eq(read_count(&l), 0);
+	ck_assert_int_eq(sync_rwlock_rdunlock(&l), 0);
+	ck_assert_int_eq(other_thread_trywrlock(&l), 0);
+}
+END_TEST
+
+START_TEST(bias_write_lock_by_reader_in_slot_returns_edeadlk)
+{
+	sync_rwlock_t l;
+	ck_assert_int_eq(sync_rwlock_init(&l, 0), 0);
+	ck_assert_int_eq(sync_rwlock_rdlock(&l), 0);
+	errno = EDOM;
+	ck_assert_int_eq(sync_rwlock_wrlock(&l), EDEADLK);
+	struct timespec d = sync_deadline(10 * NS_PER_MS);
+	ck_assert_int_eq(sync_rwlock_timedwrlock(&l, &d), EDEADLK);
+	ck_assert_int_eq(sync_rwlock_trywrlock(&l), EBUSY);
+	ck_assert_int_eq(errno, EDOM);
+	ck_assert_int_eq(sync_rwlock_rdunlock(&l), 0);
+	ck_assert_int_eq(sync_rwlock_wrlock(&l), 0);
+	ck_assert_int_eq(sync_rwlock_wrunlock(&l), 0);
+}
+END_TEST
+
+START_TEST(bias_destroy_with_reader_in_slot_returns_ebusy)
+{
+	sync_rwlock_t l;
+	ck_assert_int_eq(sync_rwlock_init(&l, 0), 0);
+	ck_assert_int_eq(sync_rwlock_rdlock(&l), 0);
+	ck_assert_uint_eq(read_count(&l), 0);
+	ck_assert_int_eq(sync_rwlock_destroy(&l), EBUSY);
+	ck_assert_int_eq(sync_rwlock_rdunlock(&l), 0);
+	ck_assert_int_eq(sync_rwlock_destroy(&l), 0);
+}
+END_TEST
+
+START_TEST(bias_rdunlock_not_held_returns_eperm_and_changes_nothing)
+{
+	sync_rwlock_t l;
+	ck_assert_int_eq(sync_rwlock_init(&l, 0), 0);
+	uint64_t before = state_of(&l);
+	ck_assert_int_eq(sync_rwlock_rdunlock(&l), EPERM);
+	ck_assert_uint_eq(state_of(&l), before);
+	ck_assert_int_eq(sync_rwlock_rdlock(&l), 0);
+	ck_assert_int_eq(sync_rwlock_rdunlock(&l), 0);
+	ck_assert_int_eq(sync_rwlock_rdunlock(&l), EPERM);
+	ck_assert_uint_eq(state_of(&l), before);
+}
+END_TEST
+
+/* A write revokes the bias; it comes back in a write unlock once 10 ms
+ * (the least inhibit time) have passed; meanwhile readers count. */
+START_TEST(bias_comes_back_after_a_write_once_the_inhibit_time_passed)
+{
+	sync_rwlock_t l;
+	ck_assert_int_eq(sync_rwlock_init(&l, 0), 0);
+	ck_assert_int_eq(sync_rwlock_wrlock(&l), 0);
+	ck_assert(!is_biased(&l));
+	ck_assert_int_eq(sync_rwlock_wrunlock(&l), 0);
+	ck_assert(!is_biased(&l));
+	ck_assert_int_eq(sync_rwlock_rdlock(&l), 0);
+	ck_assert_uint_eq(read_count(&l), 1);
+	ck_assert_int_eq(sync_rwlock_rdunlock(&l), 0);
+	sleep_ns(20 * NS_PER_MS);
+	int writes = 0;
+	while (!is_biased(&l) && writes++ < 64) {
+		ck_assert_int_eq(sync_rwlock_wrlock(&l), 0);
+		ck_assert_int_eq(sync_rwlock_wrunlock(&l), 0);
+	}
+	ck_assert(is_biased(&l));
+	ck_assert_int_eq(sync_rwlock_rdlock(&l), 0);
+	ck_assert_uint_eq(read_count(&l), 0);
+	ck_assert_int_eq(sync_rwlock_rdunlock(&l), 0);
+}
+END_TEST
+
+START_TEST(bias_never_on_pshared_or_reader_preferring_locks)
+{
+	int kinds[] = { SYNC_PSHARED, SYNC_RWLOCK_PREFER_READER,
+			SYNC_PSHARED | SYNC_RWLOCK_PREFER_READER };
+	for (int i = 0; i < 3; i++) {
+		sync_rwlock_t l;
+		ck_assert_int_eq(sync_rwlock_init(&l, kinds[i]), 0);
+		ck_assert(!is_biased(&l));
+		ck_assert_int_eq(sync_rwlock_rdlock(&l), 0);
+		ck_assert_uint_eq(read_count(&l), 1);
+		ck_assert_int_eq(sync_rwlock_rdunlock(&l), 0);
+		ck_assert_int_eq(sync_rwlock_wrlock(&l), 0);
+		ck_assert_int_eq(sync_rwlock_wrunlock(&l), 0);
+		ck_assert(!is_biased(&l));
+	}
+}
+END_TEST
+
+static int child_without_bias(void)
+{
+	setenv("SYNC_RWLOCK_NO_BIAS", "1", 1);
+	sync_rwlock_t l;
+	if (sync_rwlock_init(&l, 0) || is_biased(&l) || sync_rwlock_rdlock(&l))
+		return 1;
+	return read_count(&l) == 1 && sync_rwlock_rdunlock(&l) == 0 ? 0 : 2;
+}
+
+START_TEST(bias_off_under_sync_rwlock_no_bias)
+{
+	pid_t pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0)
+		_exit(child_without_bias());
+	int status;
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert(WIFEXITED(status));
+	ck_assert_int_eq(WEXITSTATUS(status), 0);
+}
+END_TEST
+
+/* A fork child has only the forking thread: another thread's read through
+ * its slot does not hold the child's copy of the lock. */
+START_TEST(bias_fork_child_is_not_held_by_the_parents_other_readers)
+{
+	sync_rwlock_t l;
+	ck_assert_int_eq(sync_rwlock_init(&l, 0), 0);
+	struct actor r = { 0 };
+	actor_hold(&r, &l, RDLOCK);
+	ck_assert_uint_eq(read_count(&l), 0);
+	pid_t pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0)
+		_exit(sync_rwlock_trywrlock(&l) == 0 && sync_rwlock_wrunlock(&l) == 0 ? 0 : 1);
+	int status;
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert(WIFEXITED(status));
+	ck_assert_int_eq(WEXITSTATUS(status), 0);
+	ck_assert_int_eq(sync_rwlock_trywrlock(&l), EBUSY);
+	actor_finish(&r);
+	ck_assert_int_eq(sync_rwlock_trywrlock(&l), 0);
+}
+END_TEST
+
+static void *read_and_exit(void *arg)
+{
+	return (void *)(intptr_t)sync_rwlock_rdlock(arg);
+}
+
+static void *read_and_unlock(void *arg)
+{
+	int r = sync_rwlock_rdlock(arg);
+	return (void *)(intptr_t)(r ? r : sync_rwlock_rdunlock(arg));
+}
+
+/* As a counted hold would: a thread that exits holding keeps its hold,
+ * and its slot is not given to another thread. */
+START_TEST(bias_thread_exit_while_reading_keeps_the_read_hold)
+{
+	sync_rwlock_t l;
+	ck_assert_int_eq(sync_rwlock_init(&l, 0), 0);
+	pthread_t t;
+	void *r;
+	ck_assert_int_eq(pthread_create(&t, NULL, read_and_exit, &l), 0);
+	ck_assert_int_eq(pthread_join(t, &r), 0);
+	ck_assert_int_eq((int)(intptr_t)r, 0);
+	ck_assert_uint_eq(read_count(&l), 0);
+	for (int i = 0; i < 8; i++) {
+		ck_assert_int_eq(pthread_create(&t, NULL, read_and_unlock, &l), 0);
+		ck_assert_int_eq(pthread_join(t, &r), 0);
+		ck_assert_int_eq((int)(intptr_t)r, 0);
+	}
+	ck_assert_int_eq(sync_rwlock_trywrlock(&l), EBUSY);
+	ck_assert_int_eq(sync_rwlock_destroy(&l), EBUSY);
+}
+END_TEST
+
+/* More readers at once than there are slots (512): the rest count. */
+#define MANY_READERS 600
+
+struct many {
+	sync_rwlock_t l;
+	pthread_barrier_t in, out;
+};
+
+static void *read_with_many(void *arg)
+{
+	struct many *m = arg;
+	int r = sync_rwlock_rdlock(&m->l);
+	pthread_barrier_wait(&m->in);
+	pthread_barrier_wait(&m->out);
+	if (!r)
+		r = sync_rwlock_rdunlock(&m->l);
+	return (void *)(intptr_t)r;
+}
+
+START_TEST(bias_more_readers_than_slots_count_the_rest)
+{
+	static struct many m;
+	static pthread_t t[MANY_READERS];
+	ck_assert_int_eq(sync_rwlock_init(&m.l, 0), 0);
+	pthread_barrier_init(&m.in, NULL, MANY_READERS + 1);
+	pthread_barrier_init(&m.out, NULL, MANY_READERS + 1);
+	pthread_attr_t small;
+	pthread_attr_init(&small);
+	pthread_attr_setstacksize(&small, 64 * 1024);
+	for (int i = 0; i < MANY_READERS; i++)
+		ck_assert_int_eq(pthread_create(&t[i], &small, read_with_many, &m), 0);
+	pthread_barrier_wait(&m.in);
+	uint32_t counted = read_count(&m.l);
+	ck_assert_uint_gt(counted, 0);
+	ck_assert_uint_lt(counted, MANY_READERS);
+	ck_assert_int_eq(sync_rwlock_trywrlock(&m.l), EBUSY);
+	pthread_barrier_wait(&m.out);
+	for (int i = 0; i < MANY_READERS; i++) {
+		void *r;
+		ck_assert_int_eq(pthread_join(t[i], &r), 0);
+		ck_assert_int_eq((int)(intptr_t)r, 0);
+	}
+	ck_assert_uint_eq(read_count(&m.l), 0);
+	ck_assert_int_eq(sync_rwlock_trywrlock(&m.l), 0);
+	ck_assert_int_eq(sync_rwlock_wrunlock(&m.l), 0);
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("rwlock");
@@ -2579,6 +2898,23 @@ static Suite *suite(void)
 	tcase_add_test(tc, rdlock_at_readers_max_returns_eagain_and_changes_nothing);
 	tcase_add_test(tc, tryrdlock_at_readers_max_returns_eagain_and_changes_nothing);
 	tcase_add_test(tc, timedrdlock_at_readers_max_returns_eagain_and_changes_nothing);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("bias");
+	tcase_add_test(tc, bias_read_hold_writes_no_shared_word);
+	tcase_add_test(tc, bias_writer_waits_for_reader_in_slot);
+	tcase_add_test(tc, bias_new_reader_waits_behind_a_waiting_writer);
+	tcase_add_test(tc, bias_trywrlock_with_reader_in_slot_returns_ebusy_and_keeps_bias);
+	tcase_add_test(tc, bias_timedwrlock_with_reader_in_slot_times_out_and_keeps_bias);
+	tcase_add_test(tc, bias_write_lock_by_reader_in_slot_returns_edeadlk);
+	tcase_add_test(tc, bias_destroy_with_reader_in_slot_returns_ebusy);
+	tcase_add_test(tc, bias_rdunlock_not_held_returns_eperm_and_changes_nothing);
+	tcase_add_test(tc, bias_comes_back_after_a_write_once_the_inhibit_time_passed);
+	tcase_add_test(tc, bias_never_on_pshared_or_reader_preferring_locks);
+	tcase_add_test(tc, bias_off_under_sync_rwlock_no_bias);
+	tcase_add_test(tc, bias_fork_child_is_not_held_by_the_parents_other_readers);
+	tcase_add_test(tc, bias_thread_exit_while_reading_keeps_the_read_hold);
+	tcase_add_test(tc, bias_more_readers_than_slots_count_the_rest);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("destroy");
