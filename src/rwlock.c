@@ -605,10 +605,8 @@ static int read_acquire_looking(sync_rwlock_t *l, const struct timespec *abstime
 /* Fast path, as the inline one of <sync/rwlock.h>: through the slot while
  * the lock is biased, else one fetch-and-add, undone if a writer holds or
  * waits. */
-static inline int read_acquire(sync_rwlock_t *l, const struct timespec *abstime)
+static inline int read_acquire_counted(sync_rwlock_t *l, const struct timespec *abstime)
 {
-	if (read_biased(l))
-		return 0;
 	if (__atomic_load_n(&sync_impl_rwlock_pshared_seen, __ATOMIC_RELAXED))
 		return read_acquire_looking(l, abstime);
 	/* acquire: pairs with the release of wrunlock */
@@ -617,6 +615,28 @@ static inline int read_acquire(sync_rwlock_t *l, const struct timespec *abstime)
 	if (!readers_blocked(l, s) && readers_of(s) < SYNC_RWLOCK_READERS_MAX)
 		return 0;
 	return read_undo_and_wait(l, abstime);
+}
+
+/* r: a counted read hold's result. A thread that also reads l through its
+ * slot holds one more than the count says: at SYNC_RWLOCK_READERS_MAX in
+ * all it gives the counted one back and answers EAGAIN, as the count would
+ * have (<sync/rwlock.h> sends such nested reads here). */
+static int read_capped_with_slot(sync_rwlock_t *l, int r)
+{
+	if (r || !caller_reads_biased(l) ||
+	    readers_of(atomic_load(&l->state)) < SYNC_RWLOCK_READERS_MAX)
+		return r;
+	/* release: as rdunlock's */
+	sync_impl_rwlock_rdunlock_slow(l, atomic_fetch_sub_explicit(&l->state, READER_ONE,
+								      memory_order_release));
+	return EAGAIN;
+}
+
+static inline int read_acquire(sync_rwlock_t *l, const struct timespec *abstime)
+{
+	if (read_biased(l))
+		return 0;
+	return read_capped_with_slot(l, read_acquire_counted(l, abstime));
 }
 
 /* read_acquire() as the race detectors see it (a timed lock as a try). A
@@ -653,7 +673,7 @@ static int read_try_once(sync_rwlock_t *l)
 		s = atomic_load(&l->state);
 		r = read_try(l, &s);
 	}
-	return r;
+	return read_capped_with_slot(l, r);
 }
 
 int sync_rwlock_tryrdlock(sync_rwlock_t *l)

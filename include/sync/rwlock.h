@@ -108,15 +108,16 @@ SYNC_API extern SYNC_IMPL_THREAD_LOCAL struct sync_impl_rwlock_reader sync_impl_
 /* A read hold through the bias: the lock's address in the thread's own
  * slot, then a look that the bias still stands and no writer holds or
  * waits (acquire: pairs with the write unlock that set it); no shared
- * write. 1: held; 0: take the count
- * path; -1: no slot yet, the library gives one. */
+ * write. 1: held; 0: take the count path; -1: the library's path (no slot
+ * yet; or the slot holds this lock, and the count's limit counts it). */
 static inline int sync_impl_rwlock_rdlock_biased(sync_rwlock_t *l)
 {
 	SYNC_ATOMIC_FIELD(uintptr_t) *slot = sync_impl_rwlock_reader.slot;
 	if (__builtin_expect(!slot, 0))
 		return -1;
-	if (__builtin_expect(SYNC_IMPL_RWLOCK_SLOT(slot) != 0, 0))
-		return 0; /* it names another lock (or none may be had) */
+	uintptr_t held = SYNC_IMPL_RWLOCK_SLOT(slot);
+	if (__builtin_expect(held != 0, 0)) /* another lock, or none may be had: */
+		return held == (uintptr_t)l ? -1 : 0; /* count; nested: see the library */
 	SYNC_IMPL_RWLOCK_CLAIM(slot, (uintptr_t)l);
 	SYNC_IMPL_RWLOCK_ORDER();
 	/* and no writer holds or waits (bits 0-31: writer preference); bit

@@ -913,6 +913,20 @@ START_TEST(timedrdlock_at_readers_max_returns_eagain_and_changes_nothing)
 }
 END_TEST
 
+/* A biased lock: the first read goes into the thread's slot, and it counts
+ * toward the limit like the others. */
+START_TEST(readers_max_of_a_biased_lock_counts_the_read_through_the_slot)
+{
+	sync_rwlock_t l;
+	ck_assert_int_eq(sync_rwlock_init(&l, 0), 0);
+	take_all_read_locks(&l, sync_rwlock_rdlock);
+	ck_assert_int_eq(sync_rwlock_rdlock(&l), EAGAIN);
+	struct timespec d = sync_deadline(2000 * NS_PER_MS);
+	ck_assert_int_eq(sync_rwlock_timedrdlock(&l, &d), EAGAIN);
+	check_full_then_release_all(&l);
+}
+END_TEST
+
 /* ---- destroy ----------------------------------------------------------- */
 
 START_TEST(destroy_of_free_rwlock_returns_zero)
@@ -2898,6 +2912,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, rdlock_at_readers_max_returns_eagain_and_changes_nothing);
 	tcase_add_test(tc, tryrdlock_at_readers_max_returns_eagain_and_changes_nothing);
 	tcase_add_test(tc, timedrdlock_at_readers_max_returns_eagain_and_changes_nothing);
+	tcase_add_test(tc, readers_max_of_a_biased_lock_counts_the_read_through_the_slot);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("bias");
