@@ -107,6 +107,17 @@ struct segment {
 	struct slot slots[SEGMENT_SLOTS];
 };
 
+/* Slot of index i: consecutive indices on different cache lines (4 slots
+ * a line; index i's neighbours 256 slots away), so that a producer writing
+ * slot i + 1 does not take the line a consumer is reading slot i from (the
+ * cache remap of Nikolaev's SCQ, 2019). */
+#define SLOTS_PER_LINE (CACHE_LINE / sizeof(struct slot))
+static inline struct slot *slot_at(struct segment *seg, uint64_t i)
+{
+	return &seg->slots[(i % SLOTS_PER_LINE) * (SEGMENT_SLOTS / SLOTS_PER_LINE) +
+			   i / SLOTS_PER_LINE];
+}
+
 struct sync_queue {
 	uint32_t kind; /* QUEUE_UNBOUNDED; first member: see queue_kind() */
 	_Atomic bool closed; /* a hint for push; the seal decides */
@@ -381,10 +392,10 @@ static int push_new_segment(struct sync_queue *q, struct segment *tail, void *it
 		struct segment *s = segment_get(q);
 		if (!s)
 			return ENOMEM;
-		s->slots[0].item = item;
-		atomic_init(&s->slots[0].state, SLOT_FULL);
+		slot_at(s, 0)->item = item;
+		atomic_init(&slot_at(s, 0)->state, SLOT_FULL);
 		atomic_init(&s->enq, 1);
-		ann_release_slot(&s->slots[0], q); /* the link below publishes the item */
+		ann_release_slot(slot_at(s, 0), q); /* the link below publishes the item */
 		/* seq_cst (release suffices for the link): the item's
 		 * publication, ordered before queue_wake_one' look */
 		if (atomic_compare_exchange_strong(&tail->next, &next, s)) {
@@ -392,7 +403,7 @@ static int push_new_segment(struct sync_queue *q, struct segment *tail, void *it
 			atomic_compare_exchange_strong(&q->tail, &tail, s);
 			return 0;
 		}
-		ann_drop_slot(&s->slots[0], q); /* nobody takes it */
+		ann_drop_slot(slot_at(s, 0), q); /* nobody takes it */
 		segment_put(q, s);
 		if (next == SEALED)
 			return EPIPE;
@@ -416,7 +427,7 @@ static int push_in_section(struct sync_queue *q, void *item)
 		if (i & ENQ_CLOSED)
 			return EPIPE;
 		if (i < SEGMENT_SLOTS) {
-			struct slot *slot = &tail->slots[i];
+			struct slot *slot = slot_at(tail, i);
 			slot->item = item;
 			ann_release_slot(slot, q); /* the CAS below publishes the item */
 			uint64_t empty = SLOT_EMPTY;
@@ -524,7 +535,7 @@ static uint64_t wait_for_pusher(struct segment *seg, uint64_t i)
 		return state;
 	while (state == SLOT_EMPTY && spin_poll(&poll, PUSHER_WAIT_PAUSES))
 		/* acquire: pairs with the pusher's CAS that published the item */
-		state = atomic_load_explicit(&seg->slots[i].state, memory_order_acquire);
+		state = atomic_load_explicit(&slot_at(seg, i)->state, memory_order_acquire);
 	return state;
 }
 
@@ -535,7 +546,7 @@ static uint64_t wait_for_pusher(struct segment *seg, uint64_t i)
  * the pusher's CAS that published the item. */
 static bool take_slot(struct segment *seg, uint64_t i, void **item)
 {
-	struct slot *slot = &seg->slots[i];
+	struct slot *slot = slot_at(seg, i);
 	uint64_t state = atomic_load_explicit(&slot->state, memory_order_acquire);
 	if (state == SLOT_EMPTY)
 		state = wait_for_pusher(seg, i);
@@ -555,7 +566,7 @@ static bool take_slot(struct segment *seg, uint64_t i, void **item)
 static bool looks_empty(struct segment *head)
 {
 	uint64_t d = atomic_load(&head->deq);
-	if (d < SEGMENT_SLOTS && atomic_load(&head->slots[d].state) == SLOT_FULL)
+	if (d < SEGMENT_SLOTS && atomic_load(&slot_at(head, d)->state) == SLOT_FULL)
 		return false;
 	return d >= live_tickets(head, atomic_load(&head->enq)) && !segment_next(head);
 }
@@ -594,7 +605,7 @@ static int pop_in_section(struct sync_queue *q, void **item)
 			continue;
 		}
 		if (take_slot(head, i, item)) {
-			ann_acquire_slot(&head->slots[i], q); /* the push's release */
+			ann_acquire_slot(slot_at(head, i), q); /* the push's release */
 			return 0;
 		}
 	}
