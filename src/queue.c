@@ -79,6 +79,7 @@
 #include "futex.h"
 #include "queue_internal.h"
 #include "test_hook.h"
+#include "thread.h"
 #include "timeout.h"
 
 #define SEGMENT_SLOTS 1024
@@ -590,13 +591,26 @@ static int empty_result(struct segment *head)
 	return sealed_and_drained(head) ? EPIPE : EAGAIN;
 }
 
+/* Pops of this thread that look before they draw an index. A thread whose
+ * pops find items draws its index without looking first: the look reads
+ * the dequeue counter's line, which the fetch-and-add then takes again, a
+ * second transfer of that line per pop when threads share the queue. A
+ * pop that finds its slot empty, or a look that finds the queue empty,
+ * makes the thread's next LOOK_AFTER_EMPTY pops look first, so that a
+ * consumer that keeps up with its producers draws no index for an empty
+ * queue (nor costs its pusher a retry). */
+#define LOOK_AFTER_EMPTY 1024u
+static THREAD_LOCAL uint32_t pops_that_look;
+
 /* The loads of the emptiness check are seq_cst: see queue_wake_one. */
 static int pop_in_section(struct sync_queue *q, void **item)
 {
 	for (;;) {
 		struct segment *head = atomic_load(&q->head);
-		if (looks_empty(head))
+		if (pops_that_look && looks_empty(head)) {
+			pops_that_look = LOOK_AFTER_EMPTY;
 			return empty_result(head);
+		}
 		/* relaxed: a ticket; the slot's state (take_slot) orders the item */
 		uint64_t i = atomic_fetch_add_explicit(&head->deq, 1, memory_order_relaxed);
 		if (i >= SEGMENT_SLOTS) {
@@ -606,8 +620,10 @@ static int pop_in_section(struct sync_queue *q, void **item)
 		}
 		if (take_slot(head, i, item)) {
 			ann_acquire_slot(slot_at(head, i), q); /* the push's release */
+			pops_that_look -= pops_that_look > 0;
 			return 0;
 		}
+		pops_that_look = LOOK_AFTER_EMPTY;
 	}
 }
 
