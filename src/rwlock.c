@@ -602,9 +602,8 @@ static int read_acquire_looking(sync_rwlock_t *l, const struct timespec *abstime
 	return read_undo_and_wait(l, abstime);
 }
 
-/* Fast path, as the inline one of <sync/rwlock.h>: through the slot while
- * the lock is biased, else one fetch-and-add, undone if a writer holds or
- * waits. */
+/* A counted read hold, as the inline path of <sync/rwlock.h> takes it: one
+ * fetch-and-add, undone if a writer holds or waits. */
 static inline int read_acquire_counted(sync_rwlock_t *l, const struct timespec *abstime)
 {
 	if (__atomic_load_n(&sync_impl_rwlock_pshared_seen, __ATOMIC_RELAXED))
@@ -632,6 +631,7 @@ static int read_capped_with_slot(sync_rwlock_t *l, int r)
 	return EAGAIN;
 }
 
+/* Through the slot while the lock is biased, else counted. */
 static inline int read_acquire(sync_rwlock_t *l, const struct timespec *abstime)
 {
 	if (read_biased(l))
