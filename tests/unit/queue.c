@@ -2329,6 +2329,41 @@ START_TEST(size_of_long_queue_costs_about_what_a_short_one_does)
 }
 END_TEST
 
+/* A thread whose pops keep finding items draws its index without looking
+ * first; an empty queue then costs it one drawn index (its slot marked
+ * taken, which the next push skips). Nothing is lost or reordered, the
+ * size stays exact, and close still ends in EPIPE, across segments. */
+START_TEST(pops_that_draw_without_looking_lose_nothing_on_an_empty_queue)
+{
+	sync_queue_t *q = sync_queue_create();
+	ck_assert_ptr_nonnull(q);
+	static int items[4];
+	void *got;
+	for (int i = 0; i < 3000; i++) { /* many pops that find items */
+		ck_assert_int_eq(sync_queue_push(q, &items[0]), 0);
+		ck_assert_int_eq(sync_queue_pop(q, &got), 0);
+	}
+	for (int round = 0; round < 20; round++) {
+		ck_assert_int_eq(sync_queue_pop(q, &got), EAGAIN);
+		ck_assert_uint_eq(sync_queue_size(q), 0);
+		ck_assert_int_eq(sync_queue_push(q, &items[1]), 0);
+		ck_assert_int_eq(sync_queue_push(q, &items[2]), 0);
+		ck_assert_uint_eq(sync_queue_size(q), 2);
+		ck_assert_int_eq(sync_queue_pop(q, &got), 0);
+		ck_assert_ptr_eq(got, &items[1]);
+		ck_assert_int_eq(sync_queue_pop(q, &got), 0);
+		ck_assert_ptr_eq(got, &items[2]);
+		for (int i = 0; i < 1100; i++) { /* back to drawing without a look */
+			ck_assert_int_eq(sync_queue_push(q, &items[3]), 0);
+			ck_assert_int_eq(sync_queue_pop(q, &got), 0);
+		}
+	}
+	sync_queue_close(q);
+	ck_assert_int_eq(sync_queue_pop(q, &got), EPIPE);
+	sync_queue_destroy(q);
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("queue");
@@ -2375,6 +2410,7 @@ static Suite *suite(void)
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("segments");
+	tcase_add_test(tc, pops_that_draw_without_looking_lose_nothing_on_an_empty_queue);
 	tcase_add_test(tc, fifo_holds_over_100000_items_pushed_then_popped);
 	tcase_add_test(tc, fifo_holds_with_alternating_push_and_pop);
 	tcase_add_test(tc, fifo_holds_with_two_pushes_per_pop);
