@@ -301,17 +301,23 @@ void sync_queue_destroy(sync_queue_t *q)
 		bounded_destroy(q);
 		return;
 	}
+	/* The head's retirement is counted before `destroyed` is set: a
+	 * callback of a segment retired earlier, running now in the reclaimer,
+	 * must not find the count at 0 and free q while this still reads it.
+	 * From the unlock on, only the head is used. relaxed: no other thread
+	 * reads the segments any more. */
 	sync_mutex_lock(&q->pool_lock);
+	struct segment *head = atomic_load_explicit(&q->head, memory_order_relaxed);
+	q->retired++;
 	q->destroyed = true;
 	struct segment *pool = q->pool;
 	q->pool = NULL;
 	sync_mutex_unlock(&q->pool_lock);
+	TEST_HOOK("queue_destroy:marked");
 	free_chain(pool);
-	/* relaxed: no other thread reads the segments any more */
-	struct segment *head = atomic_load_explicit(&q->head, memory_order_relaxed);
 	struct segment *next = atomic_load_explicit(&head->next, memory_order_relaxed);
 	free_chain(next == SEALED ? NULL : next);
-	segment_retire(q, head);
+	epoch_retire_nowait(head, segment_recycle); /* frees q at the last */
 }
 
 static uint64_t min_slots(uint64_t i)

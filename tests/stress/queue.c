@@ -841,10 +841,43 @@ static void check_pop_answers_from_its_own_look(void)
 	sync_queue_destroy(lp.q);
 }
 
+/* At destroy's hook, after it marked the queue destroyed: run every
+ * callback retired so far, the drained segment's among them. */
+static void barrier_in_destroy(const char *point)
+{
+	if (!strcmp(point, "queue_destroy:marked"))
+		sync_epoch_barrier();
+}
+
+/* Destroy right after pops that retired a drained segment, whose callback
+ * runs while destroy is under way (here: a barrier at its hook; in a
+ * program: the reclaimer thread). The callback must not take the queue
+ * for done and free it under destroy (before the fix: a use after free,
+ * seen in a CI run of the check-stress cases, where a pop drew past a
+ * drained segment just before destroy). */
+static void check_destroy_while_a_retired_segment_is_reclaimed(void)
+{
+	static int item;
+	sync_queue_t *q = sync_queue_create();
+	if (!q)
+		abort();
+	void *got;
+	int popped = 0;
+	for (int i = 0; i < 1030; i++)
+		must(sync_queue_push(q, &item), "sync_queue_push");
+	for (int i = 0; i < 1030; i++)
+		popped += sync_queue_pop(q, &got) == 0;
+	test_hook_set(barrier_in_destroy);
+	sync_queue_destroy(q);
+	test_hook_set(NULL);
+	tap_check(popped == 1030, "destroy while the callback of a segment retired just "
+		  "before runs: no use after free (%d of 1030 popped first)", popped);
+}
+
 int main(void)
 {
 	int n = (int)(sizeof cases / sizeof cases[0]);
-	tap_plan(n * 4 + 3 + 3 + 2 + 1);
+	tap_plan(n * 4 + 3 + 3 + 2 + 1 + 1);
 	for (int i = 0; i < n; i++)
 		check_case(&cases[i]);
 	check_destroy_after_pop(false, false);
@@ -856,5 +889,6 @@ int main(void)
 	check_close_while_push_holds_ticket(false);
 	check_close_while_push_holds_ticket(true);
 	check_pop_answers_from_its_own_look();
+	check_destroy_while_a_retired_segment_is_reclaimed();
 	return tap_exit_status();
 }
