@@ -50,7 +50,6 @@
 #define SYNC_NO_INLINE 1 /* this file defines what the inline paths use */
 #include <errno.h>
 #include <limits.h>
-#include <linux/membarrier.h>
 #include <stdarg.h>
 #include <pthread.h>
 #include <sched.h>
@@ -73,6 +72,7 @@
 #include "backoff.h"
 #include "epoch_internal.h"
 #include "futex.h"
+#include "membarrier.h"
 #include "test_hook.h"
 
 /* Callbacks per chunk of a thread's list; a thread tries to reclaim after
@@ -211,22 +211,12 @@ static void cancel_restore(int old)
 
 /* ---- the domain ----------------------------------------------------------- */
 
-/* Through syscall(), which sets errno on failure: the entry points that
- * can get here save and restore it. */
-static long membarrier(int cmd)
-{
-	return syscall(SYS_membarrier, cmd, 0, 0);
-}
-
 static bool membarrier_usable(void)
 {
 	const char *off = getenv("SYNC_EPOCH_NO_MEMBARRIER");
 	if (off && off[0] == '1' && off[1] == '\0')
 		return false;
-	long cmds = membarrier(MEMBARRIER_CMD_QUERY);
-	if (cmds < 0 || !(cmds & MEMBARRIER_CMD_PRIVATE_EXPEDITED))
-		return false;
-	return membarrier(MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED) == 0;
+	return membarrier_register_expedited();
 }
 
 /* The grace period's half of the read side's ordering: every thread of the
@@ -1289,7 +1279,7 @@ static void atfork_child(void)
 	atomic_store_explicit(&reclaimer_busy, false, memory_order_relaxed);
 	/* relaxed: single-threaded here */
 	if (!atomic_load_explicit(&readers_fence, memory_order_relaxed) &&
-	    membarrier(MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED) != 0) {
+	    !membarrier_register_expedited()) {
 		atomic_store(&readers_fence, 1);
 		if (sync_impl_epoch_reader.mode)
 			sync_impl_epoch_reader.mode = MODE_FENCE;

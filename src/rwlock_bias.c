@@ -29,18 +29,16 @@
  * thread's slot; if it cannot use membarrier, that thread's biased hold
  * becomes a counted one and the bias is off in the child. */
 #include <errno.h>
-#include <linux/membarrier.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/syscall.h>
-#include <unistd.h>
 
 #include "annotate.h"
 #include "backoff.h"
+#include "membarrier.h"
 #include "rwlock_bias.h"
 #include "thread.h"
 #include "timeout.h"
@@ -66,18 +64,6 @@ static _Atomic int bias_state;
 static pthread_once_t bias_once = PTHREAD_ONCE_INIT;
 static pthread_key_t bias_key;
 
-static long membarrier(int cmd)
-{
-	return syscall(SYS_membarrier, cmd, 0, 0);
-}
-
-static bool membarrier_registered(void)
-{
-	long cmds = membarrier(MEMBARRIER_CMD_QUERY);
-	return cmds >= 0 && (cmds & MEMBARRIER_CMD_PRIVATE_EXPEDITED) &&
-	       membarrier(MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED) == 0;
-}
-
 static void bias_thread_exit(void *arg);
 
 static void bias_decide(void)
@@ -88,7 +74,7 @@ static void bias_decide(void)
 	bool on = !(off && strcmp(off, "1") == 0) &&
 		  !__atomic_load_n(&ann_tools, __ATOMIC_RELAXED) &&
 		  pthread_key_create(&bias_key, bias_thread_exit) == 0 &&
-		  membarrier_registered();
+		  membarrier_register_expedited();
 	/* release: the key is made before anyone claims a slot with it */
 	atomic_store_explicit(&bias_state, on ? BIAS_ON : BIAS_OFF, memory_order_release);
 	errno = saved;
@@ -233,7 +219,7 @@ static void bias_atfork_child(void)
 					  memory_order_relaxed);
 	}
 	int saved = errno;
-	bool registered = membarrier(MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED) == 0;
+	bool registered = membarrier_register_expedited();
 	errno = saved;
 	if (registered)
 		return;
