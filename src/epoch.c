@@ -1044,14 +1044,14 @@ size_t sync_epoch_poll(void)
 	struct record *r = self.unlisted_depth ? NULL : listed_self();
 	/* A hint: a retire after this load is run by the reclaimer or later. */
 	bool others = atomic_load(&reclaimer_state) == RECLAIMER_RUNNING;
+	bool own = pending_here(r) != 0;
 	size_t ran = 0;
-	if (pending_here(r)) {
+	if (own || others)
 		grace_period_poll();
+	if (own) {
 		ran = run_all_safe_here(r);
 		if (pending_here(r))
 			reclaimer_kick(true); /* a fork child's inherited callbacks */
-	} else if (others) {
-		grace_period_poll();
 	}
 	if (others)
 		ran += run_safe_everywhere();

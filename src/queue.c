@@ -626,7 +626,8 @@ static int pop_in_section(struct sync_queue *q, void **item)
 		}
 		if (take_slot(head, i, item)) {
 			ann_acquire_slot(slot_at(head, i), q); /* the push's release */
-			pops_that_look -= pops_that_look > 0;
+			if (pops_that_look)
+				pops_that_look--;
 			return 0;
 		}
 		pops_that_look = LOOK_AFTER_EMPTY;
