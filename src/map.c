@@ -196,8 +196,12 @@ static struct locked_bucket lock_bucket_of(struct sync_map *m, uint64_t h)
 /* The slot of b that holds k when b's ctrl is c, or -1. */
 static int slot_find(struct bucket *b, uint64_t c, const struct key *k)
 {
-	for (unsigned s = 0; k->tag && s < SLOTS; s++)
-		if (tag_of(c, s) == k->tag && slot_key(&b->slot[s]) == k->packed)
+	unsigned tag = k->tag;
+	if (!tag)
+		return -1;
+#pragma GCC unroll 3
+	for (unsigned s = 0; s < SLOTS; s++)
+		if (tag_of(c, s) == tag && slot_key(&b->slot[s]) == k->packed)
 			return (int)s;
 	return -1;
 }
@@ -239,8 +243,8 @@ static inline __attribute__((always_inline)) bool lookup(struct sync_map *m, con
 			*value = v;
 			return true;
 		}
-		struct node *n = chain_find(overflow_of(b), k);
-		if (n)
+		struct node *n = overflow_of(b);
+		if (n && (n = chain_find(n, k)))
 			*value = node_value(n);
 		return n != NULL;
 	}

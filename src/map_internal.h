@@ -11,7 +11,8 @@
  * - bit 0 LOCK: a writer holds the bucket; set by a CAS (bucket_lock),
  *   cleared by the one release store that publishes the writer's change.
  * - bit 1 MOVED: the bucket lives in table->next now; set once, by the
- *   migration, with LOCK cleared; the bucket never changes again.
+ *   migration, with LOCK and the tags cleared; the bucket never changes
+ *   again.
  * - bits 2-13: one 4-bit tag per slot: 0 empty, else the key's length + 1.
  * - bits 14-63: a version, incremented by every store that changes a tag or
  *   sets MOVED. Only a writer holding LOCK stores to ctrl.
@@ -26,7 +27,9 @@
  * - A value of a tagged slot may change in place (put, replace): that is
  *   the key's next value, and a reader may return either.
  * - A key lives in one place (a slot or a chain node) from its insert to its
- *   remove; only a migration moves it (to table->next, under MOVED). */
+ *   remove; only a migration moves it (to table->next, under MOVED).
+ * Model: tests/models/map_slot.pml (the slots, the get's validation, and
+ * eight mutants, one per ordering or check above). */
 #ifndef SYNC_SRC_MAP_INTERNAL_H
 #define SYNC_SRC_MAP_INTERNAL_H
 

@@ -367,7 +367,8 @@ static bool migrate_bucket(struct sync_map *m, struct table *t, struct table *nt
 			target_commit(&p.tg[k]);
 	}
 	/* release: whoever sees MOVED sees the new buckets committed above */
-	atomic_store_explicit(&ob->ctrl, (c | CTRL_MOVED) + VERSION_ONE, memory_order_release);
+	atomic_store_explicit(&ob->ctrl, ((c & ~TAGS_MASK) | CTRL_MOVED) + VERSION_ONE,
+			      memory_order_release);
 	retire_list_until(head, p.run);
 	return true;
 }

@@ -32,11 +32,10 @@
  * each slot word carries the index of the lock CAS of the critical section
  * that stored it (kst, vst), and the get's lower bound lb grows with each
  * word it reads: the value store is a release store read by an acquire
- * load; the key store is relaxed, after the writer's release fence, read
- * by a relaxed load before the get's acquire fence (fence-fence
- * synchronization). A key read from a later insert thus forces c2 past
- * that insert's lock CAS: without either fence (mutants NO_RELEASE_FENCE,
- * NO_ACQUIRE_FENCE) c2 can still read c1 and validate K1's key with K2's
+ * load; so is the key store (slot_fill) and the key load (slot_key), and
+ * c2 is a relaxed load after those acquire loads. A key read from a later
+ * insert thus forces c2 past that insert's lock CAS: with either side
+ * relaxed (mutants KEY_STORE_RELAXED, KEY_LOAD_RELAXED) c2 can still read c1 and validate K1's key with K2's
  * stale value. x86-TSO adds nothing: the writer's stores reach memory in
  * program order, it loads ctrl only by the lock CAS (a locked instruction
  * that drains its buffer) and otherwise only words that it alone writes,
@@ -60,15 +59,15 @@
  *                                           4 << s, version ctrl >> 4
  *   slot[s].key, slot[s].value              skey[s], sval[s] (with kst,
  *                                           vst: the storing lock's index)
- *   the get (bucket_find_inline, get)       reader
+ *   lookup() (slot_find, ctrl_unchanged)    reader
  *   bucket lock (CAS LOCK, acquire)         lock()
- *   slot_insert                             insert (release fence, key
- *                                           relaxed, value release, one
+ *   add_locked (slot_fill, bucket_unlock)   insert (key release,
+ *                                           value release, one
  *                                           release store of ctrl: tag,
  *                                           version + 1, LOCK clear)
  *   replace of a present key's value        replace (value release,
  *                                           ctrl = the locked-at value)
- *   slot_remove                             remove (one release store:
+ *   remove_locked                           remove (one release store:
  *                                           tag cleared, version + 1)
  *   migrate_bucket                          migrate (ctrl = MOVED,
  *                                           version + 1), then nexttable()
@@ -80,8 +79,8 @@
 /* MUTANT: NO_VALIDATE the get returns the value without loading ctrl again: after a remove of K1 an insert of K1 into the same slot has stored its value and not yet published it, and the get returns that value while K1 is absent */
 /* MUTANT: TAG_BEFORE_DATA insert stores ctrl with the new tag (LOCK kept) before the key and value words: a get finds the new tag of K1 over the slot's stale key K1 and returns the value K1 had before its remove */
 /* MUTANT: C2_BEFORE_VALUE the get loads ctrl the second time before the value: the slot is emptied and refilled between the two, and the get returns the refill's value, not yet published */
-/* MUTANT: NO_ACQUIRE_FENCE the get has no acquire fence between its key load and c2: a key K1 read from an insert still in progress does not order c2 after that insert's lock, c2 reads c1 and the get returns K2's stale value */
-/* MUTANT: NO_RELEASE_FENCE insert has no release fence before its relaxed key store: a get that reads that key does not synchronize with the insert, c2 reads c1 and the get returns K2's stale value */
+/* MUTANT: KEY_LOAD_RELAXED the get loads the key relaxed (no acquire before c2): a key K1 read from an insert still in progress does not order c2 after that insert's lock, c2 reads c1 and the get returns K2's stale value */
+/* MUTANT: KEY_STORE_RELAXED insert stores the key relaxed (no release after its lock CAS): a get that reads that key does not synchronize with the insert, c2 reads c1 and the get returns K2's stale value */
 /* MUTANT: NO_MOVED_CHECK the get ignores MOVED and looks in the frozen bucket, whose tags the MOVED store cleared: it returns ENOENT while K1 is in the next table */
 /* MUTANT: KEY_NOT_COMPARED the get trusts a matching tag (the key's length) without comparing the key word: K2, of the same length, gives its value for K1 */
 
@@ -173,12 +172,12 @@ again:
 	:: s == NSLOT -> res = ABSENT; break    /* ENOENT: no validation */
 	:: s < NSLOT && !(c1 & TAG(s)) -> s++
 	:: s < NSLOT && (c1 & TAG(s)) ->
-		atomic {                            /* key: relaxed */
+		atomic {                            /* key: acquire */
 			k = skey[s]; sn = seen;
-#if defined(NO_ACQUIRE_FENCE)
+#if defined(KEY_LOAD_RELAXED)
 			lb = i1
 #else
-			lb = MAX(i1, kst[s])            /* with the acquire fence below */
+			lb = MAX(i1, kst[s])            /* the key's acquire load */
 #endif
 		}
 #ifdef KEY_NOT_COMPARED
@@ -194,7 +193,7 @@ again:
 			}
 #endif
 #ifndef NO_VALIDATE
-			/* acquire fence; c2: relaxed, any store from lb on */
+			/* c2: relaxed, after the acquire loads: any store from lb on */
 			atomic {
 				j = lb;
 				do
@@ -253,10 +252,9 @@ inline insert(k, v)
 #ifdef TAG_BEFORE_DATA
 	atomic { cstore((lk | TAG(s) | LOCK) + VER); lp(k, v) }
 #endif
-	/* release fence: pairs with the get's acquire fence */
-	atomic {                                /* key: relaxed */
+	atomic {                                /* key: release */
 		skey[s] = k;
-#ifdef NO_RELEASE_FENCE
+#ifdef KEY_STORE_RELAXED
 		kst[s] = 0
 #else
 		kst[s] = li
