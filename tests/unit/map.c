@@ -51,6 +51,31 @@ static long index_of_key(const void *key, size_t len)
 	return k.len == len && memcmp(k.bytes, key, len) == 0 ? i : -1;
 }
 
+/* Long key i is "long-key-<i>": over 8 bytes, so it lives in a chain node
+ * (an insert of it allocates one), never in a bucket's inline slot. */
+static struct key long_key_of(long i)
+{
+	struct key k;
+	k.len = (size_t)snprintf(k.bytes, sizeof k.bytes, "long-key-%ld", i);
+	return k;
+}
+
+/* Short key i is "k<i>": at most 8 bytes for i < 10^7, so it fits a slot. */
+static struct key short_key_of(long i)
+{
+	struct key k;
+	k.len = (size_t)snprintf(k.bytes, sizeof k.bytes, "k%ld", i);
+	return k;
+}
+
+/* Key i of a set of long and short keys, alternating. */
+static struct key mixed_key_of(long i)
+{
+	return i % 2 ? long_key_of(i) : key_of(i);
+}
+
+typedef struct key (*key_fn)(long);
+
 /* Value i (i >= 0) as a distinct non-NULL pointer, never dereferenced. */
 static void *value_of(long i)
 {
@@ -158,6 +183,23 @@ static void check_absent(sync_map_t *m, long from, long to)
 		int r = get_key(m, i, &value);
 		if (r != ENOENT)
 			ck_abort_msg("get of absent key %ld returned %d, value %p", i, r, value);
+	}
+}
+
+/* The same checks for keys made by kf: keys from .. to - 1 are there with
+ * their values (found), or are not there (!found). */
+static void check_keys(sync_map_t *m, key_fn kf, long from, long to, bool found)
+{
+	for (long i = from; i < to; i++) {
+		struct key k = kf(i);
+		void *value = UNTOUCHED;
+		int r = sync_map_get(m, k.bytes, k.len, &value);
+		if (found && (r != 0 || value != value_of(i)))
+			ck_abort_msg("get of key \"%.*s\" returned %d, value %p, expected %p",
+				     (int)k.len, k.bytes, r, value, value_of(i));
+		if (!found && r != ENOENT)
+			ck_abort_msg("get of absent key \"%.*s\" returned %d, value %p",
+				     (int)k.len, k.bytes, r, value);
 	}
 }
 
@@ -1376,6 +1418,74 @@ START_TEST(keys_differing_only_in_length_are_distinct)
 }
 END_TEST
 
+START_TEST(keys_of_every_length_0_to_16_sharing_a_prefix_are_distinct_after_growth_and_shrinking)
+{
+	/* lengths 0 .. 8 in slots, 9 .. 16 in chain nodes; each a prefix of
+	 * the next; moved by a growth to thousands of keys and back */
+	enum { MAX = 16, OTHERS = 5000 };
+	const char text[] = "prefix-of-16-byt";
+	sync_map_t *m = new_map(0);
+	for (long len = 0; len <= MAX; len++)
+		ck_assert_int_eq(sync_map_insert(m, text, (size_t)len, value_of(OTHERS + len)), 0);
+	for (int phase = 0; phase < 3; phase++) {
+		if (phase == 1)
+			insert_keys(m, 0, OTHERS);
+		if (phase == 2)
+			remove_keys(m, 0, OTHERS);
+		ck_assert_uint_eq(sync_map_size(m), (size_t)(MAX + 1 + (phase == 1 ? OTHERS : 0)));
+		for (long len = 0; len <= MAX; len++) {
+			void *v = UNTOUCHED;
+			ck_assert_int_eq(sync_map_get(m, text, (size_t)len, &v), 0);
+			ck_assert_ptr_eq(v, value_of(OTHERS + len));
+		}
+	}
+	for (long len = 0; len <= MAX; len += 2)
+		ck_assert_int_eq(sync_map_remove(m, text, (size_t)len, NULL), 0);
+	for (long len = 0; len <= MAX; len++) {
+		void *v = UNTOUCHED;
+		ck_assert_int_eq(sync_map_get(m, text, (size_t)len, &v), len % 2 ? 0 : ENOENT);
+	}
+	sync_map_destroy(m, NULL);
+}
+END_TEST
+
+START_TEST(keys_differing_only_in_trailing_zero_bytes_are_distinct)
+{
+	/* a slot's key word is zero-padded: "ab" and "ab\0" pack alike, their
+	 * lengths tell them apart; likewise "" and "\0"; 9 and 10 bytes in nodes */
+	static const unsigned char zeros[16];
+	static const unsigned char ab[16] = "ab";
+	enum { MAX = 10 };
+	sync_map_t *m = new_map(0);
+	for (long len = 0; len <= MAX; len++) {
+		ck_assert_int_eq(sync_map_insert(m, zeros, (size_t)len, value_of(len)), 0);
+		if (len >= 2)
+			ck_assert_int_eq(sync_map_insert(m, ab, (size_t)len, value_of(100 + len)), 0);
+	}
+	ck_assert_uint_eq(sync_map_size(m), 2 * (MAX + 1) - 2);
+	for (long len = 0; len <= MAX; len++) {
+		void *v = UNTOUCHED;
+		ck_assert_int_eq(sync_map_get(m, zeros, (size_t)len, &v), 0);
+		ck_assert_ptr_eq(v, value_of(len));
+		if (len < 2)
+			continue;
+		ck_assert_int_eq(sync_map_get(m, ab, (size_t)len, &v), 0);
+		ck_assert_ptr_eq(v, value_of(100 + len));
+	}
+	/* each removal takes only its own length */
+	ck_assert_int_eq(sync_map_remove(m, ab, 3, NULL), 0);
+	ck_assert_int_eq(sync_map_remove(m, zeros, 0, NULL), 0);
+	for (long len = 0; len <= MAX; len++) {
+		void *v = UNTOUCHED;
+		ck_assert_int_eq(sync_map_get(m, zeros, (size_t)len, &v), len == 0 ? ENOENT : 0);
+		if (len >= 2)
+			ck_assert_int_eq(sync_map_get(m, ab, (size_t)len, &v), len == 3 ? ENOENT : 0);
+	}
+	ck_assert_uint_eq(sync_map_size(m), 2 * (MAX + 1) - 4);
+	sync_map_destroy(m, NULL);
+}
+END_TEST
+
 START_TEST(keys_of_every_length_up_to_300_are_distinct)
 {
 	/* covers every length class of the hash (0, 1-3, 4-8, 9-16, 17-128,
@@ -1694,6 +1804,48 @@ START_TEST(map_from_hint_zero_grows_to_200000_keys_all_found)
 }
 END_TEST
 
+/* Every key of kf from .. to - 1 is there: all of them every 4096 steps,
+ * else the newest, the oldest and two between (a resize moves 32 buckets
+ * per write: each step sees a migration in another state). */
+static void check_step(sync_map_t *m, long step, long from, long to)
+{
+	if (step % 4096 == 0) {
+		check_keys(m, short_key_of, from, to, true);
+		return;
+	}
+	long probe[4] = { from, to - 1, from + (to - from) / 2, from + (to - from) / 3 };
+	for (int j = 0; j < 4 && from < to; j++)
+		check_keys(m, short_key_of, probe[j], probe[j] + 1, true);
+}
+
+START_TEST(map_grown_from_hint_zero_to_100000_short_keys_then_shrunk_finds_every_key_at_every_step)
+{
+	/* chains hold the short keys that found no slot; growth promotes them
+	 * into the free slots of the new buckets, shrinking copies slots back
+	 * into chains */
+	enum { N = 100000 };
+	sync_map_t *m = new_map(0);
+	for (long n = 1; n <= N; n++) {
+		struct key k = short_key_of(n - 1);
+		if (sync_map_insert(m, k.bytes, k.len, value_of(n - 1)) != 0)
+			ck_abort_msg("insert of key %ld failed", n - 1);
+		check_step(m, n, 0, n);
+	}
+	ck_assert_uint_eq(sync_map_size(m), N);
+	check_keys(m, short_key_of, 0, N, true);
+	for (long n = 1; n <= N; n++) {
+		struct key k = short_key_of(n - 1);
+		void *old = UNTOUCHED;
+		if (sync_map_remove(m, k.bytes, k.len, &old) != 0 || old != value_of(n - 1))
+			ck_abort_msg("remove of key %ld failed", n - 1);
+		check_step(m, n, n, N);
+		check_keys(m, short_key_of, n - 1, n, false);
+	}
+	ck_assert_uint_eq(sync_map_size(m), 0);
+	sync_map_destroy(m, NULL);
+}
+END_TEST
+
 START_TEST(every_key_is_found_after_each_insert_while_table_grows)
 {
 	enum { N = 1500 };
@@ -1938,6 +2090,36 @@ START_TEST(heap_stays_flat_over_repeated_growth_and_shrinking)
 }
 END_TEST
 
+START_TEST(put_remove_churn_of_short_keys_with_free_slots_allocates_nothing)
+{
+	if (!FAULTS)
+		return; /* see plain_malloc() in util.h */
+	/* at most two keys at once: each finds a free slot, nothing to retire */
+	enum { PAIRS = 100000 };
+	sync_map_t *m = new_map(0);
+	insert_keys(m, 0, 1);
+	check_found(m, 0, 1); /* this thread's epoch set-up done */
+	sync_epoch_barrier();
+	long before = heap_in_use();
+	count_allocations();
+	int bad = 0;
+	for (long p = 0; p < PAIRS; p++) {
+		long i = 1 + p % 1000;
+		void *old = UNTOUCHED;
+		if (put_key(m, i, value_of(i), &old) != 0 || old != NULL ||
+		    remove_key(m, i, &old) != 0 || old != value_of(i))
+			bad++;
+	}
+	long made = allocations_made();
+	long after = heap_in_use();
+	ck_assert_int_eq(bad, 0);
+	ck_assert_int_eq(made, 0);
+	ck_assert_int_eq(after, before);
+	check_exactly(m, 0, 1);
+	sync_map_destroy(m, NULL);
+}
+END_TEST
+
 START_TEST(get_makes_no_allocation)
 {
 	if (!FAULTS)
@@ -1958,51 +2140,147 @@ END_TEST
 
 /* ---- out of memory ------------------------------------------------------ */
 
-START_TEST(insert_without_memory_returns_enomem_and_changes_nothing)
+START_TEST(insert_of_long_key_without_memory_returns_enomem_and_changes_nothing)
 {
 	if (!FAULTS)
 		return; /* see plain_malloc() in util.h */
 	sync_map_t *m = sample_map();
+	struct key k = long_key_of(10);
 	fail_allocations(0, 1, 0);
-	int r = insert_key(m, 10, value_of(10));
+	int r = sync_map_insert(m, k.bytes, k.len, value_of(10));
 	long failed = allocations_failed();
 	ck_assert_int_eq(r, ENOMEM);
 	ck_assert_int_ge(failed, 1);
+	check_keys(m, long_key_of, 10, 11, false);
 	check_sample_and_destroy(m);
 }
 END_TEST
 
-START_TEST(put_of_new_key_without_memory_returns_enomem_and_changes_nothing)
+START_TEST(put_of_new_long_key_without_memory_returns_enomem_and_changes_nothing)
 {
 	if (!FAULTS)
 		return; /* see plain_malloc() in util.h */
 	sync_map_t *m = sample_map();
+	struct key k10 = long_key_of(10), k11 = long_key_of(11);
 	void *old = UNTOUCHED;
 	fail_allocations(0, 1, 0);
-	int r = put_key(m, 10, value_of(10), &old);
-	int r2 = put_key(m, 11, value_of(11), NULL);
+	int r = sync_map_put(m, k10.bytes, k10.len, value_of(10), &old);
+	int r2 = sync_map_put(m, k11.bytes, k11.len, value_of(11), NULL);
 	long failed = allocations_failed();
 	ck_assert_int_eq(r, ENOMEM);
 	ck_assert_int_eq(r2, ENOMEM);
 	ck_assert_int_ge(failed, 2);
+	ck_assert_ptr_eq(old, UNTOUCHED);
+	check_keys(m, long_key_of, 10, 12, false);
 	check_sample_and_destroy(m);
 }
 END_TEST
 
-START_TEST(empty_key_without_memory_returns_enomem_and_changes_nothing)
+/* With every allocation failing, tries to insert short keys 0 .. n - 1 of a
+ * fresh map (made before arming) into its inline slots; result[i] is what
+ * insert i returned. */
+static void insert_short_keys_without_memory(sync_map_t *m, long n, int *result)
+{
+	check_absent(m, 0, 1); /* this thread's epoch set-up done */
+	fail_allocations(0, 1, 0);
+	for (long i = 0; i < n; i++)
+		result[i] = insert_key(m, i, value_of(i));
+	allocations_failed();
+}
+
+START_TEST(empty_key_without_memory_returns_enomem_when_its_bucket_is_full_and_changes_nothing)
 {
 	if (!FAULTS)
 		return; /* see plain_malloc() in util.h */
-	sync_map_t *m = sample_map();
+	/* 2000 short keys fill every slot of the first table, which cannot
+	 * grow: the empty key's bucket is full, and it needs a node */
+	enum { N = 2000 };
+	static int result[N];
+	sync_map_t *m = new_map(0);
+	insert_short_keys_without_memory(m, N, result);
+	size_t inserted = 0;
+	for (long i = 0; i < N; i++)
+		inserted += result[i] == 0;
 	fail_allocations(0, 1, 0);
-	int r = sync_map_insert(m, NULL, 0, value_of(10));
-	int r2 = sync_map_put(m, "", 0, value_of(10), NULL);
-	allocations_failed();
+	errno = 4242;
+	int r = sync_map_insert(m, NULL, 0, value_of(N));
+	int r2 = sync_map_put(m, "", 0, value_of(N), NULL);
+	int r3 = sync_map_get_or_insert(m, "", 0, value_of(N), NULL);
+	int e = errno;
+	long failed = allocations_failed();
 	ck_assert_int_eq(r, ENOMEM);
 	ck_assert_int_eq(r2, ENOMEM);
-	void *v;
+	ck_assert_int_eq(r3, ENOMEM);
+	ck_assert_int_ge(failed, 3);
+	ck_assert_int_eq(e, 4242);
+	void *v = UNTOUCHED;
 	ck_assert_int_eq(sync_map_get(m, NULL, 0, &v), ENOENT);
-	check_sample_and_destroy(m);
+	ck_assert_uint_eq(sync_map_size(m), inserted);
+	sync_map_destroy(m, NULL);
+}
+END_TEST
+
+START_TEST(short_keys_without_memory_go_into_free_slots_by_insert_put_and_get_or_insert)
+{
+	if (!FAULTS)
+		return; /* see plain_malloc() in util.h */
+	/* three keys: even in one bucket, each finds a free slot */
+	sync_map_t *m = new_map(0);
+	void *old = UNTOUCHED, *actual = UNTOUCHED, *v = UNTOUCHED;
+	check_absent(m, 0, 1); /* this thread's epoch set-up done */
+	fail_allocations(0, 1, 0);
+	errno = 4242;
+	int r = insert_key(m, 1, value_of(1));
+	int r2 = put_key(m, 2, value_of(2), &old);
+	int r3 = sync_map_get_or_insert(m, NULL, 0, value_of(0), &actual);
+	int e = errno;
+	long failed = allocations_failed();
+	ck_assert_int_eq(r, 0);
+	ck_assert_int_eq(r2, 0);
+	ck_assert_ptr_null(old);
+	ck_assert_int_eq(r3, 0);
+	ck_assert_ptr_eq(actual, value_of(0));
+	ck_assert_int_eq(failed, 0);
+	ck_assert_int_eq(e, 4242);
+	check_found(m, 1, 3);
+	ck_assert_int_eq(sync_map_get(m, "", 0, &v), 0);
+	ck_assert_ptr_eq(v, value_of(0));
+	ck_assert_uint_eq(sync_map_size(m), 3);
+	sync_map_destroy(m, NULL);
+}
+END_TEST
+
+START_TEST(short_keys_without_memory_fill_the_free_slots_then_return_enomem_and_change_nothing)
+{
+	if (!FAULTS)
+		return; /* see plain_malloc() in util.h */
+	enum { N = 2000 };
+	static int result[N];
+	sync_map_t *m = new_map(0);
+	insert_short_keys_without_memory(m, N, result);
+	long inserted = 0, enomem = 0;
+	for (long i = 0; i < N; i++) {
+		if (result[i] != 0 && result[i] != ENOMEM)
+			ck_abort_msg("insert of key %ld returned %d", i, result[i]);
+		inserted += result[i] == 0;
+		enomem += result[i] == ENOMEM;
+	}
+	ck_assert_int_gt(inserted, 0);
+	ck_assert_int_gt(enomem, 0); /* a full bucket needs a node */
+	ck_assert_uint_eq(sync_map_size(m), (size_t)inserted);
+	for (long i = 0; i < N; i++) {
+		void *v = UNTOUCHED;
+		int r = get_key(m, i, &v);
+		if (result[i] == 0 && (r != 0 || v != value_of(i)))
+			ck_abort_msg("inserted key %ld: get returned %d, value %p", i, r, v);
+		if (result[i] != 0 && r != ENOENT)
+			ck_abort_msg("failed key %ld: get returned %d", i, r);
+	}
+	for (long i = 0; i < N; i++)
+		if (result[i] != 0)
+			insert_keys(m, i, i + 1);
+	check_exactly(m, 0, N);
+	sync_map_destroy(m, NULL);
 }
 END_TEST
 
@@ -2065,16 +2343,17 @@ START_TEST(get_and_remove_without_memory_still_work)
 }
 END_TEST
 
-START_TEST(get_or_insert_without_memory_returns_enomem_changes_nothing_and_keeps_errno)
+START_TEST(get_or_insert_of_long_key_without_memory_returns_enomem_changes_nothing_and_keeps_errno)
 {
 	if (!FAULTS)
 		return; /* see plain_malloc() in util.h */
 	sync_map_t *m = sample_map();
+	struct key k10 = long_key_of(10), k11 = long_key_of(11);
 	void *actual = UNTOUCHED, *present = UNTOUCHED;
 	fail_allocations(0, 1, 0);
 	errno = 4242;
-	int r = get_or_insert_key(m, 10, value_of(10), &actual);
-	int r2 = sync_map_get_or_insert(m, NULL, 0, value_of(11), NULL);
+	int r = sync_map_get_or_insert(m, k10.bytes, k10.len, value_of(10), &actual);
+	int r2 = sync_map_get_or_insert(m, k11.bytes, k11.len, value_of(11), NULL);
 	int r3 = get_or_insert_key(m, 4, value_of(4 + REPLACED), &present);
 	int e = errno;
 	long failed = allocations_failed();
@@ -2086,6 +2365,7 @@ START_TEST(get_or_insert_without_memory_returns_enomem_changes_nothing_and_keeps
 	/* a present key is found as by get, which allocates nothing */
 	ck_assert_int_eq(r3, EEXIST);
 	ck_assert_ptr_eq(present, value_of(4));
+	check_keys(m, long_key_of, 10, 12, false);
 	check_sample_and_destroy(m);
 }
 END_TEST
@@ -2147,14 +2427,24 @@ START_TEST(map_works_again_once_memory_returns)
 	sync_map_t *m = sample_map();
 	fail_allocations(0, 1, 0);
 	int r[20];
-	for (long i = 0; i < 20; i++)
-		r[i] = insert_key(m, 10 + i, value_of(10 + i));
+	for (long i = 0; i < 20; i++) {
+		struct key k = long_key_of(10 + i);
+		r[i] = sync_map_insert(m, k.bytes, k.len, value_of(10 + i));
+	}
 	allocations_failed();
 	for (long i = 0; i < 20; i++)
 		ck_assert_int_eq(r[i], ENOMEM);
 	check_exactly(m, 0, 10);
+	check_keys(m, long_key_of, 10, 30, false);
+	for (long i = 10; i < 30; i++) {
+		struct key k = long_key_of(i);
+		ck_assert_int_eq(sync_map_insert(m, k.bytes, k.len, value_of(i)), 0);
+	}
+	check_keys(m, long_key_of, 10, 30, true);
 	insert_keys(m, 10, 5000);
-	check_exactly(m, 0, 5000);
+	check_found(m, 0, 5000);
+	check_keys(m, long_key_of, 10, 30, true);
+	ck_assert_uint_eq(sync_map_size(m), 5000 + 20);
 	sync_map_destroy(m, NULL);
 }
 END_TEST
@@ -2164,30 +2454,33 @@ START_TEST(failed_inserts_leak_nothing)
 	if (!FAULTS)
 		return; /* see plain_malloc() in util.h */
 	sync_map_t *m = sample_map();
-	insert_keys(m, 10, 11);
-	remove_keys(m, 10, 11);
+	struct key k = long_key_of(10);
+	ck_assert_int_eq(sync_map_insert(m, k.bytes, k.len, value_of(10)), 0);
+	ck_assert_int_eq(sync_map_remove(m, k.bytes, k.len, NULL), 0);
 	sync_epoch_barrier();
 	long before = heap_in_use();
 	fail_allocations(0, 1, 0);
 	for (long i = 0; i < 40; i++) {
-		insert_key(m, 10 + i, value_of(10 + i));
-		put_key(m, 10 + i, value_of(10 + i), NULL);
+		k = long_key_of(10 + i);
+		sync_map_insert(m, k.bytes, k.len, value_of(10 + i));
+		sync_map_put(m, k.bytes, k.len, value_of(10 + i), NULL);
 	}
 	long failed = allocations_failed();
 	ck_assert_int_eq(failed, 80);
 	sync_epoch_barrier();
 	long after = heap_in_use();
 	ck_assert_msg(after == before, "heap went from %ld to %ld bytes", before, after);
+	check_keys(m, long_key_of, 10, 50, false);
 	check_sample_and_destroy(m);
 }
 END_TEST
 
-/* Inserts keys 0 .. n - 1 (put, insert and get_or_insert in turn) with the
- * faults armed as given, then checks that exactly the inserts that
+/* Inserts keys 0 .. n - 1 made by kf (put, insert and get_or_insert in
+ * turn) with the faults armed as given, then checks that exactly the inserts that
  * returned 0 took effect (get_or_insert setting *actual only then), each failure was
  * ENOMEM and came from a failed allocation, and that the failed keys go
  * in once memory is back. */
-static void check_inserts_with_failing_allocations(long n, long nth, long every,
+static void check_inserts_with_failing_allocations(key_fn kf, long n, long nth, long every,
 						   size_t at_least)
 {
 	static int result[20000];
@@ -2197,7 +2490,7 @@ static void check_inserts_with_failing_allocations(long n, long nth, long every,
 	fail_allocations(nth, every, at_least);
 	for (long i = 0; i < n; i++) {
 		long failed_before = allocations_failed_so_far();
-		struct key k = key_of(i);
+		struct key k = kf(i);
 		void *actual = UNTOUCHED;
 		if (i % 3 == 0)
 			result[i] = sync_map_put(m, k.bytes, k.len, value_of(i), NULL);
@@ -2226,8 +2519,9 @@ static void check_inserts_with_failing_allocations(long n, long nth, long every,
 		      "nth %ld every %ld: size %zu, %ld inserts succeeded (%ld allocations failed)",
 		      nth, every, sync_map_size(m), inserted, failed);
 	for (long i = 0; i < n; i++) {
+		struct key k = kf(i);
 		void *v = UNTOUCHED;
-		int r = get_key(m, i, &v);
+		int r = sync_map_get(m, k.bytes, k.len, &v);
 		if (result[i] == 0 && (r != 0 || v != value_of(i)))
 			ck_abort_msg("nth %ld every %ld: inserted key %ld: get returned %d", nth,
 				     every, i, r);
@@ -2235,10 +2529,15 @@ static void check_inserts_with_failing_allocations(long n, long nth, long every,
 			ck_abort_msg("nth %ld every %ld: failed key %ld: get returned %d", nth, every,
 				     i, r);
 	}
-	for (long i = 0; i < n; i++)
+	for (long i = 0; i < n; i++) {
+		struct key k = kf(i);
 		if (result[i] != 0)
-			insert_keys(m, i, i + 1);
-	check_exactly(m, 0, n);
+			ck_assert_int_eq(sync_map_insert(m, k.bytes, k.len, value_of(i)), 0);
+	}
+	ck_assert_uint_eq(sync_map_size(m), (size_t)n);
+	check_keys(m, kf, 0, n, true);
+	if (kf == key_of)
+		check_foreach_exact(m, 0, n);
 	sync_map_destroy(m, NULL);
 }
 
@@ -2250,9 +2549,9 @@ START_TEST(inserts_with_one_failed_allocation_lose_nothing)
 	 * out: nodes, each table of the growth to 4096 buckets, the nodes a
 	 * migration copies, and epoch bookkeeping */
 	for (long nth = 1; nth <= 80; nth++)
-		check_inserts_with_failing_allocations(2000, nth, 0, 0);
+		check_inserts_with_failing_allocations(key_of, 2000, nth, 0, 0);
 	for (long nth = 100; nth <= 2200; nth += 37)
-		check_inserts_with_failing_allocations(2000, nth, 0, 0);
+		check_inserts_with_failing_allocations(key_of, 2000, nth, 0, 0);
 }
 END_TEST
 
@@ -2262,7 +2561,19 @@ START_TEST(inserts_with_every_kth_allocation_failing_lose_nothing)
 		return; /* see plain_malloc() in util.h */
 	static const long every[] = { 2, 3, 4, 5, 7, 11, 13, 31, 64, 65, 127 };
 	for (size_t i = 0; i < sizeof every / sizeof every[0]; i++)
-		check_inserts_with_failing_allocations(5000, 0, every[i], 0);
+		check_inserts_with_failing_allocations(key_of, 5000, 0, every[i], 0);
+}
+END_TEST
+
+START_TEST(inserts_of_long_and_short_keys_with_every_kth_allocation_failing_lose_nothing)
+{
+	if (!FAULTS)
+		return; /* see plain_malloc() in util.h */
+	/* growth to 4096 buckets with chains of long keys and short keys that
+	 * found no slot: the copies a migration makes fail too */
+	static const long every[] = { 2, 3, 5, 7, 13, 64, 127 };
+	for (size_t i = 0; i < sizeof every / sizeof every[0]; i++)
+		check_inserts_with_failing_allocations(mixed_key_of, 6000, 0, every[i], 0);
 }
 END_TEST
 
@@ -3344,6 +3655,9 @@ static Suite *suite(void)
 	tcase_add_test(tc, keys_with_nul_bytes_are_distinct);
 	tcase_add_test(tc, keys_differing_only_in_length_are_distinct);
 	tcase_add_test(tc, keys_of_every_length_up_to_300_are_distinct);
+	tcase_add_test(
+		tc, keys_of_every_length_0_to_16_sharing_a_prefix_are_distinct_after_growth_and_shrinking);
+	tcase_add_test(tc, keys_differing_only_in_trailing_zero_bytes_are_distinct);
 	tcase_add_test(tc, empty_key_is_a_valid_key);
 	tcase_add_test(tc, null_key_of_length_zero_is_the_empty_key);
 	tcase_add_test(tc, foreach_shows_empty_key_with_length_zero);
@@ -3365,6 +3679,9 @@ static Suite *suite(void)
 	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc, map_from_hint_zero_grows_to_200000_keys_all_found);
 	tcase_add_test(tc, every_key_is_found_after_each_insert_while_table_grows);
+	tcase_add_test(
+		tc,
+		map_grown_from_hint_zero_to_100000_short_keys_then_shrunk_finds_every_key_at_every_step);
 	tcase_add_test(tc, every_key_left_is_found_after_each_remove_while_table_shrinks);
 	tcase_add_test(tc, removing_100000_keys_leaves_empty_map_that_takes_them_again);
 	tcase_add_test(tc, removing_keys_in_reverse_and_interleaved_orders_keeps_the_rest);
@@ -3379,17 +3696,24 @@ static Suite *suite(void)
 	tcase_add_test(tc, table_never_shrinks_below_the_hinted_capacity);
 	tcase_add_test(tc, heap_stays_flat_over_a_million_put_remove_pairs);
 	tcase_add_test(tc, heap_stays_flat_over_repeated_growth_and_shrinking);
+	tcase_add_test(tc, put_remove_churn_of_short_keys_with_free_slots_allocates_nothing);
 	tcase_add_test(tc, get_makes_no_allocation);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("out_of_memory");
 	tcase_set_timeout(tc, 30);
-	tcase_add_test(tc, insert_without_memory_returns_enomem_and_changes_nothing);
-	tcase_add_test(tc, put_of_new_key_without_memory_returns_enomem_and_changes_nothing);
-	tcase_add_test(tc, empty_key_without_memory_returns_enomem_and_changes_nothing);
+	tcase_add_test(tc, insert_of_long_key_without_memory_returns_enomem_and_changes_nothing);
+	tcase_add_test(tc, put_of_new_long_key_without_memory_returns_enomem_and_changes_nothing);
+	tcase_add_test(tc,
+		       empty_key_without_memory_returns_enomem_when_its_bucket_is_full_and_changes_nothing);
+	tcase_add_test(tc,
+		       short_keys_without_memory_go_into_free_slots_by_insert_put_and_get_or_insert);
+	tcase_add_test(tc,
+		       short_keys_without_memory_fill_the_free_slots_then_return_enomem_and_change_nothing);
 	tcase_add_test(tc, put_replacing_without_memory_replaces_or_changes_nothing);
 	tcase_add_test(tc, insert_of_present_key_without_memory_keeps_value);
-	tcase_add_test(tc, get_or_insert_without_memory_returns_enomem_changes_nothing_and_keeps_errno);
+	tcase_add_test(tc,
+		       get_or_insert_of_long_key_without_memory_returns_enomem_changes_nothing_and_keeps_errno);
 	tcase_add_test(tc, replace_and_remove_if_without_memory_still_work);
 	tcase_add_test(tc, get_and_remove_without_memory_still_work);
 	tcase_add_test(tc, removes_without_memory_all_succeed);
@@ -3397,6 +3721,8 @@ static Suite *suite(void)
 	tcase_add_test(tc, failed_inserts_leak_nothing);
 	tcase_add_test(tc, inserts_with_one_failed_allocation_lose_nothing);
 	tcase_add_test(tc, inserts_with_every_kth_allocation_failing_lose_nothing);
+	tcase_add_test(tc,
+		       inserts_of_long_and_short_keys_with_every_kth_allocation_failing_lose_nothing);
 	tcase_add_test(tc, inserts_succeed_while_table_cannot_grow);
 	tcase_add_test(tc, removes_succeed_while_table_cannot_shrink);
 	suite_add_tcase(s, tc);
