@@ -28,7 +28,11 @@
  *      its count back): every count comes out exact, no freed box is seen;
  *   9. get_or_insert racing on the same keys (the window between its lookup
  *      and its lock widened by a test hook): exactly one insert wins per
- *      key, and every thread is handed the winner's value.
+ *      key, and every thread is handed the winner's value;
+ *  10. a slot reused under a get (regression): a get of K1, held by a test
+ *      hook between its key match and its value load, while K1 is removed
+ *      and K2 (same bucket, same length: K1's old slot) is inserted, returns
+ *      K1's value or ENOENT, never K2's.
  * Keys are byte strings with NUL bytes, the empty key, pairs that differ
  * only by a trailing NUL, and a few long ones. The bookkeeping atomics are
  * relaxed, so every happens-before edge ThreadSanitizer sees between a
@@ -51,6 +55,7 @@
 #include <sync/map.h>
 
 #include "harness.h"
+#include "map_internal.h" /* map_hash, current_table: to pick keys that share a bucket */
 
 #if defined(__SANITIZE_THREAD__)
 #define HAVE_SANITIZER_STATS 1
@@ -172,12 +177,12 @@ static unsigned long long ms_since(uint64_t start)
 #define KEY_MAX 240
 #define NO_ID UINT32_MAX
 
-struct key {
+struct test_key {
 	size_t len;
 	unsigned char b[KEY_MAX];
 };
 
-static void key_of(uint32_t id, struct key *k)
+static void key_of(uint32_t id, struct test_key *k)
 {
 	k->len = 0;
 	if (id == 0)
@@ -192,7 +197,7 @@ static void key_of(uint32_t id, struct key *k)
 		k->b[k->len++] = 0;
 }
 
-static const void *key_ptr(const struct key *k)
+static const void *key_ptr(const struct test_key *k)
 {
 	return k->len ? k->b : NULL; /* the empty key as NULL, 0 */
 }
@@ -210,7 +215,7 @@ static uint32_t id_of(const void *bytes, size_t len)
 	if (j >= NO_ID / 2)
 		return NO_ID;
 	for (uint32_t id = 2 * j; id <= 2 * j + 1; id++) {
-		struct key k;
+		struct test_key k;
 		key_of(id, &k);
 		if (id != 0 && k.len == len && memcmp(k.b, bytes, len) == 0)
 			return id;
@@ -220,28 +225,28 @@ static uint32_t id_of(const void *bytes, size_t len)
 
 static int map_get(sync_map_t *m, uint32_t id, void **value)
 {
-	struct key k;
+	struct test_key k;
 	key_of(id, &k);
 	return sync_map_get(m, key_ptr(&k), k.len, value);
 }
 
 static int map_put(sync_map_t *m, uint32_t id, void *value, void **old)
 {
-	struct key k;
+	struct test_key k;
 	key_of(id, &k);
 	return sync_map_put(m, key_ptr(&k), k.len, value, old);
 }
 
 static int map_insert(sync_map_t *m, uint32_t id, void *value)
 {
-	struct key k;
+	struct test_key k;
 	key_of(id, &k);
 	return sync_map_insert(m, key_ptr(&k), k.len, value);
 }
 
 static int map_remove(sync_map_t *m, uint32_t id, void **old)
 {
-	struct key k;
+	struct test_key k;
 	key_of(id, &k);
 	return sync_map_remove(m, key_ptr(&k), k.len, old);
 }
@@ -1574,7 +1579,7 @@ static void counter_add(uint32_t id, uint64_t c, int index)
 		if (r == ENOENT) {
 			struct box *fresh = box_new(c);
 			void *actual = NULL;
-			struct key k;
+			struct test_key k;
 			key_of(id, &k);
 			r = sync_map_get_or_insert(cr.m, key_ptr(&k), k.len, fresh, &actual);
 			bool ok = r == 0 ? actual == fresh : r == EEXIST && box_ok(actual);
@@ -1602,7 +1607,7 @@ static void counter_add(uint32_t id, uint64_t c, int index)
 		struct box *next = box_new(old->n + c);
 		if (next->n % 16 == 0)
 			sched_yield(); /* let others change the counter meanwhile */
-		struct key k;
+		struct test_key k;
 		key_of(id, &k);
 		r = sync_map_replace(cr.m, key_ptr(&k), k.len, old, next);
 		sync_epoch_exit();
@@ -1629,7 +1634,7 @@ static uint64_t counter_take(uint32_t id, int index)
 	uint64_t n = 0;
 	int r = map_get(cr.m, id, &v);
 	if (r == 0 && box_ok(v)) {
-		struct key k;
+		struct test_key k;
 		key_of(id, &k);
 		int t = sync_map_remove_if(cr.m, key_ptr(&k), k.len, v);
 		if (t == 0)
@@ -1741,7 +1746,7 @@ static void goi_racer(void *arg, int index)
 				sched_yield();
 		}
 		void *mine = tag(id, (uint32_t)index), *actual = UNTOUCHED, *none = NULL;
-		struct key k;
+		struct test_key k;
 		key_of(id, &k);
 		int r = sync_map_get_or_insert(run->m, key_ptr(&k), k.len, mine, &actual);
 		if (r == 0)
@@ -1811,7 +1816,122 @@ static const struct shared_case shared_cases[] = {
 	  .churners = 2, .keys = 256 },
 };
 
-#define CHECKS (2 + 2 + 3 + 3 + 3 + 4 + 3 + 2 + 1)
+/* ---- 10: a slot reused under a get ------------------------------------------- */
+
+#define REUSE_ROUNDS 300
+
+enum reuse_state { REUSE_IDLE, REUSE_ARMED, REUSE_HELD, REUSE_GO };
+
+struct reuse_run {
+	sync_map_t *m;
+	char k1[8], k2[8]; /* two keys of 8 bytes in one bucket */
+	void *v1, *v2;
+	atomic_int state;
+	atomic_bool reader_done;
+	int r;   /* the reader's result; read after the join */
+	void *v; /* the value it got */
+};
+
+static struct reuse_run reuse;
+static _Thread_local bool reuse_reader;
+
+/* Holds the reader's get of K1 between its key match and its value load,
+ * once per round, until the writer has put K2 into K1's slot. */
+static void slot_matched_hook(const char *point)
+{
+	if (!reuse_reader || strcmp(point, "map_get:slot_matched") != 0)
+		return;
+	int armed = REUSE_ARMED;
+	if (!atomic_compare_exchange_strong(&reuse.state, &armed, REUSE_HELD))
+		return;
+	while (atomic_load(&reuse.state) != REUSE_GO)
+		sched_yield();
+}
+
+/* Thread 0 gets K1; thread 1 waits until that get is held, removes K1 and
+ * inserts K2. */
+static void reuse_racer(void *arg, int index)
+{
+	struct reuse_run *run = arg;
+	if (index == 0) {
+		reuse_reader = true;
+		run->v = UNTOUCHED;
+		run->r = sync_map_get(run->m, run->k1, sizeof run->k1, &run->v);
+		reuse_reader = false;
+		atomic_store(&run->reader_done, true);
+		return;
+	}
+	while (atomic_load(&run->state) != REUSE_HELD)
+		if (atomic_load(&run->reader_done))
+			return; /* the get never reached the hook: reported */
+		else
+			sched_yield();
+	int r1 = sync_map_remove(run->m, run->k1, sizeof run->k1, NULL);
+	int r2 = sync_map_insert(run->m, run->k2, sizeof run->k2, run->v2);
+	if (r1 != 0 || r2 != 0)
+		note_failure("remove of K1 returned %d, insert of K2 %d", r1, r2);
+	atomic_store(&run->state, REUSE_GO);
+}
+
+/* Two 8-byte keys of round i that share a bucket of m's table. */
+static void pick_reuse_keys(sync_map_t *m, unsigned i, char *k1, char *k2)
+{
+	char buf[16];
+	struct table *t = current_table(m);
+	snprintf(buf, sizeof buf, "a%07u", i % 10000000u);
+	memcpy(k1, buf, 8);
+	uint64_t want = map_hash(m, k1, 8) & t->mask;
+	for (unsigned j = 0;; j++) {
+		snprintf(buf, sizeof buf, "b%07u", j % 10000000u);
+		memcpy(k2, buf, 8);
+		if ((map_hash(m, k2, 8) & t->mask) == want)
+			return;
+	}
+}
+
+static void case_slot_reuse(void)
+{
+	unsigned long long old_value = 0, enoent = 0, bad = 0;
+	reset_failure();
+	test_hook_set(slot_matched_hook);
+	uint64_t start = stress_now_ns();
+	for (unsigned i = 0; i < REUSE_ROUNDS; i++) {
+		reuse.m = new_map();
+		pick_reuse_keys(reuse.m, i, reuse.k1, reuse.k2);
+		reuse.v1 = tag(1, i);
+		reuse.v2 = tag(2, i);
+		/* the only key: slot 0, which K2 takes once K1 is gone */
+		if (sync_map_insert(reuse.m, reuse.k1, sizeof reuse.k1, reuse.v1) != 0)
+			note_failure("round %u: insert of K1 failed", i);
+		atomic_store(&reuse.reader_done, false);
+		atomic_store(&reuse.state, REUSE_ARMED);
+		stress_run_threads_to_end(2, reuse_racer, &reuse);
+		bool held = atomic_load(&reuse.state) == REUSE_GO;
+		void *now = UNTOUCHED;
+		int r = sync_map_get(reuse.m, reuse.k2, sizeof reuse.k2, &now);
+		if (!held || r != 0 || now != reuse.v2)
+			note_failure("round %u: the get was%s held; get of K2 after: %d", i,
+				     held ? "" : " not", r);
+		if (reuse.r == 0 && reuse.v == reuse.v1)
+			old_value++;
+		else if (reuse.r == ENOENT)
+			enoent++;
+		else if (bad++ == 0)
+			note_failure("round %u: get of K1 returned %d, %p (K1's value %p, "
+				     "K2's %p)", i, reuse.r, reuse.v, reuse.v1, reuse.v2);
+		atomic_store(&reuse.state, REUSE_IDLE);
+		sync_map_destroy(reuse.m, NULL);
+	}
+	test_hook_set(NULL);
+	tap_check(bad == 0 && !atomic_load(&first_taken),
+		  "map[%s] slot reuse under a get: %d rounds of a get of K1 held between its "
+		  "key match and its value load while K1 is removed and K2 takes its slot: "
+		  "K1's value %llu times, ENOENT %llu, anything else %llu%s; in %llu ms",
+		  mode_name, REUSE_ROUNDS, old_value, enoent, bad, first_failure(),
+		  ms_since(start));
+}
+
+#define CHECKS (2 + 2 + 3 + 3 + 3 + 4 + 3 + 2 + 1 + 1)
 
 static void run_cases(const char *mode)
 {
@@ -1825,6 +1945,7 @@ static void run_cases(const char *mode)
 	case_shared(&shared_cases[1]);
 	case_counters();
 	case_get_or_insert_race();
+	case_slot_reuse();
 }
 
 /* ---- the second mode, in a re-executed copy -------------------------------------- */
