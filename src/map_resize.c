@@ -216,10 +216,10 @@ static void push_node(struct target *t, struct node *c)
 static bool push_copy(struct target *t, uint64_t hash, const void *key, size_t len,
 		      void *value, const void *from)
 {
+	ann_acquire(from); /* the key and value's hand-over pass to the copy */
 	struct node *c = node_new(hash, key, len, value);
 	if (!c)
 		return false;
-	ann_acquire(from); /* the key and value's hand-over pass to the copy */
 	ann_release(c);
 	push_node(t, c);
 	return true;
@@ -284,6 +284,7 @@ static bool plan_chain(struct plan *p, struct node *head)
 	}
 	for (struct node *n = head; n != p->run; n = next_of(n)) {
 		struct target *t = &p->tg[target_no(p, n->hash)];
+		ann_acquire(n); /* TSan intercepts the key's memcpy */
 		/* relaxed: values change only under the bucket lock we hold */
 		void *value = atomic_load_explicit(&n->value, memory_order_relaxed);
 		if (fits_slot(n, t->room)) {
