@@ -18,8 +18,9 @@
  *   held that key throughout). A miss needs no check: a key changes place
  *   only by a remove and a later insert (an instant without it) or by a
  *   migration (the old bucket is then frozen, so it is seen as it was).
- *   get never waits for LOCK: it loads again only after a writer changed a
- *   tag, so it is lock-free.
+ *   get never waits for LOCK: it loads again only after a writer stored
+ *   the control word (took or released a bucket, or changed a tag), that
+ *   is after another operation's progress, so it is lock-free.
  * - Every writer (put, insert, get_or_insert, replace, remove, remove_if)
  *   decides and writes under the lock of the key's bucket in the newest
  *   table, so each is atomic per key; insert and get_or_insert that find
@@ -239,7 +240,7 @@ static inline __attribute__((always_inline)) bool lookup(struct sync_map *m, con
 			TEST_HOOK("map_get:slot_matched"); /* a writer may reuse the slot now */
 			void *v = slot_value(&b->slot[s]);
 			if (!ctrl_unchanged(b, c1))
-				continue; /* a writer changed a tag: look again */
+				continue; /* a writer stored ctrl meanwhile: look again */
 			*value = v;
 			return true;
 		}
