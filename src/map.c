@@ -78,21 +78,18 @@ static bool key_fits(size_t len)
 
 static inline __attribute__((always_inline)) struct key key_make(const struct sync_map *m, const void *bytes, size_t len)
 {
-	struct key k = { .bytes = bytes, .len = len };
+	uint64_t packed = 0, hash;
 	if (len == INLINE_KEY_MAX) { /* the common case, with constant sizes */
-		memcpy(&k.packed, bytes, INLINE_KEY_MAX);
+		memcpy(&packed, bytes, INLINE_KEY_MAX);
 		/* XXH3_64bits_withSeed's own path for 4 to 8 bytes, inlined */
-		k.hash = XXH3_len_4to8_64b(bytes, INLINE_KEY_MAX, XXH3_kSecret, m->seed);
-		k.tag = INLINE_KEY_MAX + 1;
-		return k;
+		hash = XXH3_len_4to8_64b(bytes, INLINE_KEY_MAX, XXH3_kSecret, m->seed);
+	} else {
+		hash = map_hash(m, bytes, len);
+		if (len && len < INLINE_KEY_MAX)
+			memcpy(&packed, bytes, len);
 	}
-	k.hash = map_hash(m, bytes, len);
-	if (len < INLINE_KEY_MAX) {
-		if (len)
-			memcpy(&k.packed, bytes, len);
-		k.tag = (unsigned)len + 1;
-	}
-	return k;
+	unsigned tag = len <= INLINE_KEY_MAX ? (unsigned)len + 1 : 0;
+	return (struct key){ .bytes = bytes, .len = len, .hash = hash, .packed = packed, .tag = tag };
 }
 
 static bool node_has_key(const struct node *n, const struct key *k)
@@ -215,6 +212,18 @@ static struct node *chain_find(struct node *n, const struct key *k)
 	return NULL;
 }
 
+/* The value of key k in the chain from n; the lookup's cold path (its own
+ * copy of the key, so that the hot path keeps k in registers). */
+static __attribute__((noinline, cold)) bool chain_get(struct node *n, const struct key *k,
+						      void **value)
+{
+	struct key copy = *k;
+	n = chain_find(n, &copy);
+	if (n)
+		*value = node_value(n);
+	return n != NULL;
+}
+
 /* Whether b's ctrl is still c1, after the slot loads before this call
  * (acquire loads: the load below cannot come before them). */
 static bool ctrl_unchanged(struct bucket *b, uint64_t c1)
@@ -245,9 +254,7 @@ static inline __attribute__((always_inline)) bool lookup(struct sync_map *m, con
 			return true;
 		}
 		struct node *n = overflow_of(b);
-		if (n && (n = chain_find(n, k)))
-			*value = node_value(n);
-		return n != NULL;
+		return __builtin_expect(n != NULL, 0) && chain_get(n, k, value);
 	}
 }
 
