@@ -42,6 +42,8 @@
  * by a resize is not, since faulting in a huge page (zeroing 2 MB, maybe
  * compacting memory first) would stall the put that touches it. */
 #define BIG_TABLE_BYTES ((size_t)2 << 20)
+#define HUGE_PAGE ((size_t)2 << 20) /* x86-64's transparent huge page; a
+					   * multiple of the page size elsewhere too */
 #ifndef MADV_POPULATE_WRITE
 #define MADV_POPULATE_WRITE 23 /* Linux 5.14 */
 #endif
@@ -56,6 +58,23 @@ static void fault_in_huge(void *p, size_t bytes)
 		((volatile char *)p)[off] = 0;
 }
 
+/* A mapping of `bytes` that starts on a huge-page boundary (so that every
+ * whole 2 MiB of the table can be a huge page): a larger mapping, trimmed. */
+static void *map_huge_aligned(size_t bytes)
+{
+	if (bytes > SIZE_MAX - HUGE_PAGE)
+		return NULL;
+	char *p = mmap(NULL, bytes + HUGE_PAGE, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED)
+		return NULL;
+	size_t head = (HUGE_PAGE - (uintptr_t)p % HUGE_PAGE) % HUGE_PAGE;
+	if (head)
+		munmap(p, head);
+	munmap(p + head + bytes, HUGE_PAGE - head);
+	return p + head;
+}
+
 static struct table *table_alloc(size_t bytes, bool at_create)
 {
 	if (bytes < BIG_TABLE_BYTES) {
@@ -64,9 +83,10 @@ static struct table *table_alloc(size_t bytes, bool at_create)
 			memset(t, 0, bytes);
 		return t;
 	}
-	struct table *t = mmap(NULL, bytes, PROT_READ | PROT_WRITE,
-			       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (t == MAP_FAILED)
+	size_t page = (size_t)sysconf(_SC_PAGESIZE);
+	bytes = (bytes + page - 1) / page * page; /* the trimmed tail starts on a page */
+	struct table *t = map_huge_aligned(bytes);
+	if (!t)
 		return NULL;
 	if (at_create)
 		fault_in_huge(t, bytes);
