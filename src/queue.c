@@ -570,11 +570,19 @@ static bool take_slot(struct segment *seg, uint64_t i, void **item)
  * segment has no successor. The slot is looked at first: when it is full,
  * the check costs no look at the enqueue counter, which pushers write. The
  * loads are seq_cst: see queue_wake_one. */
-static bool looks_empty(struct segment *head)
+static bool looks_empty(struct segment *head, unsigned polls)
 {
 	uint64_t d = atomic_load(&head->deq);
-	if (d < SEGMENT_SLOTS && atomic_load(&slot_at(head, d)->state) == SLOT_FULL)
-		return false;
+	if (d < SEGMENT_SLOTS) {
+		struct slot *slot = slot_at(head, d);
+		for (unsigned k = 0;; k++) {
+			if (atomic_load(&slot->state) == SLOT_FULL)
+				return false;
+			if (k == polls)
+				break;
+			cpu_relax();
+		}
+	}
 	return d >= live_tickets(head, atomic_load(&head->enq)) && !segment_next(head);
 }
 
@@ -608,13 +616,26 @@ static int empty_result(struct segment *head)
 #define LOOK_AFTER_EMPTY 1024u
 static THREAD_LOCAL uint32_t pops_that_look;
 
+/* A pop that comes right after one of this thread's pops that took an
+ * item, and finds the next slot still empty, polls that slot a few pauses
+ * before it loads the enqueue counter: a consumer keeping pace with its
+ * producer then usually finds the item there, and does not pull the
+ * counter's line away from the producer's next fetch-and-add. Pops after
+ * an empty result do not poll, so that polling an empty queue stays one
+ * look. */
+#ifndef EMPTY_SLOT_POLLS
+#define EMPTY_SLOT_POLLS 8u
+#endif
+static THREAD_LOCAL bool last_pop_took;
+
 /* The loads of the emptiness check are seq_cst: see queue_wake_one. */
 static int pop_in_section(struct sync_queue *q, void **item)
 {
 	for (;;) {
 		struct segment *head = atomic_load(&q->head);
-		if (pops_that_look && looks_empty(head)) {
+		if (pops_that_look && looks_empty(head, last_pop_took ? EMPTY_SLOT_POLLS : 0)) {
 			pops_that_look = LOOK_AFTER_EMPTY;
+			last_pop_took = false;
 			return empty_result(head);
 		}
 		/* relaxed: a ticket; the slot's state (take_slot) orders the item */
@@ -628,6 +649,7 @@ static int pop_in_section(struct sync_queue *q, void **item)
 			ann_acquire_slot(slot_at(head, i), q); /* the push's release */
 			if (pops_that_look)
 				pops_that_look--;
+			last_pop_took = true;
 			return 0;
 		}
 		pops_that_look = LOOK_AFTER_EMPTY;
