@@ -76,20 +76,24 @@ static bool key_fits(size_t len)
 	return len <= SIZE_MAX - sizeof(struct node);
 }
 
-static inline __attribute__((always_inline)) struct key key_make(const struct sync_map *m, const void *bytes, size_t len)
+/* Always inlined, as lookup() is: a call on get's path delays the next
+ * get's cache miss (see README, the map's one-line buckets). */
+static inline __attribute__((always_inline)) struct key
+key_make(const struct sync_map *m, const void *bytes, size_t len)
 {
 	uint64_t packed = 0, hash;
 	if (len == INLINE_KEY_MAX) { /* the common case, with constant sizes */
-		memcpy(&packed, bytes, INLINE_KEY_MAX);
+		packed = key_pack(bytes, INLINE_KEY_MAX);
 		/* XXH3_64bits_withSeed's own path for 4 to 8 bytes, inlined */
 		hash = XXH3_len_4to8_64b(bytes, INLINE_KEY_MAX, XXH3_kSecret, m->seed);
 	} else {
 		hash = map_hash(m, bytes, len);
-		if (len && len < INLINE_KEY_MAX)
-			memcpy(&packed, bytes, len);
+		if (len < INLINE_KEY_MAX)
+			packed = key_pack(bytes, len);
 	}
 	unsigned tag = len <= INLINE_KEY_MAX ? (unsigned)len + 1 : 0;
-	return (struct key){ .bytes = bytes, .len = len, .hash = hash, .packed = packed, .tag = tag };
+	return (struct key){ .bytes = bytes, .len = len, .hash = hash, .packed = packed,
+			     .tag = tag };
 }
 
 static bool node_has_key(const struct node *n, const struct key *k)
@@ -233,7 +237,8 @@ static bool ctrl_unchanged(struct bucket *b, uint64_t c1)
 }
 
 /* Lock-free search; the caller is inside an epoch section. */
-static inline __attribute__((always_inline)) bool lookup(struct sync_map *m, const struct key *k, void **value)
+static inline __attribute__((always_inline)) bool
+lookup(struct sync_map *m, const struct key *k, void **value)
 {
 	struct table *t = current_table(m);
 	struct bucket *b = bucket_of(t, k->hash);

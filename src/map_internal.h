@@ -109,6 +109,15 @@ struct key {
 	unsigned tag;
 };
 
+/* A short key's slot word: its bytes, zero-padded to 8 (len <= 8). */
+static inline uint64_t key_pack(const void *key, size_t len)
+{
+	uint64_t w = 0;
+	if (len)
+		memcpy(&w, key, len);
+	return w;
+}
+
 /* ---- control words and slots ------------------------------------------- */
 
 static inline unsigned tag_of(uint64_t ctrl, unsigned s)

@@ -200,13 +200,6 @@ static unsigned free_slots(uint64_t ctrl)
 	return n;
 }
 
-static uint64_t pack(const void *key, size_t len)
-{
-	uint64_t w = 0;
-	memcpy(&w, key, len);
-	return w;
-}
-
 /* Whether a chain node moves into a free slot of its new bucket. */
 static bool fits_slot(const struct node *n, unsigned room)
 {
@@ -308,7 +301,7 @@ static bool plan_chain(struct plan *p, struct node *head)
 		/* relaxed: values change only under the bucket lock we hold */
 		void *value = atomic_load_explicit(&n->value, memory_order_relaxed);
 		if (fits_slot(n, t->room)) {
-			take_inline(t, pack(n->key, n->keylen), (unsigned)n->keylen + 1, value, n);
+			take_inline(t, key_pack(n->key, n->keylen), (unsigned)n->keylen + 1, value, n);
 		} else if (!push_copy(t, n->hash, n->key, n->keylen, value, n)) {
 			return false;
 		}
