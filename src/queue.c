@@ -623,9 +623,7 @@ static THREAD_LOCAL uint32_t pops_that_look;
  * counter's line away from the producer's next fetch-and-add. Pops after
  * an empty result do not poll, so that polling an empty queue stays one
  * look. */
-#ifndef EMPTY_SLOT_POLLS
 #define EMPTY_SLOT_POLLS 8u
-#endif
 static THREAD_LOCAL bool last_pop_took;
 
 /* The loads of the emptiness check are seq_cst: see queue_wake_one. */
