@@ -607,7 +607,7 @@ static uint64_t read_slots(struct bucket *b, struct slots_seen *seen)
 	}
 }
 
-static bool passes(const struct visit *v, struct filter f, uint64_t hash)
+static bool passes(struct filter f, uint64_t hash)
 {
 	return (hash & f.mask) == f.val;
 }
@@ -617,7 +617,7 @@ static int visit_table(const struct visit *v, struct table *t, struct filter f);
 static int visit_chain(const struct visit *v, struct node *n, struct filter f)
 {
 	for (; n; n = next_of(n)) {
-		if (!passes(v, f, n->hash))
+		if (!passes(f, n->hash))
 			continue;
 		int rc = v->fn(n->key, n->keylen, node_value(n), v->arg);
 		if (rc)
@@ -636,7 +636,7 @@ static int visit_bucket(const struct visit *v, struct table *t, size_t i, struct
 		return visit_table(v, next_table(t), f);
 	for (unsigned j = 0; j < seen.n; j++) {
 		/* a slot of a table smaller than the filter's may hold others */
-		if (f.mask > t->mask && !passes(v, f, map_hash(v->m, &seen.key[j], seen.len[j])))
+		if (f.mask > t->mask && !passes(f, map_hash(v->m, &seen.key[j], seen.len[j])))
 			continue;
 		int rc = v->fn(&seen.key[j], seen.len[j], seen.value[j], v->arg);
 		if (rc)
