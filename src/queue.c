@@ -8,13 +8,15 @@
  * Invariants:
  * - enq and deq only grow; each index below SEGMENT_SLOTS goes to one
  *   pusher (enq) and one popper (deq).
- * - A slot's state goes EMPTY -> FULL (its pusher's CAS, publishing the
- *   item) or EMPTY -> TAKEN (its popper's CAS, giving up on a pusher that
- *   has not come); never back while the segment is linked.
+ * - A slot's state goes EMPTY -> FULL (its pusher's store, publishing the
+ *   item), and never back while the segment is linked; a popper that gives
+ *   up on a pusher that has not come says so in the slot's gave_up word,
+ *   and the two settle who has the item without a read-modify-write on
+ *   the push's fast path (queue_slot.c).
  * - poppers.sleepers counts the threads of pop_wait between their
  *   registration in queue_sleep and its undoing; poppers.seq changes with
- *   every push that sees one, and with close. A push makes its item visible (state CAS, enq ticket or segment
- *   link, all seq_cst) before it reads sleepers (seq_cst), a sleeper
+ *   every push that sees one, and with close. A push makes its item visible (enq ticket or segment
+ *   link, both seq_cst) before it reads sleepers (seq_cst), a sleeper
  *   counts itself (seq_cst) before its last look at the queue (seq_cst
  *   loads): store-buffering, so one of the two sees the other.
  * - Hand-off: once its item is published, a push touches no segment; what
@@ -42,8 +44,8 @@
  *   private to its process, so no process or fork child can vanish while
  *   waiting on it.
  * - size is O(segments): in a quiescent queue every slot between deq and
- *   the end of the live tickets is full (a slot is marked taken only by
- *   the popper that drew it). Live: all of enq's, except after a close,
+ *   the end of the live tickets is full (a slot is given up only by the
+ *   popper that drew it, whose pusher then draws another). Live: all of enq's, except after a close,
  *   which stores in sealed_count how many were drawn before ENQ_CLOSED;
  *   the pushes that drew the others failed and left their slots empty.
  * - Tools (annotate.h): the queue and its segments are the library's own
@@ -78,6 +80,7 @@
 #include "epoch_internal.h"
 #include "futex.h"
 #include "queue_internal.h"
+#include "queue_slot.h"
 #include "test_hook.h"
 #include "thread.h"
 #include "timeout.h"
@@ -89,13 +92,6 @@
 #define PUSHER_WAIT_PAUSES 64
 
 #define ENQ_CLOSED (1ull << 63) /* in the last segment's enq: see close */
-
-enum slot_state { SLOT_EMPTY, SLOT_FULL, SLOT_TAKEN };
-
-struct slot {
-	void *item; /* written by the pusher before state becomes FULL */
-	_Atomic uint64_t state;
-};
 
 struct segment {
 	_Alignas(CACHE_LINE) _Atomic uint64_t enq; /* next index for push (grows past the end) */
@@ -277,6 +273,7 @@ sync_queue_t *sync_queue_create(void)
 	memset(q, 0, sizeof *q);
 	q->kind = QUEUE_UNBOUNDED;
 	sync_mutex_init(&q->pool_lock, 0);
+	slot_mode_decide();
 	struct segment *s = segment_get(q);
 	if (!s) {
 		free(q);
@@ -439,24 +436,25 @@ static int push_in_section(struct sync_queue *q, void *item)
 		 * enq (looks_empty), so the increment is one side of the
 		 * store-buffering pair with pop_sleep's registration and must
 		 * precede queue_wake_one' look at the sleepers in the single
-		 * total order. Free on x86 (a lock xadd either way); the
-		 * acquire-release form of the instruction on ARM. */
+		 * total order; slot_publish's store of FULL is only a
+		 * release (a sleeper that sees the ticket pops, and gets the
+		 * item, or gives up on it and this push draws again). Free
+		 * on x86 (a lock xadd either way); the acquire-release form
+		 * of the instruction on ARM. */
 		uint64_t i = atomic_fetch_add(&tail->enq, 1);
 		if (i & ENQ_CLOSED)
 			return EPIPE;
 		if (i < SEGMENT_SLOTS) {
+			TEST_HOOK("queue_push:ticket");
 			struct slot *slot = slot_at(tail, i);
 			slot->item = item;
-			ann_release_slot(slot, q); /* the CAS below publishes the item */
-			uint64_t empty = SLOT_EMPTY;
-			/* seq_cst: a release for the item, and ordered before
-			 * queue_wake_one' look at the sleepers */
-			if (atomic_compare_exchange_strong(&slot->state, &empty, SLOT_FULL)) {
+			ann_release_slot(slot, q); /* slot_publish publishes the item */
+			if (slot_publish(slot)) {
 				TEST_HOOK("queue_push:published");
 				return 0;
 			}
 			ann_drop_slot(slot, q); /* nobody takes the release */
-			continue; /* a popper gave up on this slot */
+			continue; /* its popper gave up on this slot */
 		}
 		if (tail != atomic_load(&q->tail))
 			continue;
@@ -544,10 +542,10 @@ static bool advance_head(struct sync_queue *q, struct segment *head)
  * rather than take the slot from it, which would cost it a retry on a new
  * index (with a consumer right behind a producer, every item). Returns the
  * slot's state, still SLOT_EMPTY if the pusher did not come in time. */
-static uint64_t wait_for_pusher(struct segment *seg, uint64_t i)
+static uint32_t wait_for_pusher(struct segment *seg, uint64_t i)
 {
 	struct spin_poll poll = SPIN_POLL_INIT;
-	uint64_t state = SLOT_EMPTY;
+	uint32_t state = SLOT_EMPTY;
 	/* relaxed: only a hint; the slot's state decides */
 	if (i >= live_tickets(seg, atomic_load_explicit(&seg->enq, memory_order_relaxed)))
 		return state;
@@ -558,20 +556,18 @@ static uint64_t wait_for_pusher(struct segment *seg, uint64_t i)
 }
 
 /* The index is ours alone: if the slot is full, its pusher is done with
- * it and the item is ours without a read-modify-write. If it is still
- * empty after wait_for_pusher, mark it taken, so that the pusher retries
- * elsewhere, unless the pusher gets there first. The acquires pair with
- * the pusher's CAS that published the item. */
+ * it and the item is ours without a read-modify-write (the pusher CASes
+ * only after we gave up). If it is still empty after wait_for_pusher, give
+ * up (queue_slot.c), so that the pusher retries elsewhere, unless its item
+ * turns out to be there. The acquire pairs with the pusher's release of
+ * FULL in slot_publish. */
 static bool take_slot(struct segment *seg, uint64_t i, void **item)
 {
 	struct slot *slot = slot_at(seg, i);
-	uint64_t state = atomic_load_explicit(&slot->state, memory_order_acquire);
+	uint32_t state = atomic_load_explicit(&slot->state, memory_order_acquire);
 	if (state == SLOT_EMPTY)
 		state = wait_for_pusher(seg, i);
-	if (state == SLOT_EMPTY &&
-	    atomic_compare_exchange_strong_explicit(&slot->state, &state, SLOT_TAKEN,
-						    memory_order_acquire,
-						    memory_order_acquire))
+	if (state == SLOT_EMPTY && !slot_give_up(slot))
 		return false;
 	*item = slot->item;
 	return true;

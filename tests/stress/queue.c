@@ -22,6 +22,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <sync/epoch.h>
 #include <sync/queue.h>
@@ -874,10 +877,156 @@ static void check_destroy_while_a_retired_segment_is_reclaimed(void)
 		  "before runs: no use after free (%d of 1030 popped first)", popped);
 }
 
+
+/* ---- a popper that gives up on a stalled pusher (src/queue_slot.c) -------- */
+
+#define GIVE_UP_ITEMS 4000 /* per producer, per round */
+#define GIVE_UP_SECONDS 10 /* at most, until every outcome was seen */
+
+/* How often each way the slot hand-off settled (test hook points). */
+struct give_up_tally {
+	atomic_ullong left_empty; /* the popper gave up on an empty slot */
+	atomic_ullong reclaimed;  /* pusher and popper saw each other: pusher won */
+	atomic_ullong taken;      /* ... the popper won */
+	atomic_ullong missing, twice, inversions, rounds;
+};
+
+static struct give_up_tally *tally;
+
+static unsigned jitter_us(void)
+{
+	static _Thread_local uint32_t x;
+	if (!x)
+		x = (uint32_t)(uintptr_t)&x | 1u;
+	x ^= x << 13;
+	x ^= x >> 17;
+	x ^= x << 5;
+	return x % 64u;
+}
+
+/* Stalls pushers after their ticket (so that poppers give up), and both
+ * sides inside the hand-off (so that they see each other); counts how it
+ * settled. */
+static void give_up_hook(const char *point)
+{
+	if (!strcmp(point, "queue_slot:left_empty"))
+		count(&tally->left_empty);
+	else if (!strcmp(point, "queue_slot:reclaimed"))
+		count(&tally->reclaimed);
+	else if (!strcmp(point, "queue_slot:taken"))
+		count(&tally->taken);
+	else if (!strcmp(point, "queue_push:ticket") || !strcmp(point, "queue_slot:stored") ||
+		 !strcmp(point, "queue_slot:gave_up")) {
+		unsigned us = jitter_us();
+		if (us < 32)
+			stress_sleep_us(us);
+	}
+}
+
+struct give_up_run {
+	sync_queue_t *q;
+	atomic_uchar seen[2][GIVE_UP_ITEMS];
+	atomic_uint popped;
+	uint64_t deadline; /* consumers stop then, items lost or not */
+};
+
+static void give_up_worker(void *arg, int me)
+{
+	struct give_up_run *run = arg;
+	if (me < 2) { /* a producer: items are (producer, index) */
+		for (uintptr_t i = 0; i < GIVE_UP_ITEMS; i++)
+			if (sync_queue_push(run->q, (void *)(((uintptr_t)me << 32) | i)))
+				count(&tally->missing);
+		return;
+	}
+	int64_t last[2] = { -1, -1 };
+	while (atomic_load_explicit(&run->popped, memory_order_relaxed) < 2 * GIVE_UP_ITEMS &&
+	       stress_now_ns() < run->deadline) {
+		void *item;
+		if (sync_queue_pop(run->q, &item)) {
+			sched_yield();
+			continue;
+		}
+		atomic_fetch_add_explicit(&run->popped, 1, memory_order_relaxed);
+		int p = (int)((uintptr_t)item >> 32);
+		int64_t i = (int64_t)((uintptr_t)item & 0xffffffffu);
+		if (atomic_fetch_add_explicit(&run->seen[p][i], 1, memory_order_relaxed))
+			count(&tally->twice);
+		if (i <= last[p])
+			count(&tally->inversions);
+		last[p] = i;
+	}
+}
+
+/* Rounds of 2 producers and 2 consumers until each of the three outcomes
+ * was seen (or GIVE_UP_SECONDS passed). */
+static void give_up_rounds(void)
+{
+	static struct give_up_run run;
+	uint64_t start = stress_now_ns();
+	test_hook_set(give_up_hook);
+	do {
+		memset(&run, 0, sizeof run);
+		run.q = sync_queue_create();
+		run.deadline = start + GIVE_UP_SECONDS * 1000000000ull;
+		if (!run.q) {
+			count(&tally->missing);
+			break;
+		}
+		stress_run_threads_to_end(4, give_up_worker, &run);
+		for (int p = 0; p < 2; p++)
+			for (int i = 0; i < GIVE_UP_ITEMS; i++)
+				if (!atomic_load_explicit(&run.seen[p][i], memory_order_relaxed))
+					count(&tally->missing);
+		sync_queue_destroy(run.q);
+		count(&tally->rounds);
+	} while ((!got(&tally->left_empty) || !got(&tally->reclaimed) || !got(&tally->taken)) &&
+		 stress_now_ns() - start < GIVE_UP_SECONDS * 1000000000ull);
+	test_hook_set(NULL);
+}
+
+/* The pushers' compiler fence with the give-up's membarrier (this
+ * process), or the seq_cst pair (a child with SYNC_QUEUE_NO_MEMBARRIER=1,
+ * which decides so at its first queue). */
+static void check_give_up_outcomes(bool seq_cst)
+{
+	tally = mmap(NULL, sizeof *tally, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (tally == MAP_FAILED) {
+		perror("queue stress mmap");
+		exit(EXIT_FAILURE);
+	}
+	int status = 0;
+	if (seq_cst) {
+		fflush(stdout);
+		pid_t pid = fork();
+		if (pid == 0) {
+			setenv("SYNC_QUEUE_NO_MEMBARRIER", "1", 1);
+			give_up_rounds();
+			_exit(0);
+		}
+		if (pid < 0 || waitpid(pid, &status, 0) != pid)
+			status = -1;
+	} else {
+		give_up_rounds();
+	}
+	tap_check(status == 0 && got(&tally->missing) == 0 && got(&tally->twice) == 0 &&
+			  got(&tally->inversions) == 0 && got(&tally->left_empty) > 0 &&
+			  got(&tally->reclaimed) > 0 && got(&tally->taken) > 0,
+		  "poppers give up on stalled pushers (%s): every item once, in order "
+		  "(%llu missing, %llu twice, %llu inversions); %llu rounds, gave up on "
+		  "an empty slot %llu times, both saw each other and the pusher won %llu, "
+		  "the popper %llu", seq_cst ? "seq_cst pair" : "membarrier",
+		  got(&tally->missing), got(&tally->twice), got(&tally->inversions),
+		  got(&tally->rounds), got(&tally->left_empty), got(&tally->reclaimed),
+		  got(&tally->taken));
+	munmap(tally, sizeof *tally);
+}
+
 int main(void)
 {
 	int n = (int)(sizeof cases / sizeof cases[0]);
-	tap_plan(n * 4 + 3 + 3 + 2 + 1 + 1);
+	tap_plan(n * 4 + 3 + 3 + 2 + 1 + 1 + 2);
+	check_give_up_outcomes(true); /* first: the child decides its mode */
 	for (int i = 0; i < n; i++)
 		check_case(&cases[i]);
 	check_destroy_after_pop(false, false);
@@ -890,5 +1039,6 @@ int main(void)
 	check_close_while_push_holds_ticket(true);
 	check_pop_answers_from_its_own_look();
 	check_destroy_while_a_retired_segment_is_reclaimed();
+	check_give_up_outcomes(false);
 	return tap_exit_status();
 }
