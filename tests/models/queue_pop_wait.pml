@@ -9,13 +9,13 @@
  *
  * The queue itself (FAAArrayQueue: tickets, slot states, segments, epoch
  * retire) is abstracted to a linearizable FIFO: push publishes its item in
- * one step (the slot's seq_cst CAS or the segment link, with the seq_cst
- * enq ticket before it), pop takes the oldest published item or finds it
+ * one step (the seq_cst enq ticket or the segment link; the slot's own
+ * hand-off, a release store, is queue_slot.pml's), pop takes the oldest published item or finds it
  * empty (looks_empty's seq_cst loads). Its own correctness is the unit and
  * stress tests' business.
  *
- * The store-buffering pair: push publishes (a locked RMW: lock cmpxchg /
- * lock xadd on x86, seq_cst in C11) then loads sleepers; pop_sleep adds
+ * The store-buffering pair: push publishes (a locked RMW: lock xadd /
+ * lock cmpxchg on x86, seq_cst in C11) then loads sleepers; pop_sleep adds
  * itself to sleepers (lock xadd) then looks at the queue. The model keeps
  * an x86-TSO store buffer for the publication: with the real code the
  * publication is an RMW and drains it at once; the PUSH_NO_FENCE mutant
