@@ -19,10 +19,13 @@
  *   link, both seq_cst) before it reads sleepers (seq_cst), a sleeper
  *   counts itself (seq_cst) before its last look at the queue (seq_cst
  *   loads): store-buffering, so one of the two sees the other.
- * - Hand-off: once its item is published, a push touches no segment; what
- *   it still does with q (move the tail, wake a sleeper) happens inside its
- *   epoch section, and q is freed by an epoch callback, so that the thread
- *   that pops the item may destroy the queue at once.
+ * - Hand-off: once its item is published, a push touches only its own
+ *   slot (slot_publish's look at gave_up, and its CAS if the popper gave
+ *   up) and q (move the tail, wake a sleeper), all inside its epoch
+ *   section. A popped item's segment was the head when it was popped, so
+ *   destroy retires it (or it was retired when the head moved on) rather
+ *   than freeing it, and q is freed by an epoch callback: the thread that
+ *   pops the item may destroy the queue at once.
  * - close seals the last segment: SEALED in its next (CAS from NULL; a
  *   failed CAS means it was not the last), so that no push links a
  *   segment after it, then ENQ_CLOSED in its enq (fetch-or), so that no

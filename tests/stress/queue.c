@@ -561,11 +561,14 @@ static const struct q_case cases[] = {
 
 static atomic_int delay_armed;
 
-/* Holds the push up just after it published its item. Relaxed: the flag
- * only chooses whether to sleep, and must add no ordering of its own. */
+/* Holds the push up just after it published its item: right after the
+ * store of FULL (before it looks at gave_up), and again once the
+ * publication is settled. Relaxed: the flag only chooses whether to sleep,
+ * and must add no ordering of its own. */
 static void delay_after_publish(const char *point)
 {
-	if (strcmp(point, "queue_push:published") == 0 &&
+	if ((strcmp(point, "queue_push:published") == 0 ||
+	     strcmp(point, "queue_slot:stored") == 0) &&
 	    atomic_load_explicit(&delay_armed, memory_order_relaxed))
 		stress_sleep_us(HANDOFF_DELAY_US);
 }
