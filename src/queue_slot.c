@@ -4,7 +4,7 @@
  * side's store, given a full fence between each store and its load. The
  * pusher, on the fast path of every push, has only a compiler fence; the
  * popper, on its rare give-up (a pusher stalled between its ticket and its
- * store, about 2 in 10^6 pops of a pairwise run), runs
+ * store, 25-55 in 10^6 pops where measured), runs
  * membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED), which executes a full
  * barrier on every CPU that runs a thread of this process: the pusher's
  * compiler fence then acts as the full fence it needs (the argument of
