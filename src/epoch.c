@@ -213,10 +213,8 @@ static void cancel_restore(int old)
 
 static bool membarrier_usable(void)
 {
-	const char *off = getenv("SYNC_EPOCH_NO_MEMBARRIER");
-	if (off && off[0] == '1' && off[1] == '\0')
-		return false;
-	return membarrier_register_expedited();
+	return !membarrier_turned_off("SYNC_EPOCH_NO_MEMBARRIER") &&
+	       membarrier_register_expedited();
 }
 
 /* The grace period's half of the read side's ordering: every thread of the

@@ -6,6 +6,8 @@
 
 #include <linux/membarrier.h>
 #include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -23,6 +25,15 @@ static inline bool membarrier_register_expedited(void)
 	long cmds = membarrier(MEMBARRIER_CMD_QUERY);
 	return cmds >= 0 && (cmds & MEMBARRIER_CMD_PRIVATE_EXPEDITED) &&
 	       membarrier(MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED) == 0;
+}
+
+/* Whether the environment variable `name` (SYNC_EPOCH_NO_MEMBARRIER,
+ * SYNC_RWLOCK_NO_BIAS, SYNC_QUEUE_NO_MEMBARRIER) turns the membarrier
+ * path off: set to exactly "1"; other values are ignored. */
+static inline bool membarrier_turned_off(const char *name)
+{
+	const char *off = getenv(name);
+	return off && strcmp(off, "1") == 0;
 }
 
 #endif /* SYNC_SRC_MEMBARRIER_H */

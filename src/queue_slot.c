@@ -23,7 +23,6 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 
 #include "membarrier.h"
 #include "queue_slot.h"
@@ -35,12 +34,6 @@
  * before every push and pop on that queue. */
 static atomic_bool light_pushers;
 static pthread_once_t mode_once = PTHREAD_ONCE_INIT;
-
-static bool membarrier_wanted(void)
-{
-	const char *off = getenv("SYNC_QUEUE_NO_MEMBARRIER");
-	return !(off && strcmp(off, "1") == 0);
-}
 
 /* A fork child must register again; a child that cannot gets the seq_cst
  * pair, which is safe: it is single-threaded here, no push is under way. */
@@ -55,7 +48,8 @@ static void slot_mode_child(void)
 static void slot_mode_init(void)
 {
 	int saved = errno;
-	bool light = membarrier_wanted() && membarrier_register_expedited() &&
+	bool light = !membarrier_turned_off("SYNC_QUEUE_NO_MEMBARRIER") &&
+		     membarrier_register_expedited() &&
 		     pthread_atfork(NULL, NULL, slot_mode_child) == 0;
 	/* relaxed: pthread_once orders it before every caller's return */
 	atomic_store_explicit(&light_pushers, light, memory_order_relaxed);

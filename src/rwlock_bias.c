@@ -69,9 +69,8 @@ static void bias_thread_exit(void *arg);
 static void bias_decide(void)
 {
 	int saved = errno;
-	const char *off = getenv("SYNC_RWLOCK_NO_BIAS");
 	/* relaxed: set by the constructor that runs at load */
-	bool on = !(off && strcmp(off, "1") == 0) &&
+	bool on = !membarrier_turned_off("SYNC_RWLOCK_NO_BIAS") &&
 		  !__atomic_load_n(&ann_tools, __ATOMIC_RELAXED) &&
 		  pthread_key_create(&bias_key, bias_thread_exit) == 0 &&
 		  membarrier_register_expedited();
