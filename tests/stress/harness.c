@@ -196,6 +196,14 @@ void stress_sleep_us(unsigned us)
 		  NULL);
 }
 
+uint64_t stress_random(uint64_t *state)
+{
+	*state ^= *state >> 12;
+	*state ^= *state << 25;
+	*state ^= *state >> 27;
+	return *state * 2685821657736338717ull;
+}
+
 static void enter_critical(struct exclusion_run *run)
 {
 	int now = atomic_fetch_add(&run->holders, 1) + 1;

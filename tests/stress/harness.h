@@ -51,6 +51,11 @@ uint64_t stress_now_ns(void);
 /* Sleeps us microseconds (gives the CPU away inside a critical section). */
 void stress_sleep_us(unsigned us);
 
+/* The next number of the xorshift64* stream in *state (nonzero): each
+ * thread keeps its own state, so runs are reproducible enough and the
+ * streams add no synchronization. */
+uint64_t stress_random(uint64_t *state);
+
 /* Locks ops->lock in n threads for stress_ms() and checks: never two holders,
  * the plain counter equals the sum of acquisitions, every thread got in. */
 void stress_exclusion(const struct lock_ops *ops, void *lock, int threads,

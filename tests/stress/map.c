@@ -102,15 +102,6 @@ static sync_map_t *new_map(void)
 	return m;
 }
 
-/* xorshift64: each thread its own stream. */
-static uint64_t rnd(uint64_t *s)
-{
-	*s ^= *s << 13;
-	*s ^= *s >> 7;
-	*s ^= *s << 17;
-	return *s;
-}
-
 static uint64_t seed(int index, uint64_t salt)
 {
 	return ((uint64_t)index + 1) * 0x9e3779b97f4a7c15ull ^ salt;
@@ -362,13 +353,13 @@ static void model_worker(void *arg, int index)
 	unsigned long long bad = 0;
 	uint64_t phase = run->ops / 6 + 1;
 	for (uint64_t i = 0; i < run->ops; i++) {
-		uint32_t id = base + (uint32_t)(rnd(&s) % run->per_thread);
+		uint32_t id = base + (uint32_t)(stress_random(&s) % run->per_thread);
 		void **slot = &run->model[id];
 		void *had = *slot, *nv = tag(id, ++version), *v = UNTOUCHED;
 		/* filling phases add more than they remove, draining ones the
 		 * reverse: the map grows and shrinks */
 		bool filling = (i / phase) % 2 == 0;
-		unsigned pick = (unsigned)(rnd(&s) % 100);
+		unsigned pick = (unsigned)(stress_random(&s) % 100);
 		int op, r, want;
 		bool ok;
 		if (pick < 30) {
@@ -814,8 +805,8 @@ static void shared_writer(int w)
 {
 	uint64_t s = seed(w, 0x4a), seq = 0;
 	while (stress_running()) {
-		uint32_t id = (uint32_t)(rnd(&s) % sh.c->keys);
-		unsigned pick = (unsigned)(rnd(&s) % 4);
+		uint32_t id = (uint32_t)(stress_random(&s) % sh.c->keys);
+		unsigned pick = (unsigned)(stress_random(&s) % 4);
 		void *old = UNTOUCHED;
 		int r;
 		if (pick < 2) {
@@ -864,7 +855,7 @@ static void shared_reader(int index)
 	unsigned long long reads = 0, found = 0, bad = 0, backwards = 0;
 	unsigned long long held = 0, held_dead = 0;
 	while (stress_running()) {
-		uint32_t id = (uint32_t)(rnd(&s) % keys);
+		uint32_t id = (uint32_t)(stress_random(&s) % keys);
 		sync_epoch_enter();
 		void *p = UNTOUCHED;
 		int r = map_get(sh.m, id, &p);
@@ -1154,7 +1145,7 @@ static void resize_reader(struct resize_run *run, int index)
 					     index, id, r, v);
 			}
 			if (id % 4 == 0) {
-				uint32_t cid = STABLE_KEYS + (uint32_t)(rnd(&s) % churn_ids);
+				uint32_t cid = STABLE_KEYS + (uint32_t)(stress_random(&s) % churn_ids);
 				r = map_get(run->m, cid, &v);
 				churn_reads++;
 				if (r == 0 ? !is_tag(v) || tag_id(v) != cid : r != ENOENT) {
@@ -1664,7 +1655,7 @@ static void counter_worker(void *arg, int index)
 	uint64_t s = seed(index, 0xc0c0);
 	gate(&cr.arrived, COUNTER_THREADS);
 	for (uint32_t i = 0; i < cr.adds; i++) {
-		uint64_t x = rnd(&s);
+		uint64_t x = stress_random(&s);
 		uint32_t id = (uint32_t)(x % COUNTERS);
 		/* one add in 16 takes the counter out first and adds its count back */
 		uint64_t c = 1 + ((x >> 32) % 16 == 0 ? counter_take(id, index) : 0);

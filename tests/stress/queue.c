@@ -880,7 +880,6 @@ static void check_destroy_while_a_retired_segment_is_reclaimed(void)
 		  "before runs: no use after free (%d of 1030 popped first)", popped);
 }
 
-
 /* ---- a popper that gives up on a stalled pusher (src/queue_slot.c) -------- */
 
 #define GIVE_UP_ITEMS 4000 /* per producer, per round */
@@ -898,13 +897,10 @@ static struct give_up_tally *tally;
 
 static unsigned jitter_us(void)
 {
-	static _Thread_local uint32_t x;
+	static _Thread_local uint64_t x;
 	if (!x)
-		x = (uint32_t)(uintptr_t)&x | 1u;
-	x ^= x << 13;
-	x ^= x >> 17;
-	x ^= x << 5;
-	return x % 64u;
+		x = (uint64_t)(uintptr_t)&x | 1u;
+	return (unsigned)(stress_random(&x) % 64u);
 }
 
 /* Stalls pushers after their ticket (so that poppers give up), and both

@@ -69,15 +69,6 @@ struct rw_run {
 	uint64_t flood_start_ns, writer_ns;
 };
 
-/* xorshift64*: which sections write, per thread, reproducible enough. */
-static uint64_t next_random(uint64_t *x)
-{
-	*x ^= *x >> 12;
-	*x ^= *x << 25;
-	*x ^= *x >> 27;
-	return *x * 2685821657736338717ull;
-}
-
 /* Timed calls use deadlines from 5 us to 80 us. */
 static struct timespec short_deadline(uint64_t i)
 {
@@ -191,7 +182,7 @@ static void rw_worker(void *arg, int index)
 	}
 	for (uint64_t i = (uint64_t)index; keep_going(run, writer, writes); i++) {
 		bool write = writer ||
-			     next_random(&x) % 100 < (uint64_t)c->write_percent;
+			     stress_random(&x) % 100 < (uint64_t)c->write_percent;
 		bool is_try = c->calls == CALLS_MIXED && i % 3 == 1;
 		int r = write ? write_lock(run, i) : read_lock(run, i);
 		if (r) {
